@@ -1,0 +1,3 @@
+from macs.cli import main
+
+main()

@@ -1,0 +1,77 @@
+"""The `macs` command. Each layer registers its own subcommands; heavy imports stay inside them."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Annotated
+
+import typer
+
+from macs import __version__
+
+app = typer.Typer(
+    name="macs",
+    help="Multi-actor collaborative pretraining data selection: corpus -> labels -> staged training "
+    "with online selection -> evaluation -> report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Each module defines `register(app: typer.Typer) -> None`.
+_COMMAND_MODULES = [
+    "macs.corpus.cli",
+    "macs.labels.cli",
+    "macs.console.cli",
+    "macs.influence.cli",
+    "macs.train.cli",
+    "macs.eval.cli",
+    "macs.report.cli",
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"macs {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """macs: select pretraining data by multi-actor collaboration (Bai et al., ACL 2025)."""
+
+
+for _mod in _COMMAND_MODULES:
+    importlib.import_module(_mod).register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app; user errors print one clear line and exit 2, no traceback."""
+    from macs.errors import MacsError
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except MacsError as e:
+        typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.secho("interrupted (rerun the same command to resume)", err=True)
+        sys.exit(130)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except SystemExit:
+        raise
+    except Exception as e:  # click's usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(1)
+        raise

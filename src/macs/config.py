@@ -1,0 +1,128 @@
+"""The YAML config: one pydantic model per layer, composed here.
+
+Every field can be overridden on the command line with `--set section.field=value`
+(the value is parsed as YAML). The resolved config is saved in every run directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from macs.console.config import SelectionConfig
+from macs.corpus.config import CorpusConfig, TokenizerConfig
+from macs.errors import MacsError
+from macs.eval.config import EvalConfig
+from macs.influence.config import InfluenceConfig
+from macs.labels.config import LabelsConfig
+from macs.train.config import ModelConfig, TrainConfig
+
+
+class RunConfig(BaseModel):
+    """Where things go and the one seed every random choice derives from."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field("demo", description="run name; the run directory is runs_dir/name")
+    seed: int = Field(0, description="master seed: every random choice derives from it")
+    runs_dir: Path = Field(Path("runs"), description="parent folder of run directories")
+    data_dir: Path = Field(Path(".macs"), description="corpus stores, tokenizers, label sidecars")
+    cache_dir: Path | None = Field(None, description="downloaded sources (default ~/.cache/macs)")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+
+    @property
+    def run_dir(self) -> Path:
+        return self.runs_dir / self.name
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        import os
+
+        if self.cache_dir is not None:
+            return self.cache_dir
+        env = os.environ.get("MACS_CACHE")
+        return Path(env) if env else Path.home() / ".cache" / "macs"
+
+
+class Config(BaseModel):
+    """The whole macs configuration."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: RunConfig = Field(default_factory=RunConfig)
+    corpus: CorpusConfig = Field(default_factory=CorpusConfig)
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    influence: InfluenceConfig = Field(default_factory=InfluenceConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+
+def parse_overrides(sets: list[str] | None) -> dict[str, Any]:
+    """Turn ['a.b=1', 'c=x'] into a nested dict {'a': {'b': 1}, 'c': 'x'} (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for item in sets or []:
+        if "=" not in item:
+            raise MacsError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.tokens=2e6")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise MacsError(f"--set {item!r}: empty key part in {key!r}")
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise MacsError(f"--set {item!r}: {p!r} is set both as a value and a section")
+        node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+    return out
+
+
+def deep_merge(base: dict, top: dict) -> dict:
+    """Recursively merge `top` over `base` (new dict)."""
+    out = dict(base)
+    for k, v in top.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_config(path: str | Path | None = None, sets: list[str] | None = None) -> Config:
+    """Load a YAML config (or the defaults when `path` is None) and apply `--set` overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise MacsError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise MacsError(f"{path}: not valid YAML: {e}") from e
+        if not isinstance(data, dict):
+            raise MacsError(f"{path}: the top level must be a mapping of sections")
+    data = deep_merge(data, parse_overrides(sets))
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        where = f"{path}" if path else "the --set overrides"
+        lines = [f"{where}: invalid config"]
+        for err in e.errors():
+            loc = ".".join(str(x) for x in err["loc"])
+            lines.append(f"  {loc}: {err['msg']}")
+        raise MacsError("\n".join(lines)) from e
+
+
+def config_to_yaml(cfg: Config) -> str:
+    """The resolved config as YAML text."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write the resolved config atomically."""
+    from macs.io import write_text
+
+    write_text(path, config_to_yaml(cfg))

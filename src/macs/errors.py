@@ -1,0 +1,24 @@
+"""User-facing errors: the CLI prints these as one clear message, never a traceback."""
+
+
+class MacsError(Exception):
+    """A problem the user can fix (bad input, missing file or package); the message says how."""
+
+
+class MissingDependency(MacsError):
+    """An optional package is needed; the message names what to install."""
+
+    def __init__(self, package: str, extra: str | None = None, why: str = ""):
+        how = f'pip install "macs[{extra}]"' if extra else f"pip install {package}"
+        super().__init__(f"{why + ': ' if why else ''}the package '{package}' is not installed; run `{how}`")
+        self.package = package
+
+
+def require(module: str, package: str | None = None, extra: str | None = None, why: str = ""):
+    """Import and return `module`, or raise MissingDependency naming what to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:  # pragma: no cover - exercised via tests with fake names
+        raise MissingDependency(package or module, extra, why) from e

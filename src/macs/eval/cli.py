@@ -1,0 +1,7 @@
+"""CLI commands of macs.eval (heavy imports inside the command functions)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this layer's commands to the root app."""
