@@ -1,0 +1,261 @@
+"""Batched log-likelihood of (context, continuation) pairs under any Hugging Face causal LM.
+
+Tokenisation follows lm-evaluation-harness: trailing spaces of the context move to the
+continuation, the pair is encoded whole, and the continuation tokens are the whole encoding
+minus the context's. An empty context is replaced by the BOS (else EOS) token. Sequences
+longer than the model's window are cut from the left (the continuation is always kept in
+full when it fits). Batches hold pairs of similar length (sorted, longest first), padded on
+the right, so padding never shifts positions and never changes a score.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from macs.errors import MacsError
+
+LN2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class PairScore:
+    """Score of one continuation: its total log-probability (nats; higher = more likely) and token facts."""
+
+    logprob: float  # sum over continuation tokens of log p(token | prefix), natural log, <= 0
+    n_tokens: int  # continuation tokens scored
+    greedy: bool  # True when every continuation token is the model's argmax
+    truncated: bool  # True when the context was cut from the left to fit the window
+
+
+@dataclass(frozen=True)
+class EncodedPair:
+    """Token ids of one pair: the context part and the continuation part."""
+
+    context: list[int]
+    continuation: list[int]
+
+
+def split_pair(context: str, continuation: str) -> tuple[str, str]:
+    """Move trailing whitespace of the context onto the continuation (as lm-eval does)."""
+    n = len(context) - len(context.rstrip())
+    if n:
+        return context[:-n], context[-n:] + continuation
+    return context, continuation
+
+
+def prefix_token_id(tokenizer) -> int:
+    """The token that stands in for an empty context: BOS if the tokenizer has one, else EOS."""
+    for tid in (getattr(tokenizer, "bos_token_id", None), getattr(tokenizer, "eos_token_id", None)):
+        if tid is not None:
+            return int(tid)
+    raise MacsError(
+        "the tokenizer has neither a BOS nor an EOS token; an empty context cannot be scored"
+    )
+
+
+def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str]]) -> list[EncodedPair]:
+    """Tokenise (context, continuation) pairs, lm-eval style (no special tokens except the empty-context prefix)."""
+    splits = [split_pair(c, x) for c, x in pairs]
+    for i, (_, cont) in enumerate(splits):
+        if not cont:
+            raise MacsError(f"pair {i}: the continuation is empty; nothing to score")
+    whole = tokenizer([c + x for c, x in splits], add_special_tokens=False)["input_ids"]
+    ctx = tokenizer([c for c, _ in splits], add_special_tokens=False)["input_ids"]
+    out = []
+    prefix = None
+    for (c, x), w, cenc in zip(splits, whole, ctx, strict=True):
+        if not c:
+            if prefix is None:
+                prefix = prefix_token_id(tokenizer)
+            out.append(
+                EncodedPair([prefix], list(tokenizer(x, add_special_tokens=False)["input_ids"]))
+            )
+        else:
+            out.append(EncodedPair(list(cenc), list(w[len(cenc) :])))
+    for i, e in enumerate(out):
+        if not e.continuation:
+            raise MacsError(f"pair {i}: the continuation {pairs[i][1]!r} encodes to no tokens")
+    return out
+
+
+def model_max_length(model, tokenizer=None, default: int = 2048) -> int:
+    """The model's context window in tokens (config.max_position_embeddings, else the tokenizer's, else default)."""
+    cfg = getattr(model, "config", None)
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        v = getattr(cfg, name, None)
+        if isinstance(v, int) and v > 0:
+            return v
+    v = getattr(tokenizer, "model_max_length", None)
+    if isinstance(v, int) and 0 < v < 1_000_000:
+        return v
+    return default
+
+
+def model_device(model):
+    """The device of the model's first parameter."""
+    import torch
+
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def _accepts_logits_to_keep(model) -> bool:
+    try:
+        return "logits_to_keep" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def score_pairs(
+    model,
+    tokenizer,
+    pairs: Sequence[tuple[str, str]],
+    batch_size: int = 32,
+    max_length: int | None = None,
+    max_batch_tokens: int | None = None,
+    progress: bool = False,
+    desc: str = "scoring",
+) -> list[PairScore]:
+    """Log-likelihood of each continuation given its context (nats; higher = more likely), in input order."""
+    encoded = encode_pairs(tokenizer, pairs)
+    return score_encoded(
+        model,
+        encoded,
+        batch_size,
+        max_length or model_max_length(model, tokenizer),
+        max_batch_tokens,
+        progress,
+        desc,
+        pad_id=_pad_id(tokenizer),
+    )
+
+
+def _pad_id(tokenizer) -> int:
+    for tid in (getattr(tokenizer, "pad_token_id", None), getattr(tokenizer, "eos_token_id", None)):
+        if tid is not None:
+            return int(tid)
+    return 0
+
+
+def score_encoded(
+    model,
+    encoded: Sequence[EncodedPair],
+    batch_size: int = 32,
+    max_length: int = 2048,
+    max_batch_tokens: int | None = None,
+    progress: bool = False,
+    desc: str = "scoring",
+    pad_id: int = 0,
+) -> list[PairScore]:
+    """Score pre-tokenised pairs (see score_pairs); batches are sorted by length and padded on the right."""
+    import torch
+
+    if batch_size < 1:
+        raise MacsError(f"batch_size must be >= 1, got {batch_size}")
+    if max_length < 2:
+        raise MacsError(f"max_length must be >= 2, got {max_length}")
+    device = model_device(model)
+    keep_arg = _accepts_logits_to_keep(model)
+    # (input ids, n continuation targets, truncated) per pair; input = (ctx + cont)[-(L+1):][:-1]
+    items = []
+    for e in encoded:
+        seq = e.context + e.continuation
+        truncated = len(seq) - 1 > max_length
+        seq = seq[-(max_length + 1) :]
+        n_cont = min(len(e.continuation), len(seq) - 1)
+        items.append((seq, n_cont, truncated))
+    order = sorted(range(len(items)), key=lambda i: (-len(items[i][0]), i))
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    for i in order:
+        width = len(items[cur[0]][0]) if cur else len(items[i][0])
+        if cur and (
+            len(cur) >= batch_size
+            or (max_batch_tokens and width * (len(cur) + 1) > max_batch_tokens)
+        ):
+            batches.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        batches.append(cur)
+
+    results: list[PairScore | None] = [None] * len(items)
+    was_training = model.training
+    model.eval()
+    bar = _progress(len(items), desc) if progress else None
+    autocast = (
+        torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        if device.type == "cuda"
+        else torch.autocast(device_type="cpu", enabled=False)
+    )
+    try:
+        with torch.inference_mode(), autocast:
+            for batch in batches:
+                seqs = [items[i][0] for i in batch]
+                n_in = [len(s) - 1 for s in seqs]
+                width = max(n_in)
+                ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for r, s in enumerate(seqs):
+                    ids[r, : n_in[r]] = torch.tensor(s[:-1], dtype=torch.long)
+                    mask[r, : n_in[r]] = 1
+                # first input position whose logits predict a continuation token, per row
+                starts = [n_in[r] - items[i][1] for r, i in enumerate(batch)]
+                keep = width - min(starts)
+                kwargs = {"logits_to_keep": keep} if keep_arg else {}
+                out = model(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
+                logits = out.logits if hasattr(out, "logits") else out[0]
+                offset = width - logits.shape[1]  # 0 when all positions were returned
+                logp = torch.log_softmax(logits.float(), dim=-1)
+                for r, i in enumerate(batch):
+                    seq, n_cont, truncated = items[i]
+                    a = starts[r] - offset
+                    lp = logp[r, a : a + n_cont]
+                    target = torch.tensor(seq[-n_cont:], dtype=torch.long, device=lp.device)
+                    tok_lp = lp.gather(-1, target[:, None]).squeeze(-1)
+                    greedy = bool((lp.argmax(-1) == target).all())
+                    results[i] = PairScore(float(tok_lp.double().sum()), n_cont, greedy, truncated)
+                if bar is not None:
+                    bar.update(len(batch))
+    finally:
+        if bar is not None:
+            bar.close()
+        model.train(was_training)
+    return results  # type: ignore[return-value]
+
+
+class _progress:
+    """A tiny rich progress bar on stderr (no-op when stderr is not a terminal)."""
+
+    def __init__(self, total: int, desc: str):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._p = Progress(
+            f"[bold]{desc}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=sys.stderr),
+            transient=True,
+        )
+        self._p.start()
+        self._t = self._p.add_task(desc, total=total)
+
+    def update(self, n: int) -> None:
+        self._p.update(self._t, advance=n)
+
+    def close(self) -> None:
+        self._p.stop()
+
+
+def bits_per_byte(logprob: float, n_bytes: int) -> float:
+    """Bits per UTF-8 byte of a text with total log-probability `logprob` (nats); lower = better."""
+    if n_bytes <= 0:
+        return float("nan")
+    return -logprob / (n_bytes * LN2)
