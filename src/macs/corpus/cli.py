@@ -1,7 +1,125 @@
 """CLI commands of macs.corpus (heavy imports inside the command functions)."""
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from macs.cli_common import ConfigOpt, SetOpt, load
+
+corpus_app = typer.Typer(
+    help="Corpus stores: import, build the demo corpus, tokenize, inspect.", no_args_is_help=True
+)
+tokenizer_app = typer.Typer(
+    help="Tokenizers: train a byte-level BPE, fetch GPT-2/GPT-NeoX, inspect.", no_args_is_help=True
+)
+
+
+def _sets(sets: list[str] | None, **fields) -> list[str]:
+    out = list(sets or [])
+    for key, value in fields.items():
+        if value is not None:
+            out.append(f"{key}={value}")
+    return out
+
+
+@corpus_app.command("import")
+def import_cmd(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="JSONL(.gz/.zst), Parquet, .arrow, HF save_to_disk folders, folders of .txt"
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="store folder (default: run.data_dir/corpus/<corpus.name>)")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="store name (corpus.name)")] = None,
+    text_field: Annotated[str | None, typer.Option(help="field holding the text")] = None,
+    id_field: Annotated[
+        str | None, typer.Option(help="field holding the id ('' = generate ids)")
+    ] = None,
+    domain_field: Annotated[
+        str | None, typer.Option(help="field holding the domain ('' = none)")
+    ] = None,
+    domain: Annotated[str | None, typer.Option(help="domain of records without one")] = None,
+    max_chunk_bytes: Annotated[
+        int | None, typer.Option(help="cut longer docs at paragraphs (0 = never)")
+    ] = None,
+    on_error: Annotated[
+        str | None, typer.Option(help="raise | skip (skip counts each kind)")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Import files into a corpus store (streaming, atomic; prints a one-line summary)."""
+    from macs.corpus.importer import import_corpus
+    from macs.corpus.store import store_path
+
+    cfg = load(
+        config,
+        _sets(
+            sets,
+            **{
+                "corpus.name": name,
+                "corpus.text_field": text_field,
+                "corpus.id_field": None if id_field is None else (id_field or "null"),
+                "corpus.domain_field": None if domain_field is None else (domain_field or "null"),
+                "corpus.default_domain": domain,
+                "corpus.max_chunk_bytes": max_chunk_bytes,
+                "corpus.on_error": on_error,
+            },
+        ),
+    )
+    c = cfg.corpus
+    res = import_corpus(
+        inputs,
+        out or store_path(cfg),
+        name=c.name,
+        text_field=c.text_field,
+        id_field=c.id_field,
+        domain_field=c.domain_field,
+        domain=c.default_domain,
+        max_chunk_bytes=c.max_chunk_bytes,
+        on_error=c.on_error,
+        heldout_fraction=c.heldout_fraction,
+        heldout_seed=c.heldout_seed,
+        shard_mb=c.shard_mb,
+        progress=not quiet,
+    )
+    typer.echo(res.summary())
+
+
+@corpus_app.command("show")
+def show_cmd(
+    store: Annotated[
+        Path | None, typer.Argument(help="store folder (default from the config)")
+    ] = None,
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Print a store's per-domain documents, MB and held-out counts."""
+    from macs.corpus.store import CorpusStore, store_path
+
+    cfg = load(config, sets)
+    s = CorpusStore.open(store or store_path(cfg))
+    m = s.manifest
+    typer.echo(
+        f"{s.path}: {s.n_docs} docs, {m.get('n_bytes', 0) / 1e6:.1f} MB, {len(s.shards)} shards"
+    )
+    typer.echo(f"{'domain':<16}{'docs':>10}{'MB':>10}{'held out':>10}")
+    for d, v in m.get("domains", {}).items():
+        typer.echo(f"{d:<16}{v['docs']:>10}{v['mb']:>10.2f}{v.get('heldout_docs', 0):>10}")
+    if m.get("missing_sources"):
+        typer.echo(
+            "missing sources: " + ", ".join(x.get("name", str(x)) for x in m["missing_sources"])
+        )
 
 
 def register(app: typer.Typer) -> None:
     """Add this layer's commands to the root app."""
+    app.add_typer(corpus_app, name="corpus")
+    app.add_typer(tokenizer_app, name="tokenizer")

@@ -1,11 +1,56 @@
 """Config section(s) for macs.corpus (owned by that layer; fields documented one line each)."""
 
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class CorpusConfig(BaseModel):
+    """The corpus store: which one, how it is imported or built, and the held-out split."""
+
     model_config = ConfigDict(extra="forbid")
+    name: str = Field("demo", description="store name: the store is run.data_dir/corpus/<name>")
+    text_field: str = Field("text", description="input field (JSONL key / column) holding the text")
+    id_field: str | None = Field(
+        "id", description="input field with the document id (generated when missing)"
+    )
+    domain_field: str | None = Field("domain", description="input field with the domain label")
+    default_domain: str = Field("default", description="domain of records without a domain field")
+    max_chunk_bytes: int = Field(
+        8192, ge=0, description="cut longer docs at paragraph boundaries (bytes; 0 = never)"
+    )
+    on_error: Literal["raise", "skip"] = Field(
+        "raise", description="bad records: raise (name file/line) or skip and count"
+    )
+    heldout_fraction: float = Field(
+        0.05, ge=0.0, lt=1.0, description="fraction of docs per domain held out for evaluation"
+    )
+    heldout_seed: int = Field(
+        0, description="seed of the held-out split (hash of seed and parent id)"
+    )
+    shard_mb: float = Field(128.0, gt=0, description="text MB per Parquet shard")
+    demo_max_mb_per_domain: float | None = Field(
+        2.0, description="demo corpus: MB of text per domain (None = full, about 212 MB)"
+    )
+    demo_strict: bool = Field(
+        False, description="demo corpus: a source that cannot be fetched is an error"
+    )
 
 
 class TokenizerConfig(BaseModel):
+    """Which tokenizer the corpus is tokenized with (and how a BPE one is trained)."""
+
     model_config = ConfigDict(extra="forbid")
+    kind: Literal["bpe", "byte", "gpt2", "neox"] = Field(
+        "bpe", description="bpe (trained here), byte (256), gpt2, neox"
+    )
+    vocab_size: int = Field(
+        4096, ge=300, description="BPE vocabulary size (tokens, incl. 256 bytes and specials)"
+    )
+    min_frequency: int = Field(2, ge=1, description="BPE: minimum pair count to merge")
+    train_mb: float = Field(
+        20.0, gt=0, description="BPE: MB of corpus text sampled for training (seeded)"
+    )
+    name: str | None = Field(
+        None, description="tokenizer folder name (default: derived from kind and vocab)"
+    )

@@ -1,0 +1,382 @@
+"""The corpus store: Parquet shards of documents in a canonical order, plus a manifest.
+
+Layout (see docs/architecture.md): `<store>/shards/part-00000.parquet ...` with columns
+`id, text, domain, source, n_bytes, parent_id`, and `<store>/manifest.json`. The canonical
+order is shards sorted by file name, rows in order; a row's position is its doc index.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from macs.errors import MacsError
+
+STORE_VERSION = 1
+COLUMNS = ("id", "text", "domain", "source", "n_bytes", "parent_id")
+ROW_GROUP_ROWS = 1024
+
+
+def store_schema():
+    """The pyarrow schema of a corpus shard."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("text", pa.string()),
+            ("domain", pa.string()),
+            ("source", pa.string()),
+            ("n_bytes", pa.int64()),
+            ("parent_id", pa.string()),
+        ]
+    )
+
+
+def heldout_hash(seed: int, key: str) -> int:
+    """A stable 64-bit hash of (seed, key); lower = earlier in the held-out ranking."""
+    h = hashlib.blake2b(f"{seed}\x1f{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(h, "little")
+
+
+def compute_heldout_mask(
+    domains: np.ndarray, parent_ids: Sequence[str], fraction: float, seed: int
+) -> np.ndarray:
+    """Held-out mask (True = held out): per domain, whole parents in seeded-hash order until
+    `fraction` of that domain's documents is reached (chunks of one original stay together)."""
+    n = len(parent_ids)
+    mask = np.zeros(n, dtype=np.bool_)
+    if n == 0 or fraction <= 0:
+        return mask
+    if fraction >= 1:
+        mask[:] = True
+        return mask
+    # group docs by parent, keeping the parent's domain (the first chunk's)
+    parent_rank: dict[str, int] = {}
+    parent_of = np.empty(n, dtype=np.int64)
+    p_domain: list[int] = []
+    p_key: list[str] = []
+    for i, p in enumerate(parent_ids):
+        j = parent_rank.get(p)
+        if j is None:
+            j = len(p_key)
+            parent_rank[p] = j
+            p_key.append(p)
+            p_domain.append(int(domains[i]))
+        parent_of[i] = j
+    sizes = np.bincount(parent_of, minlength=len(p_key))
+    hashes = np.array([heldout_hash(seed, k) for k in p_key], dtype=np.uint64)
+    p_domain_arr = np.asarray(p_domain)
+    held_parent = np.zeros(len(p_key), dtype=np.bool_)
+    for d in np.unique(p_domain_arr):
+        members = np.flatnonzero(p_domain_arr == d)
+        n_d = int(sizes[members].sum())
+        target = int(round(fraction * n_d))
+        if target == 0 and n_d >= 2:
+            target = 1
+        order = members[np.argsort(hashes[members], kind="stable")]
+        total = 0
+        for j in order:
+            if total >= target:
+                break
+            if total + int(sizes[j]) >= n_d:  # never hold out a whole domain
+                continue
+            held_parent[j] = True
+            total += int(sizes[j])
+    mask[:] = held_parent[parent_of]
+    return mask
+
+
+class CorpusStore:
+    """A read-only view of a corpus store directory (canonical order = shard name, row)."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any], shards: list[Path]):
+        import pyarrow.parquet as pq
+
+        self.path = path
+        self.manifest = manifest
+        self.shards = shards
+        self._files = [pq.ParquetFile(s) for s in shards]
+        rows = [f.metadata.num_rows for f in self._files]
+        self._shard_start = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
+        self.n_docs = int(self._shard_start[-1])
+        # row-group boundaries (global doc index where each row group starts)
+        rg_start = []
+        rg_loc = []
+        for si, f in enumerate(self._files):
+            off = int(self._shard_start[si])
+            for gi in range(f.metadata.num_row_groups):
+                rg_start.append(off)
+                rg_loc.append((si, gi))
+                off += f.metadata.row_group(gi).num_rows
+        self._rg_start = np.asarray(rg_start, dtype=np.int64)
+        self._rg_loc = rg_loc
+        self._cache: dict[str, Any] = {}
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> CorpusStore:
+        """Open a store directory; MacsError if it is missing or not a corpus store."""
+        from macs.io import read_json
+
+        path = Path(path)
+        mpath = path / "manifest.json"
+        if not mpath.exists():
+            raise MacsError(
+                f"{path} is not a corpus store (no manifest.json); build one with "
+                "`macs corpus build demo` or `macs corpus import FILES`"
+            )
+        try:
+            manifest = read_json(mpath)
+        except ValueError as e:
+            raise MacsError(f"{mpath}: not valid JSON ({e}); re-import the corpus") from e
+        shards = sorted((path / "shards").glob("part-*.parquet"))
+        store = cls(path, manifest, shards)
+        if "n_docs" in manifest and int(manifest["n_docs"]) != store.n_docs:
+            raise MacsError(
+                f"{path}: manifest says {manifest['n_docs']} documents but the shards hold "
+                f"{store.n_docs}; the store is damaged, re-import it"
+            )
+        return store
+
+    def __len__(self) -> int:
+        return self.n_docs
+
+    def __repr__(self) -> str:
+        return f"CorpusStore({str(self.path)!r}, n_docs={self.n_docs}, shards={len(self.shards)})"
+
+    @property
+    def name(self) -> str:
+        """The store's name (manifest `name`, else the folder name)."""
+        return str(self.manifest.get("name", self.path.name))
+
+    def iter_batches(
+        self, columns: Sequence[str] | None = None, batch_size: int = 4096
+    ) -> Iterator[Any]:
+        """Yield pa.RecordBatch of `columns` in canonical order (at most batch_size rows each)."""
+        cols = list(columns) if columns is not None else list(COLUMNS)
+        for c in cols:
+            if c not in COLUMNS:
+                raise MacsError(f"unknown corpus column {c!r}; columns are {', '.join(COLUMNS)}")
+        for f in self._files:
+            yield from f.iter_batches(batch_size=batch_size, columns=cols)
+
+    def read_column(self, name: str):
+        """Whole column in canonical order: numpy for numeric columns, list[str] for strings."""
+        if name not in COLUMNS:
+            raise MacsError(f"unknown corpus column {name!r}; columns are {', '.join(COLUMNS)}")
+        import pyarrow as pa
+
+        chunks = [f.read(columns=[name]).column(0) for f in self._files]
+        if not chunks:
+            return np.zeros(0, dtype=np.int64) if name == "n_bytes" else []
+        arr = pa.chunked_array([c for ch in chunks for c in ch.chunks], type=chunks[0].type)
+        if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+            return arr.to_numpy()
+        return arr.to_pylist()
+
+    def domains(self) -> tuple[np.ndarray, list[str]]:
+        """(codes, names): np.int16 code per doc (canonical order) and sorted domain names."""
+        if "domains" not in self._cache:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            parts = [f.read(columns=["domain"]).column(0) for f in self._files]
+            arr = pa.chunked_array([c for p in parts for c in p.chunks], type=pa.string())
+            names = sorted(set(pc.unique(arr).to_pylist())) if len(arr) else []
+            codes = pc.index_in(arr, value_set=pa.array(names, pa.string()))
+            codes = np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int16)
+            self._cache["domains"] = (codes, names)
+        codes, names = self._cache["domains"]
+        return codes.copy(), list(names)
+
+    def heldout_params(self) -> tuple[float, int]:
+        """(fraction, seed) of the held-out split recorded in the manifest."""
+        h = self.manifest.get("heldout", {})
+        return float(h.get("fraction", 0.0)), int(h.get("seed", 0))
+
+    def heldout_mask(self) -> np.ndarray:
+        """np.bool_ per doc (canonical order), True = held out (for evaluation, never selected)."""
+        if "heldout" not in self._cache:
+            fraction, seed = self.heldout_params()
+            codes, _ = self.domains()
+            parents = self.read_column("parent_id")
+            self._cache["heldout"] = compute_heldout_mask(codes, parents, fraction, seed)
+        return self._cache["heldout"].copy()
+
+    def texts(self, indices: Sequence[int] | np.ndarray) -> list[str]:
+        """Texts of the given doc indices (random access, any order, repeats allowed)."""
+        return self._take("text", indices)
+
+    def ids(self, indices: Sequence[int] | np.ndarray) -> list[str]:
+        """Ids of the given doc indices."""
+        return self._take("id", indices)
+
+    def _take(self, column: str, indices) -> list:
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size == 0:
+            return []
+        if idx.min() < 0 or idx.max() >= self.n_docs:
+            raise IndexError(f"doc index out of range 0..{self.n_docs - 1}")
+        rg = np.searchsorted(self._rg_start, idx, side="right") - 1
+        out: list = [None] * idx.size
+        order = np.argsort(rg, kind="stable")
+        rg_sorted = rg[order]
+        bounds = np.flatnonzero(np.diff(rg_sorted)) + 1
+        for group in np.split(order, bounds):
+            g = int(rg[group[0]])
+            si, gi = self._rg_loc[g]
+            col = self._files[si].read_row_group(gi, columns=[column]).column(0)
+            local = idx[group] - self._rg_start[g]
+            vals = col.take(local).to_pylist()
+            for pos, v in zip(group.tolist(), vals, strict=True):
+                out[pos] = v
+        return out
+
+
+def replace_dir(tmp: Path, final: Path) -> None:
+    """Move the finished directory `tmp` to `final`, replacing any old one (near-atomic swap)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+class StoreWriter:
+    """Writes documents into a new store in a temp folder; `finish()` swaps it into place."""
+
+    def __init__(
+        self, out_dir: str | os.PathLike, shard_bytes: int = 128 << 20, compression: str = "zstd"
+    ):
+        self.out_dir = Path(out_dir)
+        self.tmp = self.out_dir.with_name(f".{self.out_dir.name}.partial-{os.getpid()}")
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        (self.tmp / "shards").mkdir(parents=True)
+        self.shard_bytes = shard_bytes
+        self.compression = compression
+        self._writer = None
+        self._shard_i = -1
+        self._shard_written = 0
+        self._buf: list = []
+        self._buf_rows = 0
+        self.n_docs = 0
+        self.n_bytes = 0
+        self.domain_docs: dict[str, int] = {}
+        self.domain_bytes: dict[str, int] = {}
+        self.shard_rows: list[int] = []
+
+    def write(self, table) -> None:
+        """Append a pa.Table with the store columns (in canonical order)."""
+        import pyarrow.compute as pc
+
+        if table.num_rows == 0:
+            return
+        table = table.select(list(COLUMNS)).cast(store_schema())
+        self.n_docs += table.num_rows
+        nb = table.column("n_bytes")
+        self.n_bytes += int(pc.sum(nb).as_py() or 0)
+        grouped = table.group_by("domain").aggregate([("n_bytes", "sum"), ("n_bytes", "count")])
+        for d, s, c in zip(
+            grouped.column("domain").to_pylist(),
+            grouped.column("n_bytes_sum").to_pylist(),
+            grouped.column("n_bytes_count").to_pylist(),
+            strict=True,
+        ):
+            self.domain_docs[d] = self.domain_docs.get(d, 0) + int(c)
+            self.domain_bytes[d] = self.domain_bytes.get(d, 0) + int(s)
+        self._buf.append(table)
+        self._buf_rows += table.num_rows
+        if self._buf_rows >= ROW_GROUP_ROWS * 8:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self._buf:
+            return
+        t = pa.concat_tables(self._buf)
+        n_full = t.num_rows if final else (t.num_rows // ROW_GROUP_ROWS) * ROW_GROUP_ROWS
+        head, rest = t.slice(0, n_full), t.slice(n_full)
+        self._buf = [rest] if rest.num_rows else []
+        self._buf_rows = rest.num_rows
+        if head.num_rows == 0:
+            return
+        if self._writer is None:
+            self._shard_i += 1
+            path = self.tmp / "shards" / f"part-{self._shard_i:05d}.parquet"
+            self._writer = pq.ParquetWriter(
+                path, store_schema(), compression=self.compression, write_statistics=False
+            )
+            self._shard_written = 0
+            self.shard_rows.append(0)
+        self._writer.write_table(head, row_group_size=ROW_GROUP_ROWS)
+        self.shard_rows[-1] += head.num_rows
+        self._shard_written += int(pa.compute.sum(head.column("n_bytes")).as_py() or 0)
+        if self._shard_written >= self.shard_bytes:
+            self._writer.close()
+            self._writer = None
+
+    def finish(self, manifest: dict[str, Any], heldout_fraction: float, heldout_seed: int) -> Path:
+        """Close shards, write manifest.json (with held-out counts) and move the store into place."""
+        from macs.io import write_json
+
+        self._flush(final=True)
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        manifest = dict(manifest)
+        manifest.setdefault("version", STORE_VERSION)
+        manifest["n_docs"] = self.n_docs
+        manifest["n_bytes"] = self.n_bytes
+        manifest["heldout"] = {
+            "fraction": heldout_fraction,
+            "seed": heldout_seed,
+            "by": "parent_id hash (blake2b of 'seed\\x1fparent_id'), per domain",
+        }
+        manifest["shards"] = [
+            {"file": f"shards/part-{i:05d}.parquet", "rows": r}
+            for i, r in enumerate(self.shard_rows)
+        ]
+        write_json(self.tmp / "manifest.json", manifest)
+        store = CorpusStore.open(self.tmp)
+        mask = store.heldout_mask()
+        codes, names = store.domains()
+        held = np.bincount(codes[mask], minlength=len(names)) if len(names) else []
+        manifest["heldout"]["n_docs"] = int(mask.sum())
+        per_domain = {}
+        for i, d in enumerate(names):
+            per_domain[d] = {
+                "docs": self.domain_docs.get(d, 0),
+                "bytes": self.domain_bytes.get(d, 0),
+                "mb": round(self.domain_bytes.get(d, 0) / 1e6, 3),
+                "heldout_docs": int(held[i]),
+            }
+        manifest["domains"] = per_domain
+        write_json(self.tmp / "manifest.json", manifest)
+        replace_dir(self.tmp, self.out_dir)
+        return self.out_dir
+
+    def abort(self) -> None:
+        """Drop the partial output (the old store, if any, is untouched)."""
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            self._writer = None
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def store_path(cfg) -> Path:
+    """The store folder of a Config: run.data_dir/corpus/<corpus.name>."""
+    return Path(cfg.run.data_dir) / "corpus" / cfg.corpus.name
