@@ -1,0 +1,88 @@
+"""Checkpoints: model, optimiser, selection state, data position, counters and every RNG, written atomically.
+
+Layout: `checkpoints/step-XXXXXXX/{model.pt, optim.pt, state.pt}` and `checkpoints/latest.json`
+naming the newest complete one (it is replaced only after the directory is fully written, so a
+kill at any point leaves a usable checkpoint). Older step directories are deleted unless they
+are stage ends kept by `train.keep_stage_checkpoints`.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from macs.errors import MacsError
+from macs.io import read_json, write_json
+
+
+def rng_state() -> dict:
+    """Every RNG the process uses: Python, NumPy's global, torch CPU and CUDA."""
+    import torch
+
+    st = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def set_rng_state(st: dict) -> None:
+    """Restore what rng_state returned."""
+    import torch
+
+    random.setstate(st["python"])
+    np.random.set_state(st["numpy"])
+    torch.set_rng_state(st["torch"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def save_checkpoint(ckpt_dir: Path, step: int, model, optimizer, state: dict, keep: set[int] | None = None) -> Path:
+    """Write checkpoint `step` and point latest.json at it; delete older ones not in `keep`."""
+    import torch
+
+    ckpt_dir = Path(ckpt_dir)
+    name = f"step-{step:07d}"
+    final = ckpt_dir / name
+    tmp = ckpt_dir / f".{name}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    raw = getattr(model, "module", model)
+    raw = getattr(raw, "_orig_mod", raw)
+    torch.save(raw.state_dict(), tmp / "model.pt")
+    torch.save(optimizer.state_dict(), tmp / "optim.pt")
+    torch.save({**state, "rng": rng_state()}, tmp / "state.pt")
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    write_json(ckpt_dir / "latest.json", {"step": step, "dir": name})
+    keep_names = {f"step-{s:07d}" for s in (keep or set())} | {name}
+    for d in ckpt_dir.glob("step-*"):
+        if d.name not in keep_names:
+            shutil.rmtree(d, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(ckpt_dir: Path) -> Path | None:
+    """The newest complete checkpoint directory, or None."""
+    p = Path(ckpt_dir) / "latest.json"
+    if not p.exists():
+        return None
+    d = Path(ckpt_dir) / read_json(p)["dir"]
+    if not (d / "state.pt").exists():
+        raise MacsError(f"{p} names {d}, which is incomplete; delete {p} to restart the run from scratch")
+    return d
+
+
+def load_checkpoint(d: Path, model, optimizer) -> dict:
+    """Load model and optimiser in place; return the state dict (RNGs not yet restored)."""
+    import torch
+
+    raw = getattr(model, "module", model)
+    raw = getattr(raw, "_orig_mod", raw)
+    raw.load_state_dict(torch.load(d / "model.pt", map_location="cpu", weights_only=True))
+    optimizer.load_state_dict(torch.load(d / "optim.pt", map_location="cpu", weights_only=False))
+    return torch.load(d / "state.pt", map_location="cpu", weights_only=False)
