@@ -1,7 +1,219 @@
 """CLI commands of macs.console (heavy imports inside the command functions)."""
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from macs.cli_common import ConfigOpt, SetOpt
 
 
 def register(app: typer.Typer) -> None:
     """Add this layer's commands to the root app."""
+    app.command("select")(select_cmd)
+
+
+def select_cmd(
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Manifest path (default: selection.out or run_dir/select/manifest.parquet).",
+        ),
+    ] = None,
+    tokens: Annotated[
+        float | None,
+        typer.Option(
+            "--tokens",
+            help="Token budget (default: selection.tokens or selection.fraction of the pool).",
+        ),
+    ] = None,
+    jsonl: Annotated[
+        Path | None,
+        typer.Option(
+            "--jsonl", help="Also write the selected documents (id, text, groups) as JSONL."
+        ),
+    ] = None,
+    show: Annotated[
+        str,
+        typer.Option(
+            "--show", help="Actors whose summary to print: comma list, 'all' (default: domain)."
+        ),
+    ] = "domain",
+) -> None:
+    """Static selection with the initial actor weights: write a stage manifest and print the mixture.
+
+    Scores every eligible (not held-out) document by S = sum_A theta_A w_A[group] (higher =
+    chosen first), takes documents until the token budget is met, and writes the manifest
+    (Parquet: id, tokens, each actor's group, score), a summary JSON and the console state.
+    """
+    import sys
+    import time
+
+    from macs.cli_common import load
+
+    cfg = load(config, sets)
+    t0 = time.perf_counter()
+    result = run_select(
+        cfg, out=out, tokens=tokens, jsonl=jsonl, log=lambda m: typer.echo(m, err=True)
+    )
+    print_summary(result["summary"], show)
+    s = result["summary"]
+    typer.echo(
+        f"selected {s['n_selected']:,} docs, {s['selected_tokens']:,} tokens "
+        f"({100 * s['selected_fraction']:.1f}% of {s['pool_tokens']:,} eligible) in "
+        f"{time.perf_counter() - t0:.1f} s; manifest -> {result['manifest']}",
+        err=True,
+    )
+    sys.stderr.flush()
+
+
+def run_select(
+    cfg, out: Path | None = None, tokens: float | None = None, jsonl: Path | None = None, log=print
+) -> dict:
+    """Run a static selection for a Config; returns {'manifest', 'summary', 'jsonl', 'state'} paths/data."""
+    import numpy as np
+
+    from macs.console.manifest import manifest_table, summarize, write_manifest
+    from macs.console.pool import build_console, open_pool
+    from macs.console.state import save_state
+    from macs.io import write_json
+
+    s = cfg.selection
+    pool = open_pool(cfg)
+    log(
+        f"pool: {pool.store.n_docs:,} docs ({int(pool.heldout.sum()):,} held out); tokens {pool.token_source}"
+    )
+    console = build_console(cfg, pool.store, pool.n_tokens)
+    elig = pool.eligible
+    pool_tok = int(pool.n_tokens[elig].sum())
+    budget = tokens if tokens is not None else s.tokens
+    if budget is None:
+        budget = s.fraction * pool_tok
+    idx, scores = console.select(pool.n_tokens, budget, elig, return_scores=True)
+    info = dict(console.last_select)
+    if info.get("exhausted"):
+        log(
+            f"note: the budget {int(budget):,} is at least the eligible pool ({pool_tok:,} tokens): all selected"
+        )
+    out = Path(out or s.out or Path(cfg.run.run_dir) / "select" / "manifest.parquet")
+    ids = pool.store.ids(idx)
+    table = manifest_table(console, idx, ids, pool.n_tokens, scores)
+    meta = {
+        "kind": "static_select",
+        "store": str(pool.store.path),
+        "token_source": pool.token_source,
+        "seed": cfg.run.seed,
+        "selection": s.model_dump(mode="json"),
+        "select": info,
+        "weights": {
+            a.name: dict(zip(a.group_names, a.weights.tolist(), strict=True))
+            for a in console.actors
+        },
+    }
+    write_manifest(out, table, meta)
+    summary = summarize(console, idx, pool.n_tokens, elig)
+    summary.update(
+        {"budget": int(np.ceil(budget)), "token_source": pool.token_source, "select": info}
+    )
+    summary_path = out.with_name(out.stem + ".summary.json")
+    write_json(summary_path, summary)
+    state_path = out.with_name(out.stem + ".console.npz")
+    save_state(state_path, console.state_dict())
+    if jsonl is not None:
+        write_selected_jsonl(jsonl, pool.store, console, idx, pool.n_tokens, scores, log)
+    return {
+        "manifest": out,
+        "summary": summary,
+        "summary_path": summary_path,
+        "state": state_path,
+        "jsonl": jsonl,
+    }
+
+
+def write_selected_jsonl(path: Path, store, console, idx, n_tokens, scores, log=print) -> int:
+    """Stream the selected docs (canonical order) to JSONL atomically: id, text, tokens, score, groups."""
+    import json
+
+    import numpy as np
+    from rich.progress import Progress
+
+    from macs.io import atomic_path
+
+    idx = np.asarray(idx, dtype=np.int64)
+    n = 0
+    with (
+        atomic_path(path) as tmp,
+        open(tmp, "w", encoding="utf-8") as f,
+        Progress(transient=True) as bar,
+    ):
+        task = bar.add_task("writing selected docs", total=len(idx))
+        start = 0
+        pos = 0  # position in idx
+        for batch in store.iter_batches(columns=["id", "text"], batch_size=8192):
+            end = start + batch.num_rows
+            stop = int(np.searchsorted(idx, end, side="left"))
+            if stop > pos:
+                local = idx[pos:stop] - start
+                ids = batch.column(0).take(local).to_pylist()
+                texts = batch.column(1).take(local).to_pylist()
+                for k, (i, t) in enumerate(zip(ids, texts, strict=True)):
+                    d = int(idx[pos + k])
+                    rec = {
+                        "id": i,
+                        "text": t,
+                        "tokens": int(n_tokens[d]),
+                        "score": float(scores[pos + k]),
+                    }
+                    for a in console.actors:
+                        rec[a.name] = a.group_names[int(a.groups[d])]
+                    f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                n += stop - pos
+                bar.advance(task, stop - pos)
+                pos = stop
+            start = end
+    log(f"wrote {n:,} selected documents to {path}")
+    return n
+
+
+def print_summary(summary: dict, show: str = "domain") -> None:
+    """Print per-group token shares (selected vs pool) for the chosen actors as rich tables."""
+    from rich.console import Console as RichConsole
+    from rich.table import Table
+
+    actors = summary.get("actors", {})
+    if show == "all":
+        names = list(actors)
+    else:
+        names = [n.strip() for n in show.split(",") if n.strip() in actors]
+        if not names and actors:
+            names = [next(iter(actors))]
+    rc = RichConsole()
+    for name in names:
+        t = Table(title=f"selected vs pool tokens by {name}")
+        for col in (
+            "group",
+            "weight",
+            "pool tokens",
+            "pool %",
+            "selected tokens",
+            "selected %",
+            "ratio",
+        ):
+            t.add_column(col, justify="left" if col == "group" else "right")
+        for g, r in actors[name].items():
+            t.add_row(
+                g,
+                f"{r['weight']:.3f}",
+                f"{r['pool_tokens']:,}",
+                f"{100 * r['pool_share']:.1f}",
+                f"{r['selected_tokens']:,}",
+                f"{100 * r['selected_share']:.1f}",
+                "-" if r["ratio"] is None else f"{r['ratio']:.2f}",
+            )
+        rc.print(t)

@@ -1,7 +1,79 @@
 """Config section(s) for macs.console (owned by that layer; fields documented one line each)."""
 
-from pydantic import BaseModel, ConfigDict
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class ActorSpec(BaseModel):
+    """One actor of the console: its name, class and (optionally) its own initial weights."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="actor name (a manifest column; also the default sidecar name)")
+    cls: str | None = Field(
+        None, description="registered actor name or dotted path 'pkg.mod:Class' (default: name)"
+    )
+    labels: str | None = Field(None, description="label sidecar to read (default: name)")
+    init: str | list[float] | dict[str, float] | None = Field(
+        None, description="initial weights for this actor (default: selection.init)"
+    )
 
 
 class SelectionConfig(BaseModel):
+    """Actors, the console and budgeted selection (method.md sections 1, 2, 4, 7)."""
+
     model_config = ConfigDict(extra="forbid")
+    actors: list[str | ActorSpec] = Field(
+        default_factory=lambda: ["quality", "domain", "topic"],
+        description="actors used (any subset; names or {name, cls, labels, init})",
+    )
+    init: str | list[float] | dict[str, float] = Field(
+        "uniform", description="initial weights: uniform | natural | regmix (not yet available)"
+    )
+    update: Literal["standardized", "eq5"] = Field(
+        "standardized",
+        description="actor update: standardized (z-score, exp, mean 1) or eq5 (paper)",
+    )
+    eta_w: float = Field(0.1, ge=0.0, le=1.0, description="actor weight step size eta_w")
+    eta_theta: float = Field(0.1, ge=0.0, description="collaborative weight step size eta_theta")
+    mode: Literal["multi_actor", "fixed_theta", "random"] = Field(
+        "multi_actor",
+        description="multi_actor | fixed_theta (ablation) | random (seeded, same tokens)",
+    )
+    decay_factor: float = Field(
+        0.1, ge=0.0, description="repetition decay 1 / (1 + decay_factor * times_selected)"
+    )
+    samples_per_group: int = Field(
+        200, ge=1, description="m: docs sampled per group at each reward refresh"
+    )
+    tokens: float | None = Field(
+        None, gt=0, description="token budget of a static `macs select` (default: fraction of pool)"
+    )
+    fraction: float = Field(
+        0.1,
+        gt=0.0,
+        le=1.0,
+        description="budget as a fraction of eligible pool tokens when tokens is unset",
+    )
+    bytes_per_token: float = Field(
+        4.0, gt=0, description="token estimate n_bytes / this when the store has no token shards"
+    )
+    out: Path | None = Field(
+        None,
+        description="manifest path of `macs select` (default: run_dir/select/manifest.parquet)",
+    )
+
+    @field_validator("actors")
+    @classmethod
+    def _unique(cls, v: list[str | ActorSpec]) -> list[str | ActorSpec]:
+        names = [a if isinstance(a, str) else a.name for a in v]
+        if len(set(names)) != len(names):
+            raise ValueError(f"actor names must be unique, got {names}")
+        return v
+
+    def actor_specs(self) -> list[ActorSpec]:
+        """The actors as ActorSpec objects (plain names expanded)."""
+        return [ActorSpec(name=a) if isinstance(a, str) else a for a in self.actors]
