@@ -38,3 +38,30 @@ def mini_store(tmp_path_factory, mini_corpus_path):
         progress=False,
     )
     return CorpusStore.open(out)
+
+
+@pytest.fixture(scope="session")
+def mini_tokenizer(tmp_path_factory, mini_store) -> Path:
+    """tokenizer.json of a 1024-token byte-level BPE trained on mini_store (seed 0)."""
+    from macs.corpus.tokenizer import build_tokenizer
+
+    out = tmp_path_factory.mktemp("tokenizers") / "bpe-1024"
+    return build_tokenizer("bpe", out, store=mini_store, vocab_size=1024, seed=0)
+
+
+@pytest.fixture(scope="session")
+def mini_tokens(mini_store, mini_tokenizer):
+    """TokenStore of mini_store under mini_tokenizer (uint16, EOS between docs)."""
+    from macs.corpus.tokens import tokenize_store
+
+    return tokenize_store(mini_store, mini_tokenizer, progress=False)
+
+
+@pytest.fixture(scope="session")
+def mini_byte_tokens(mini_store, tmp_path_factory):
+    """TokenStore of mini_store under the 256-byte tokenizer (EOS = 256)."""
+    from macs.corpus.tokenizer import build_tokenizer
+    from macs.corpus.tokens import tokenize_store
+
+    path = build_tokenizer("byte", tmp_path_factory.mktemp("tokenizers") / "byte")
+    return tokenize_store(mini_store, path, progress=False)

@@ -119,6 +119,113 @@ def show_cmd(
         )
 
 
+@corpus_app.command("tokenize")
+def tokenize_cmd(
+    store: Annotated[
+        Path | None, typer.Option(help="store folder (default from the config)")
+    ] = None,
+    tokenizer: Annotated[
+        Path | None,
+        typer.Option(
+            help="tokenizer.json or its folder (default: the configured one, created if missing)"
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="worker processes (default: all cores)")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="re-tokenize even if up-to-date shards exist")
+    ] = False,
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Tokenize a corpus store into memory-mapped token shards (<store>/tokens/<tokenizer>)."""
+    from macs.corpus.store import CorpusStore, store_path
+    from macs.corpus.tokenizer import ensure_tokenizer
+    from macs.corpus.tokens import tokenize_store
+
+    cfg = load(config, sets)
+    s = CorpusStore.open(store or store_path(cfg))
+    tok = tokenizer or ensure_tokenizer(cfg, store=s)
+    ts = tokenize_store(s, tok, workers=workers, force=force)
+    typer.echo(
+        f"token shards: {ts.n_docs} docs, {ts.n_tokens} tokens ({ts.dtype.name}) -> {ts.path}"
+    )
+
+
+@tokenizer_app.command("train")
+def tokenizer_train_cmd(
+    kind: Annotated[str | None, typer.Option(help="bpe | byte | gpt2 | neox")] = None,
+    vocab_size: Annotated[int | None, typer.Option(help="BPE vocabulary size")] = None,
+    train_mb: Annotated[
+        float | None, typer.Option(help="BPE: MB of corpus text to train on")
+    ] = None,
+    store: Annotated[
+        Path | None, typer.Option(help="store to train a BPE on (default from the config)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="output folder (default run.data_dir/tokenizers/<name>)")
+    ] = None,
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Create a tokenizer: train a byte-level BPE on the corpus, or fetch GPT-2 / GPT-NeoX, or bytes."""
+    import time
+
+    from macs.corpus.store import CorpusStore, store_path
+    from macs.corpus.tokenizer import build_tokenizer, describe, load_tokenizer, tokenizer_dir
+
+    cfg = load(
+        config,
+        _sets(
+            sets,
+            **{
+                "tokenizer.kind": kind,
+                "tokenizer.vocab_size": vocab_size,
+                "tokenizer.train_mb": train_mb,
+            },
+        ),
+    )
+    t = cfg.tokenizer
+    s = CorpusStore.open(store or store_path(cfg)) if t.kind == "bpe" else None
+    t0 = time.perf_counter()
+    path = build_tokenizer(
+        t.kind,
+        out or tokenizer_dir(cfg),
+        store=s,
+        vocab_size=t.vocab_size,
+        min_frequency=t.min_frequency,
+        train_mb=t.train_mb,
+        seed=cfg.run.seed,
+        cache_dir=cfg.run.resolved_cache_dir,
+    )
+    info = describe(load_tokenizer(path))
+    typer.echo(
+        f"{t.kind} tokenizer: vocab {info['vocab_size']}, eos {info['eos_id']}, "
+        f"{time.perf_counter() - t0:.1f} s -> {path}"
+    )
+
+
+@tokenizer_app.command("show")
+def tokenizer_show_cmd(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="tokenizer.json or its folder (default: the configured one)"),
+    ] = None,
+    text: Annotated[
+        str, typer.Option(help="sample text to tokenize")
+    ] = "The quick brown fox jumps over the lazy dog.",
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Print a tokenizer's vocabulary size, EOS id and how it splits a sample text."""
+    from macs.corpus.tokenizer import describe, load_tokenizer, to_json, tokenizer_path
+
+    cfg = load(config, sets)
+    tok = load_tokenizer(path or tokenizer_path(cfg))
+    typer.echo(to_json(describe(tok, text)))
+
+
 def register(app: typer.Typer) -> None:
     """Add this layer's commands to the root app."""
     app.add_typer(corpus_app, name="corpus")

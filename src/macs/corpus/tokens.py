@@ -1,0 +1,317 @@
+"""Token shards: a corpus store tokenized into memory-mapped arrays with a document index.
+
+Layout `<store>/tokens/<tokenizer-name>/`: `tokens-00000.bin ...` (raw uint16 when the
+vocabulary fits, else uint32; each document's tokens followed by one EOS), `index.npy`
+(int64, shape (n_docs, 3): file number, offset in tokens within that file, length without
+EOS; canonical doc order) and `meta.json`. Readers memory-map the files, never load them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from macs.errors import MacsError
+
+UNIT_BYTES = 16 << 20  # text bytes per work unit / token file
+
+
+class TokenStore:
+    """Read-only view of token shards: `doc(i)` is a memmap view of doc i's tokens (no EOS)."""
+
+    def __init__(self, path: Path, meta: dict[str, Any], index: np.ndarray):
+        self.path = path
+        self.meta = meta
+        self._index = index
+        self.dtype = np.dtype(meta["dtype"])
+        self.eos_id = int(meta["eos_id"])
+        self.vocab_size = int(meta["vocab_size"])
+        self.n_docs = int(index.shape[0])
+        self.lengths = np.ascontiguousarray(index[:, 2], dtype=np.int64)
+        self.offsets = np.ascontiguousarray(index[:, 1], dtype=np.int64)
+        self.file_of = np.ascontiguousarray(index[:, 0], dtype=np.int32)
+        self.files = [path / f["file"] for f in meta["files"]]
+        self._mm: dict[int, np.memmap] = {}
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> TokenStore:
+        """Open a token-shard folder; MacsError if it is missing or damaged."""
+        from macs.io import read_json
+
+        path = Path(path)
+        if not (path / "meta.json").exists() or not (path / "index.npy").exists():
+            raise MacsError(f"{path}: no token shards here; run `macs corpus tokenize` first")
+        meta = read_json(path / "meta.json")
+        index = np.load(path / "index.npy", mmap_mode="r")
+        if index.ndim != 2 or index.shape[1] != 3 or index.shape[0] != int(meta["n_docs"]):
+            raise MacsError(
+                f"{path}/index.npy does not match meta.json; re-run `macs corpus tokenize`"
+            )
+        return cls(path, meta, np.asarray(index))
+
+    def __len__(self) -> int:
+        return self.n_docs
+
+    def __repr__(self) -> str:
+        return (
+            f"TokenStore({str(self.path)!r}, n_docs={self.n_docs}, n_tokens={self.n_tokens}, "
+            f"dtype={self.dtype.name}, vocab={self.vocab_size})"
+        )
+
+    @property
+    def n_tokens(self) -> int:
+        """Total tokens without EOS."""
+        return int(self.lengths.sum())
+
+    @property
+    def tokenizer_path(self) -> Path | None:
+        """The tokenizer.json these shards were made with (as recorded in meta.json)."""
+        p = self.meta.get("tokenizer_path")
+        return Path(p) if p else None
+
+    def memmap(self, k: int) -> np.memmap:
+        """The k-th token file as a read-only memmap (docs separated by EOS)."""
+        mm = self._mm.get(k)
+        if mm is None:
+            f = self.files[k]
+            if f.stat().st_size == 0:
+                mm = np.zeros(0, dtype=self.dtype)
+            else:
+                mm = np.memmap(f, dtype=self.dtype, mode="r")
+            self._mm[k] = mm
+        return mm
+
+    def doc(self, i: int) -> np.ndarray:
+        """Token ids of doc i (canonical order), a memmap view without the trailing EOS."""
+        if i < 0 or i >= self.n_docs:
+            raise IndexError(f"doc index {i} out of range 0..{self.n_docs - 1}")
+        off = int(self.offsets[i])
+        return self.memmap(int(self.file_of[i]))[off : off + int(self.lengths[i])]
+
+    def docs(self, indices) -> list[np.ndarray]:
+        """Token arrays of several docs."""
+        return [self.doc(int(i)) for i in indices]
+
+
+def _encode_unit(args: tuple) -> tuple[int, np.ndarray, float]:
+    """Worker: tokenize docs of row groups `groups` of one shard into `out_file` (tokens + EOS)."""
+    shard, groups, tok_path, out_file, dtype, batch_docs, threads = args
+    if not threads:
+        os.environ["RAYON_NUM_THREADS"] = "1"
+    import pyarrow.parquet as pq
+    from tokenizers import Tokenizer
+
+    t0 = time.perf_counter()
+    tok = Tokenizer.from_file(tok_path)
+    tok.encode_special_tokens = True  # a literal "<|endoftext|>" in a text is text, not EOS
+    eos = tok.token_to_id("<|endoftext|>")
+    pf = pq.ParquetFile(shard)
+    lengths: list[np.ndarray] = []
+    dt = np.dtype(dtype)
+    with open(out_file, "wb") as f:
+        for g in groups:
+            texts = pf.read_row_group(g, columns=["text"]).column(0).to_pylist()
+            for s in range(0, len(texts), batch_docs):
+                batch = texts[s : s + batch_docs]
+                if threads:
+                    encs = tok.encode_batch(batch, add_special_tokens=False)
+                else:
+                    encs = [tok.encode(t, add_special_tokens=False) for t in batch]
+                ids = [e.ids for e in encs]
+                lens = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+                flat = np.empty(int(lens.sum()) + len(ids), dtype=dt)
+                pos = 0
+                for x in ids:
+                    n = len(x)
+                    flat[pos : pos + n] = x
+                    flat[pos + n] = eos
+                    pos += n + 1
+                f.write(flat.tobytes())
+                lengths.append(lens)
+    out = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+    return 0, out, time.perf_counter() - t0
+
+
+def _units(store, unit_bytes: int) -> list[tuple[Path, list[int], int, int]]:
+    """Work units (shard, row groups, first doc, n docs) of about unit_bytes text each."""
+    units = []
+    doc = 0
+    for shard, pf in zip(store.shards, store._files, strict=True):
+        md = pf.metadata
+        cur: list[int] = []
+        cur_docs = cur_bytes = 0
+        start = doc
+        for g in range(md.num_row_groups):
+            rg = md.row_group(g)
+            cur.append(g)
+            cur_docs += rg.num_rows
+            cur_bytes += rg.total_byte_size
+            if cur_bytes >= unit_bytes:
+                units.append((shard, cur, start, cur_docs))
+                start += cur_docs
+                cur, cur_docs, cur_bytes = [], 0, 0
+        if cur:
+            units.append((shard, cur, start, cur_docs))
+            start += cur_docs
+        doc = start
+    return units
+
+
+def tokens_dir(store, name: str) -> Path:
+    """`<store>/tokens/<name>`."""
+    return Path(store.path) / "tokens" / name
+
+
+def tokenize_store(
+    store,
+    tokenizer_json: str | os.PathLike,
+    name: str | None = None,
+    *,
+    workers: int | None = None,
+    batch_docs: int = 256,
+    unit_mb: float = 16.0,
+    force: bool = False,
+    progress: bool = True,
+) -> TokenStore:
+    """Tokenize every doc of `store` into `<store>/tokens/<name>` (parallel over units of row
+    groups, EOS after each doc); reuses existing shards made with the same tokenizer."""
+    import hashlib
+
+    from macs.corpus.store import replace_dir
+    from macs.corpus.tokenizer import eos_id, load_tokenizer
+    from macs.io import write_json
+
+    tok_path = Path(tokenizer_json)
+    if tok_path.is_dir():
+        tok_path = tok_path / "tokenizer.json"
+    tok = load_tokenizer(tok_path)
+    eos = eos_id(tok)
+    vocab = tok.get_vocab_size()
+    dtype = "uint16" if vocab <= 65536 else "uint32"
+    sha = hashlib.sha256(tok_path.read_bytes()).hexdigest()
+    name = name or tok_path.parent.name
+    out = tokens_dir(store, name)
+    if not force and (out / "meta.json").exists():
+        try:
+            ts = TokenStore.open(out)
+            same = ts.meta.get("tokenizer_sha256") == sha and ts.meta.get(
+                "store_n_bytes"
+            ) == store.manifest.get("n_bytes")
+            if same and ts.n_docs == store.n_docs:
+                return ts
+        except MacsError:
+            pass
+    t0 = time.perf_counter()
+    units = _units(store, int(unit_mb * (1 << 20)))
+    cpu = os.cpu_count() or 1
+    workers = max(1, min(workers or cpu, len(units) or 1))
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    files = [f"tokens-{k:05d}.bin" for k in range(len(units))]
+    # one unit -> threaded encode_batch in this process; several -> one process per unit
+    threads = workers == 1
+    jobs = [
+        (str(u[0]), u[1], str(tok_path), str(tmp / files[k]), dtype, batch_docs, threads)
+        for k, u in enumerate(units)
+    ]
+    lengths: list[np.ndarray | None] = [None] * len(units)
+    bar = _bar(store.n_docs, f"tokenize ({name})", progress)
+    try:
+        if workers == 1:
+            for k, job in enumerate(jobs):
+                lengths[k] = _encode_unit(job)[1]
+                bar.advance(units[k][3])
+        else:
+            import multiprocessing as mp
+
+            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+                futs = {ex.submit(_encode_unit, job): k for k, job in enumerate(jobs)}
+                for fut in as_completed(futs):
+                    k = futs[fut]
+                    lengths[k] = fut.result()[1]
+                    bar.advance(units[k][3])
+        bar.close()
+        index = np.zeros((store.n_docs, 3), dtype=np.int64)
+        file_tokens = []
+        for k, u in enumerate(units):
+            lens = lengths[k]
+            assert lens is not None and lens.size == u[3]
+            start = u[2]
+            offs = np.concatenate([[0], np.cumsum(lens + 1)[:-1]]) if lens.size else lens
+            index[start : start + u[3], 0] = k
+            index[start : start + u[3], 1] = offs
+            index[start : start + u[3], 2] = lens
+            file_tokens.append(int(lens.sum() + lens.size))
+        np.save(tmp / "index.npy", index)
+        n_tokens = int(index[:, 2].sum())
+        secs = time.perf_counter() - t0
+        meta = {
+            "tokenizer": name,
+            "tokenizer_path": str(tok_path.resolve()),
+            "tokenizer_sha256": sha,
+            "vocab_size": vocab,
+            "eos_id": eos,
+            "dtype": dtype,
+            "n_docs": store.n_docs,
+            "n_tokens": n_tokens,
+            "n_tokens_with_eos": n_tokens + store.n_docs,
+            "store": str(store.path),
+            "store_n_bytes": store.manifest.get("n_bytes"),
+            "bytes_per_token": round(int(store.manifest.get("n_bytes", 0)) / max(1, n_tokens), 4),
+            "files": [{"file": f, "n_tokens": n} for f, n in zip(files, file_tokens, strict=True)],
+            "workers": workers,
+            "seconds": round(secs, 2),
+        }
+        write_json(tmp / "meta.json", meta)
+        replace_dir(tmp, out)
+    except BaseException:
+        bar.close()
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    ts = TokenStore.open(out)
+    if progress:
+        print(
+            f"tokenized {store.n_docs} docs into {ts.n_tokens} tokens ({dtype}, "
+            f"{meta['bytes_per_token']} bytes/token) in {secs:.1f} s "
+            f"({ts.n_tokens / max(secs, 1e-9):,.0f} tokens/s, {workers} workers) -> {out}",
+            file=sys.stderr,
+        )
+    return ts
+
+
+class _bar:
+    """A rich progress bar over documents on stderr (only on a terminal)."""
+
+    def __init__(self, total: int, what: str, enabled: bool):
+        self._p = None
+        if enabled and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            self._p = Progress(
+                f"[bold]{what}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._p.start()
+            self._t = self._p.add_task(what, total=total)
+
+    def advance(self, n: int) -> None:
+        if self._p is not None:
+            self._p.advance(self._t, n)
+
+    def close(self) -> None:
+        if self._p is not None:
+            self._p.stop()
+            self._p = None
