@@ -16,7 +16,9 @@ def test_packed_stream_is_docs_joined_by_eos(pool):
     stream = np.concatenate([ps.sequence(k) for k in range(ps.seqs_per_epoch)])
     # rebuild the epoch-0 stream by hand from the same permutation
     ps._load_epoch(0)
-    want = np.concatenate([np.append(np.asarray(pool.tokens.doc(int(i)), np.int64), 0) for i in ps._order])
+    want = np.concatenate(
+        [np.append(np.asarray(pool.tokens.doc(int(i)), np.int64), 0) for i in ps._order]
+    )
     assert ps.seqs_per_epoch == want.size // 16
     np.testing.assert_array_equal(stream, want[: stream.size])
     assert set(ps._order.tolist()) == set(idx.tolist())

@@ -20,15 +20,31 @@ from macs.train.selection import make_selector
 def reference_like_domain_a(n: int = 8, seed: int = 5) -> ReferenceSet:
     """Reference examples whose tokens follow domain 'a' (ids 1..30) of the test pool."""
     rng = np.random.default_rng(seed)
-    ex = [ReferenceExample("a_like", str(i), rng.integers(1, 31, 24).astype(np.int64), 8) for i in range(n)]
+    ex = [
+        ReferenceExample("a_like", str(i), rng.integers(1, 31, 24).astype(np.int64), 8)
+        for i in range(n)
+    ]
     return ReferenceSet({"a_like": ex})
 
 
 def make_cfg(runs: Path, name: str, mode: str = "multi_actor", **extra):
-    sets = [f"run.runs_dir={runs}", f"run.name={name}", "model.size=llama-tiny", "train.tokens=7680",
-            "train.seq_len=32", "train.batch_size=4", "train.stages=3", f"train.mode={mode}",
-            "train.log_every=4", "train.samples_per_group=6", "train.warmup_frac=0.1",
-            "influence.window=64", "influence.overlap=0", "influence.n_per_task=8"]
+    sets = [
+        f"run.runs_dir={runs}",
+        f"run.name={name}",
+        "model.size=llama-tiny",
+        "train.tokens=7680",
+        "train.seq_len=32",
+        "train.batch_size=4",
+        "train.stages=3",
+        f"train.mode={mode}",
+        "train.log_every=4",
+        "train.samples_per_group=6",
+        "train.warmup_frac=0.1",
+        "influence.window=64",
+        "influence.overlap=0",
+        "influence.n_per_task=8",
+        "train.threads=1",
+    ]
     sets += [f"{k}={v}" for k, v in extra.items()]
     return load_config(None, sets)
 
@@ -36,9 +52,18 @@ def make_cfg(runs: Path, name: str, mode: str = "multi_actor", **extra):
 def run(cfg, pool, stop_at_step=None):
     def rewards(p):
         est = make_estimator(cfg.influence, reference_like_domain_a())
-        return lambda model, idx: est.rewards(model, [np.asarray(p.tokens.doc(i), np.int64) for i in idx])
+        return lambda model, idx: est.rewards(
+            model, [np.asarray(p.tokens.doc(i), np.int64) for i in idx]
+        )
 
-    return train(cfg, pool, lambda p: make_selector(p, cfg, cfg.run.seed), rewards, None, stop_at_step=stop_at_step)
+    return train(
+        cfg,
+        pool,
+        lambda p: make_selector(p, cfg, cfg.run.seed),
+        rewards,
+        None,
+        stop_at_step=stop_at_step,
+    )
 
 
 def test_multi_actor_run_updates_weights_and_writes_run_dir(pool, tmp_path):
@@ -46,8 +71,18 @@ def test_multi_actor_run_updates_weights_and_writes_run_dir(pool, tmp_path):
     res = run(cfg, pool)
     d = res.run_dir
     assert res.finished and res.steps == 60 and res.tokens == 60 * 128
-    for f in ("config.yaml", "metrics.jsonl", "selection.jsonl", "pool.json", "summary.json", "DONE",
-              "stages/stage-0.parquet", "stages/stage-2.parquet", "model/config.json", "checkpoints/latest.json"):
+    for f in (
+        "config.yaml",
+        "metrics.jsonl",
+        "selection.jsonl",
+        "pool.json",
+        "summary.json",
+        "DONE",
+        "stages/stage-0.parquet",
+        "stages/stage-2.parquet",
+        "model/config.json",
+        "checkpoints/latest.json",
+    ):
         assert (d / f).exists(), f
     sel = read_jsonl(d / "selection.jsonl")
     assert [r["stage"] for r in sel] == [0, 1, 2]
@@ -55,7 +90,9 @@ def test_multi_actor_run_updates_weights_and_writes_run_dir(pool, tmp_path):
     theta = np.array(list(last["theta"].values()))
     assert theta.sum() == pytest.approx(1.0) and np.ptp(theta) > 0  # theta moved off 1/2, 1/2
     for a in ("domain", "quality"):
-        assert np.ptp(last["actors"][a]["w"]) > 0 and len(last["actors"][a]["R_j"]) == len(pool.actors[a].group_names)
+        assert np.ptp(last["actors"][a]["w"]) > 0 and len(last["actors"][a]["R_j"]) == len(
+            pool.actors[a].group_names
+        )
     # the reference looks like domain 'a': its group earns the highest reward and weight
     w_dom = np.array(last["actors"]["domain"]["w"])
     assert int(np.argmax(w_dom)) == 0
@@ -77,7 +114,9 @@ def test_multi_actor_run_updates_weights_and_writes_run_dir(pool, tmp_path):
 
 
 def _weights(d: Path) -> dict:
-    return torch.load(d / "checkpoints" / read_json(d / "checkpoints/latest.json")["dir"] / "model.pt")
+    return torch.load(
+        d / "checkpoints" / read_json(d / "checkpoints/latest.json")["dir"] / "model.pt"
+    )
 
 
 @pytest.mark.parametrize("stops", [(20,), (23, 41)], ids=["between-stages", "inside-stages"])
@@ -92,7 +131,10 @@ def test_resume_matches_uninterrupted(pool, tmp_path, stops):
     assert res.final_loss == ref.final_loss
     a, b = _weights(ref.run_dir), _weights(res.run_dir)
     assert all(torch.equal(a[k], b[k]) for k in a)
-    sa, sb = read_jsonl(ref.run_dir / "selection.jsonl"), read_jsonl(res.run_dir / "selection.jsonl")
+    sa, sb = (
+        read_jsonl(ref.run_dir / "selection.jsonl"),
+        read_jsonl(res.run_dir / "selection.jsonl"),
+    )
     assert [r["theta"] for r in sa] == [r["theta"] for r in sb]
     assert [r["actors"] for r in sa] == [r["actors"] for r in sb]
     for k in range(3):

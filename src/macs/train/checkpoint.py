@@ -22,7 +22,11 @@ def rng_state() -> dict:
     """Every RNG the process uses: Python, NumPy's global, torch CPU and CUDA."""
     import torch
 
-    st = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    st = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         st["cuda"] = torch.cuda.get_rng_state_all()
     return st
@@ -39,7 +43,9 @@ def set_rng_state(st: dict) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
-def save_checkpoint(ckpt_dir: Path, step: int, model, optimizer, state: dict, keep: set[int] | None = None) -> Path:
+def save_checkpoint(
+    ckpt_dir: Path, step: int, model, optimizer, state: dict, keep: set[int] | None = None
+) -> Path:
     """Write checkpoint `step` and point latest.json at it; delete older ones not in `keep`."""
     import torch
 
@@ -73,7 +79,9 @@ def latest_checkpoint(ckpt_dir: Path) -> Path | None:
         return None
     d = Path(ckpt_dir) / read_json(p)["dir"]
     if not (d / "state.pt").exists():
-        raise MacsError(f"{p} names {d}, which is incomplete; delete {p} to restart the run from scratch")
+        raise MacsError(
+            f"{p} names {d}, which is incomplete; delete {p} to restart the run from scratch"
+        )
     return d
 
 

@@ -1,7 +1,72 @@
 """CLI commands of macs.train (heavy imports inside the command functions)."""
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from macs.cli_common import ConfigOpt, SetOpt, load
+
+
+def train_cmd(
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume", help="continue the run in this directory from its latest checkpoint"
+        ),
+    ] = None,
+) -> None:
+    """Staged pretraining with online multi-actor selection (run under torchrun for DDP)."""
+    from macs.errors import MacsError
+    from macs.train.run import resume_config, train_from_config
+
+    if resume is not None:
+        if config is not None or sets:
+            raise MacsError("--resume uses the run's own config.yaml; drop --config/--set")
+        cfg = resume_config(resume)
+    else:
+        cfg = load(config, sets)
+    res = train_from_config(cfg)
+    if res.finished:
+        typer.echo(
+            f"trained {res.steps} steps, {res.tokens} tokens, final loss {res.final_loss:.4f}, "
+            f"online overhead {res.overhead:.1%} -> {res.run_dir}"
+        )
+
+
+def run_cmd(
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    baselines: Annotated[
+        str,
+        typer.Option(
+            help="comma-separated baseline modes run at equal tokens (random, fixed_theta)"
+        ),
+    ] = "random",
+    seeds: Annotated[
+        str | None, typer.Option(help="comma-separated seeds (default: run.seed)")
+    ] = None,
+    method: Annotated[str, typer.Option(help="the method's mode")] = "multi_actor",
+) -> None:
+    """The main job: corpus -> tokenizer -> token shards -> labels -> method + baselines -> eval -> report.
+
+    With no arguments it runs the CPU demo (configs/demo.yaml defaults). Finished steps are reused.
+    """
+    from macs.train.pipeline import run_pipeline
+
+    cfg = load(config, sets) if (config or sets) else None
+    seed_list = [int(s) for s in seeds.split(",")] if seeds else None
+    report = run_pipeline(
+        cfg, method=method, baselines=[b for b in baselines.split(",") if b], seeds=seed_list
+    )
+    typer.echo(f"report: {report}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this layer's commands to the root app."""
+    app.command("train")(train_cmd)
+    app.command("run")(run_cmd)

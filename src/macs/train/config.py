@@ -37,7 +37,9 @@ class TrainConfig(BaseModel):
     tokens: float = Field(
         2e5, description="training tokens in total (all ranks); sets the number of steps"
     )
-    stages: int = Field(5, description="number of stages; a refresh runs every total_steps/stages steps")
+    stages: int = Field(
+        5, description="number of stages; a refresh runs every total_steps/stages steps"
+    )
     seq_len: int = Field(128, description="tokens per packed training sequence")
     batch_size: int = Field(8, description="sequences per micro-batch per process")
     grad_accum: int = Field(1, description="micro-batches accumulated per optimiser step")
@@ -47,8 +49,12 @@ class TrainConfig(BaseModel):
     schedule: Literal["cosine", "wsd"] = Field(
         "cosine", description="cosine decay, or warmup-stable-decay (WSD)"
     )
-    decay_frac: float = Field(0.2, description="WSD only: fraction of steps spent decaying at the end")
-    weight_decay: float = Field(0.1, description="AdamW decoupled weight decay (not on norms/biases)")
+    decay_frac: float = Field(
+        0.2, description="WSD only: fraction of steps spent decaying at the end"
+    )
+    weight_decay: float = Field(
+        0.1, description="AdamW decoupled weight decay (not on norms/biases)"
+    )
     beta1: float = Field(0.9, description="AdamW beta1")
     beta2: float = Field(0.95, description="AdamW beta2")
     grad_clip: float = Field(1.0, description="clip the global gradient L2 norm to this (0 = off)")

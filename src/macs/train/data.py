@@ -34,10 +34,14 @@ def stage_seed(seed: int, stage: int, epoch: int) -> np.random.SeedSequence:
 class PackedStage:
     """The packed training sequences of one stage (int64 tensors of seq_len token ids)."""
 
-    def __init__(self, tokens: TokenSource, doc_indices: np.ndarray, seq_len: int, seed: int, stage: int):
+    def __init__(
+        self, tokens: TokenSource, doc_indices: np.ndarray, seq_len: int, seed: int, stage: int
+    ):
         doc_indices = np.asarray(doc_indices, dtype=np.int64)
         if doc_indices.size == 0:
-            raise MacsError(f"stage {stage}: no documents were selected; the pool is empty or all held out")
+            raise MacsError(
+                f"stage {stage}: no documents were selected; the pool is empty or all held out"
+            )
         self.tokens = tokens
         self.docs = doc_indices
         self.seq_len = int(seq_len)

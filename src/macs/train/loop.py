@@ -72,7 +72,9 @@ def init_dist(device_pref: str) -> tuple[Dist, str]:
         device = device_pref
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise MacsError(f"run.device={device_pref}: CUDA is not available here; use run.device=cpu")
+            raise MacsError(
+                f"run.device={device_pref}: CUDA is not available here; use run.device=cpu"
+            )
         torch.cuda.set_device(torch.device(device))
     if world > 1 and not torch.distributed.is_initialized():
         backend = "nccl" if device.startswith("cuda") else "gloo"
@@ -101,8 +103,14 @@ def plan(cfg, world: int) -> dict:
     step_tokens = t.batch_size * t.grad_accum * t.seq_len * world
     total = max(t.stages, math.ceil(t.tokens / step_tokens))
     bounds = stage_bounds(total, t.stages)
-    return {"total_steps": total, "bounds": bounds, "step_tokens": step_tokens,
-            "stage_budgets": [(bounds[k + 1] - bounds[k]) * step_tokens for k in range(len(bounds) - 1)]}
+    return {
+        "total_steps": total,
+        "bounds": bounds,
+        "step_tokens": step_tokens,
+        "stage_budgets": [
+            (bounds[k + 1] - bounds[k]) * step_tokens for k in range(len(bounds) - 1)
+        ],
+    }
 
 
 def _param_groups(model, weight_decay: float):
@@ -113,7 +121,10 @@ def _param_groups(model, weight_decay: float):
             continue
         seen.add(id(p))
         (no_decay if p.ndim < 2 or "norm" in name else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
 
 
 def _truncate_jsonl(path: Path, keep: Callable[[dict], bool]) -> None:
@@ -131,7 +142,10 @@ def stage_table(pool: Pool, idx: np.ndarray, counts_before: np.ndarray | None):
         "id": pa.array(pool.ids(idx), pa.string()),
         "n_tokens": pa.array(pool.doc_tokens[idx], pa.int64()),
         "times_selected_before": pa.array(
-            (counts_before[idx] if counts_before is not None else np.zeros(idx.size)).astype(np.int32), pa.int32()
+            (counts_before[idx] if counts_before is not None else np.zeros(idx.size)).astype(
+                np.int32
+            ),
+            pa.int32(),
         ),
     }
     if pool.domain_codes is not None:
@@ -156,10 +170,23 @@ def train(
     from macs.train.model import build_model, n_params, save_model
 
     t_cfg = cfg.train
+    run_dir = Path(cfg.run.run_dir)
+    if (run_dir / "DONE").exists() and (run_dir / "summary.json").exists():
+        check_same_config(cfg, run_dir)
+        s = json.loads((run_dir / "summary.json").read_text())
+        print(f"[train] {run_dir} is finished already (delete it to train again)", file=sys.stderr)
+        return TrainResult(
+            run_dir,
+            s["steps"],
+            s["tokens"],
+            s["final_loss"],
+            s["train_seconds"],
+            s["refresh_seconds"],
+            True,
+        )
     dist, device = init_dist(cfg.run.device)
     if t_cfg.threads > 0:
         torch.set_num_threads(t_cfg.threads)
-    run_dir = Path(cfg.run.run_dir)
     ckpt_dir = run_dir / "checkpoints"
     p = plan(cfg, dist.world)
     total, bounds = p["total_steps"], p["bounds"]
@@ -168,10 +195,14 @@ def train(
     seed = cfg.run.seed
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-    model = build_model(cfg.model, int(pool.tokens.vocab_size), t_cfg.seq_len, int(pool.tokens.eos_id), seed)
+    model = build_model(
+        cfg.model, int(pool.tokens.vocab_size), t_cfg.seq_len, int(pool.tokens.eos_id), seed
+    )
     model.to(device)
     optimizer = torch.optim.AdamW(
-        _param_groups(model, t_cfg.weight_decay), lr=t_cfg.lr, betas=(t_cfg.beta1, t_cfg.beta2),
+        _param_groups(model, t_cfg.weight_decay),
+        lr=t_cfg.lr,
+        betas=(t_cfg.beta1, t_cfg.beta2),
         fused=device.startswith("cuda"),
     )
     selector = make_selector(pool) if dist.main else None
@@ -179,11 +210,21 @@ def train(
     reward_fn = None
 
     # state that is checkpointed besides model/optimiser
-    st = {"step": 0, "stage": 0, "stage_ready": False, "data": None, "train_seconds": 0.0,
-          "refresh_seconds": 0.0, "tokens": 0, "last_loss": float("nan"), "plan": p,
-          "acc": [0.0, 0, 0, 0.0]}  # metrics accumulated since the last metrics line: loss, n, tokens, s
+    st = {
+        "step": 0,
+        "stage": 0,
+        "stage_ready": False,
+        "data": None,
+        "train_seconds": 0.0,
+        "refresh_seconds": 0.0,
+        "tokens": 0,
+        "last_loss": float("nan"),
+        "plan": p,
+        "acc": [0.0, 0, 0, 0.0],
+    }  # metrics accumulated since the last metrics line: loss, n, tokens, s
     latest = latest_checkpoint(ckpt_dir) if run_dir.exists() else None
     if latest is not None:
+        check_same_config(cfg, run_dir)
         loaded = load_checkpoint(latest, model, optimizer)
         if loaded["plan"] != p:
             raise MacsError(
@@ -205,8 +246,11 @@ def train(
         for f in ("metrics.jsonl", "selection.jsonl"):
             (run_dir / f).unlink(missing_ok=True)
         write_json(run_dir / "pool.json", pool.mixes())
-        _say(dist, f"[train] {run_dir}: {n_params(model) / 1e6:.2f}M params, {total} steps x "
-                   f"{p['step_tokens']} tokens in {n_stages} stages, mode {t_cfg.mode}, device {device}")
+        _say(
+            dist,
+            f"[train] {run_dir}: {n_params(model) / 1e6:.2f}M params, {total} steps x "
+            f"{p['step_tokens']} tokens in {n_stages} stages, mode {t_cfg.mode}, device {device}",
+        )
 
     stage_keep: set[int] = set()
 
@@ -215,8 +259,9 @@ def train(
             return
         st["data"] = data_state
         keep = stage_keep if t_cfg.keep_stage_checkpoints else set()
-        save_checkpoint(ckpt_dir, st["step"], model, optimizer,
-                        {**st, "selector": selector.state_dict()}, keep)
+        save_checkpoint(
+            ckpt_dir, st["step"], model, optimizer, {**st, "selector": selector.state_dict()}, keep
+        )
 
     raw_model = model
     if t_cfg.compile and device.startswith("cuda"):
@@ -226,7 +271,9 @@ def train(
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ddp_model = DDP(model, device_ids=[dist.local_rank] if device.startswith("cuda") else None)
-    use_bf16 = t_cfg.precision == "bf16" or (t_cfg.precision == "auto" and device.startswith("cuda"))
+    use_bf16 = t_cfg.precision == "bf16" or (
+        t_cfg.precision == "auto" and device.startswith("cuda")
+    )
     dev_type = "cuda" if device.startswith("cuda") else "cpu"
 
     stopped = False
@@ -246,7 +293,9 @@ def train(
                         reward_fn = reward_fn_for(pool)
                     raw_model.eval()
                     try:
-                        idx, log = selector.refresh(stage, st["step"], budget, _bind(reward_fn, raw_model))
+                        idx, log = selector.refresh(
+                            stage, st["step"], budget, _bind(reward_fn, raw_model)
+                        )
                     finally:
                         raw_model.train()
                 dt = time.perf_counter() - t0
@@ -257,8 +306,12 @@ def train(
                 rec["seconds"]["wall"] = dt
                 rec["overhead_so_far"] = st["refresh_seconds"] / max(st["train_seconds"], 1e-9)
                 append_jsonl(run_dir / "selection.jsonl", rec)
-                _say(dist, f"[train] stage {stage}: selected {idx.size} docs, {int(log.n_tokens)} tokens "
-                           f"(budget {budget}) in {dt:.1f}s" + (f"; theta {_fmt(log.theta)}" if log.theta else ""))
+                _say(
+                    dist,
+                    f"[train] stage {stage}: selected {idx.size} docs, {int(log.n_tokens)} tokens "
+                    f"(budget {budget}) in {dt:.1f}s"
+                    + (f"; theta {_fmt(log.theta)}" if log.theta else ""),
+                )
             idx = _broadcast(idx, dist)
             st["stage_ready"] = True
             data = PackedStage(pool.tokens, idx, t_cfg.seq_len, seed, stage)
@@ -274,8 +327,15 @@ def train(
 
         while st["step"] < bounds[stage + 1]:
             step = st["step"]
-            lr = lr_at(step, total, t_cfg.lr, int(round(t_cfg.warmup_frac * total)), t_cfg.schedule,
-                       t_cfg.min_lr_ratio, t_cfg.decay_frac)
+            lr = lr_at(
+                step,
+                total,
+                t_cfg.lr,
+                int(round(t_cfg.warmup_frac * total)),
+                t_cfg.schedule,
+                t_cfg.min_lr_ratio,
+                t_cfg.decay_frac,
+            )
             for g in optimizer.param_groups:
                 g["lr"] = lr
             t0 = time.perf_counter()
@@ -289,7 +349,9 @@ def train(
                     loss.backward()
                 step_loss += float(loss.detach())
             if t_cfg.grad_clip > 0:
-                gnorm = float(torch.nn.utils.clip_grad_norm_(raw_model.parameters(), t_cfg.grad_clip))
+                gnorm = float(
+                    torch.nn.utils.clip_grad_norm_(raw_model.parameters(), t_cfg.grad_clip)
+                )
             else:
                 gnorm = float("nan")
             optimizer.step()
@@ -306,23 +368,42 @@ def train(
             st["step"] += 1
             st["last_loss"] = step_loss
             loss_acc, n_acc, tok_acc, t_int = st["acc"]
-            loss_acc, n_acc, tok_acc, t_int = loss_acc + step_loss, n_acc + 1, tok_acc + p["step_tokens"], t_int + dt
+            loss_acc, n_acc, tok_acc, t_int = (
+                loss_acc + step_loss,
+                n_acc + 1,
+                tok_acc + p["step_tokens"],
+                t_int + dt,
+            )
             st["acc"] = [loss_acc, n_acc, tok_acc, t_int]
             end_of_stage = st["step"] == bounds[stage + 1]
             if dist.main and (st["step"] % t_cfg.log_every == 0 or end_of_stage):
-                append_jsonl(run_dir / "metrics.jsonl", {
-                    "step": st["step"], "stage": stage, "tokens": st["tokens"], "loss": loss_acc / n_acc,
-                    "last_loss": step_loss, "lr": lr, "grad_norm": gnorm, "tokens_per_s": tok_acc / max(t_int, 1e-9),
-                    "train_seconds": st["train_seconds"], "refresh_seconds": st["refresh_seconds"],
-                    "overhead": st["refresh_seconds"] / max(st["train_seconds"], 1e-9), "epochs_of_stage": data.epochs,
-                })
+                append_jsonl(
+                    run_dir / "metrics.jsonl",
+                    {
+                        "step": st["step"],
+                        "stage": stage,
+                        "tokens": st["tokens"],
+                        "loss": loss_acc / n_acc,
+                        "last_loss": step_loss,
+                        "lr": lr,
+                        "grad_norm": gnorm,
+                        "tokens_per_s": tok_acc / max(t_int, 1e-9),
+                        "train_seconds": st["train_seconds"],
+                        "refresh_seconds": st["refresh_seconds"],
+                        "overhead": st["refresh_seconds"] / max(st["train_seconds"], 1e-9),
+                        "epochs_of_stage": data.epochs,
+                    },
+                )
                 st["acc"] = [0.0, 0, 0, 0.0]
             if end_of_stage:
                 st["stage"] += 1
                 st["stage_ready"] = False
                 checkpoint(None)
-                _say(dist, f"[train] step {st['step']}/{total} loss {step_loss:.4f} lr {lr:.2e} "
-                           f"({st['tokens']} tokens, {st['train_seconds']:.1f}s training)")
+                _say(
+                    dist,
+                    f"[train] step {st['step']}/{total} loss {step_loss:.4f} lr {lr:.2e} "
+                    f"({st['tokens']} tokens, {st['train_seconds']:.1f}s training)",
+                )
             elif t_cfg.checkpoint_every and st["step"] % t_cfg.checkpoint_every == 0:
                 checkpoint(data.state_dict())
             if stop_at_step is not None and st["step"] >= stop_at_step:
@@ -343,20 +424,66 @@ def train(
             res = evaluator(raw_model, run_dir)
             if res is not None:
                 write_json(run_dir / "eval.json", res)
-        summary = {"steps": st["step"], "tokens": st["tokens"], "final_loss": st["last_loss"],
-                   "train_seconds": st["train_seconds"], "refresh_seconds": st["refresh_seconds"],
-                   "overhead": st["refresh_seconds"] / max(st["train_seconds"], 1e-9),
-                   "n_params": n_params(raw_model), "mode": t_cfg.mode, "world": dist.world, "device": device}
+        summary = {
+            "steps": st["step"],
+            "tokens": st["tokens"],
+            "final_loss": st["last_loss"],
+            "train_seconds": st["train_seconds"],
+            "refresh_seconds": st["refresh_seconds"],
+            "overhead": st["refresh_seconds"] / max(st["train_seconds"], 1e-9),
+            "n_params": n_params(raw_model),
+            "mode": t_cfg.mode,
+            "world": dist.world,
+            "device": device,
+        }
         write_json(run_dir / "summary.json", summary)
         write_text(run_dir / "DONE", "finished\n")
-        _say(dist, f"[train] done: {st['step']} steps, {st['tokens']} tokens, final loss {st['last_loss']:.4f}, "
-                   f"online overhead {summary['overhead']:.1%}, run dir {run_dir}")
+        _say(
+            dist,
+            f"[train] done: {st['step']} steps, {st['tokens']} tokens, final loss {st['last_loss']:.4f}, "
+            f"online overhead {summary['overhead']:.1%}, run dir {run_dir}",
+        )
     if dist.world > 1:
         import torch.distributed as td
 
         td.barrier()
-    return TrainResult(run_dir, st["step"], st["tokens"], st["last_loss"], st["train_seconds"],
-                       st["refresh_seconds"], finished)
+    return TrainResult(
+        run_dir,
+        st["step"],
+        st["tokens"],
+        st["last_loss"],
+        st["train_seconds"],
+        st["refresh_seconds"],
+        finished,
+    )
+
+
+# fields that may differ between a run and its resumption (where it runs, not what it computes)
+_RUNTIME_FIELDS = {"run": {"device", "runs_dir", "name"}, "train": {"threads", "eval_at_end"}}
+
+
+def check_same_config(cfg, run_dir: Path) -> None:
+    """MacsError unless cfg computes the same run as the config.yaml saved in run_dir."""
+    import yaml
+
+    path = run_dir / "config.yaml"
+    if not path.exists():
+        return
+    saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    now = cfg.model_dump(mode="json")
+    diffs = []
+    for sec in sorted(set(saved) | set(now)):
+        a, b = saved.get(sec) or {}, now.get(sec) or {}
+        for k in sorted(set(a) | set(b)):
+            if k in _RUNTIME_FIELDS.get(sec, set()):
+                continue
+            if a.get(k) != b.get(k):
+                diffs.append(f"{sec}.{k}: {a.get(k)!r} -> {b.get(k)!r}")
+    if diffs:
+        raise MacsError(
+            f"{run_dir} holds a run with a different config ({'; '.join(diffs[:5])}); "
+            f"use `macs train --resume {run_dir}` to continue it, or set run.name to start a new run"
+        )
 
 
 def _bind(reward_fn, model):

@@ -27,7 +27,9 @@ SIZES: dict[str, Size] = {
     "llama-5m": Size(hidden=192, layers=6, heads=6, intermediate=512),  # ~3.5M + vocab*192
     "llama-20m": Size(hidden=384, layers=6, heads=6, intermediate=1024),  # ~10.6M + vocab*384
     "llama-60m": Size(hidden=512, layers=10, heads=8, intermediate=1536),  # ~34M + vocab*512
-    "llama-125m": Size(hidden=768, layers=12, heads=12, intermediate=2048, tie=False),  # ~85M + 2*vocab*768
+    "llama-125m": Size(
+        hidden=768, layers=12, heads=12, intermediate=2048, tie=False
+    ),  # ~85M + 2*vocab*768
 }
 
 
@@ -112,14 +114,6 @@ def hf_tokenizer(tokenizer_path: str | Path):
     tokenizer_path = Path(tokenizer_path)
     if tokenizer_path.is_dir():
         tokenizer_path = tokenizer_path / "tokenizer.json"
-    try:
-        from macs.corpus.tokenizer import load_tokenizer, to_hf
+    from macs.corpus.tokenizer import load_tokenizer, to_hf
 
-        return to_hf(load_tokenizer(tokenizer_path))
-    except ImportError:  # the corpus layer is not there: the same construction, by hand
-        from transformers import PreTrainedTokenizerFast
-
-        eos = "<|endoftext|>"
-        return PreTrainedTokenizerFast(
-            tokenizer_file=str(tokenizer_path), eos_token=eos, bos_token=eos, pad_token=eos
-        )
+    return to_hf(load_tokenizer(tokenizer_path))

@@ -40,9 +40,19 @@ class Pool:
         tok = self.doc_tokens * self.eligible
         out = {"n_docs": int(self.eligible.sum()), "n_tokens": int(tok.sum()), "actors": {}}
         for name, lab in self.actors.items():
-            share = np.bincount(lab.groups, weights=tok, minlength=len(lab.group_names)) / max(1, tok.sum())
-            out["actors"][name] = {"group_names": list(lab.group_names), "token_share": share.tolist()}
+            share = np.bincount(lab.groups, weights=tok, minlength=len(lab.group_names)) / max(
+                1, tok.sum()
+            )
+            out["actors"][name] = {
+                "group_names": list(lab.group_names),
+                "token_share": share.tolist(),
+            }
         if self.domain_codes is not None and self.domain_names:
-            share = np.bincount(self.domain_codes, weights=tok, minlength=len(self.domain_names)) / max(1, tok.sum())
-            out["store_domain"] = {"group_names": list(self.domain_names), "token_share": share.tolist()}
+            share = np.bincount(
+                self.domain_codes, weights=tok, minlength=len(self.domain_names)
+            ) / max(1, tok.sum())
+            out["store_domain"] = {
+                "group_names": list(self.domain_names),
+                "token_share": share.tolist(),
+            }
         return out

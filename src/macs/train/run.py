@@ -34,7 +34,9 @@ def open_pool(cfg, need_actors: list[str] | None = None) -> Pool:
         raise MacsError(f"no token shards at {tdir}; run `macs corpus tokenize --config ...` first")
     tokens = TokenStore.open(tdir)
     if tokens.n_docs != store.n_docs:
-        raise MacsError(f"{tdir} holds {tokens.n_docs} docs but the store has {store.n_docs}; re-tokenize")
+        raise MacsError(
+            f"{tdir} holds {tokens.n_docs} docs but the store has {store.n_docs}; re-tokenize"
+        )
     names = need_actors if need_actors is not None else available_actors(store)
     actors = {}
     for name in names:
@@ -43,8 +45,17 @@ def open_pool(cfg, need_actors: list[str] | None = None) -> Pool:
     lengths = np.asarray(tokens.lengths)
     eligible = ~np.asarray(store.heldout_mask(), dtype=bool) & (lengths > 0)
     codes, dnames = store.domains()
-    return Pool(tokens=tokens, eligible=eligible, actors=actors, ids=store.ids, domain_codes=codes,
-                domain_names=list(dnames), tokenizer_path=tokenizer_file(cfg), store=store, store_path=spath)
+    return Pool(
+        tokens=tokens,
+        eligible=eligible,
+        actors=actors,
+        ids=store.ids,
+        domain_codes=codes,
+        domain_names=list(dnames),
+        tokenizer_path=tokenizer_file(cfg),
+        store=store,
+        store_path=spath,
+    )
 
 
 def tokenizer_name(cfg) -> str:
@@ -94,13 +105,25 @@ def evaluator_for(cfg, pool: Pool):
 
         e = cfg.eval
         tok = hf_tokenizer(pool.tokenizer_path)
-        out = evaluate(model, tok, tasks=getattr(e, "tasks", ("reference", "paper")),
-                       shots=getattr(e, "shots", (0,)), limit=getattr(e, "limit", 50), seed=cfg.run.seed,
-                       batch_size=getattr(e, "batch_size", 32), progress=True)
+        out = evaluate(
+            model,
+            tok,
+            tasks=getattr(e, "tasks", ("reference", "paper")),
+            shots=getattr(e, "shots", (0,)),
+            limit=getattr(e, "limit", 50),
+            seed=cfg.run.seed,
+            batch_size=getattr(e, "batch_size", 32),
+            progress=True,
+        )
         if pool.store is not None:
-            out["heldout"] = heldout_bpb(model, tok, pool.store,
-                                         max_docs_per_domain=getattr(e, "heldout_docs_per_domain", 50),
-                                         seed=cfg.run.seed, progress=True)
+            out["heldout"] = heldout_bpb(
+                model,
+                tok,
+                pool.store,
+                max_docs_per_domain=getattr(e, "heldout_docs_per_domain", 50),
+                seed=cfg.run.seed,
+                progress=True,
+            )
         return out
 
     return run_eval
@@ -113,11 +136,19 @@ def train_from_config(cfg, stop_at_step: int | None = None):
     need = cfg.train.actors
     pool = open_pool(cfg, need)
     if cfg.train.mode != "random" and not pool.actors:
-        raise MacsError(f"{pool.store_path} has no label sidecars; run `macs label --config ...` first "
-                        "(or use train.mode=random)")
+        raise MacsError(
+            f"{pool.store_path} has no label sidecars; run `macs label --config ...` first "
+            "(or use train.mode=random)"
+        )
     evaluator = evaluator_for(cfg, pool) if cfg.train.eval_at_end else None
-    return train(cfg, pool, lambda p: make_selector(p, cfg, cfg.run.seed), reward_factory(cfg), evaluator,
-                 stop_at_step=stop_at_step)
+    return train(
+        cfg,
+        pool,
+        lambda p: make_selector(p, cfg, cfg.run.seed),
+        reward_factory(cfg),
+        evaluator,
+        stop_at_step=stop_at_step,
+    )
 
 
 def resume_config(run_dir: Path):
@@ -126,7 +157,9 @@ def resume_config(run_dir: Path):
 
     path = Path(run_dir) / "config.yaml"
     if not path.exists():
-        raise MacsError(f"{run_dir} is not a macs run directory (no config.yaml); give the run's folder")
+        raise MacsError(
+            f"{run_dir} is not a macs run directory (no config.yaml); give the run's folder"
+        )
     cfg = load_config(path)
     if Path(cfg.run.run_dir).resolve() != Path(run_dir).resolve():
         print(f"[train] note: {run_dir} was moved; writing there", file=sys.stderr)

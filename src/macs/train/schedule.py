@@ -5,8 +5,15 @@ from __future__ import annotations
 import math
 
 
-def lr_at(step: int, total: int, peak: float, warmup: int, kind: str = "cosine", min_ratio: float = 0.1,
-          decay_frac: float = 0.2) -> float:
+def lr_at(
+    step: int,
+    total: int,
+    peak: float,
+    warmup: int,
+    kind: str = "cosine",
+    min_ratio: float = 0.1,
+    decay_frac: float = 0.2,
+) -> float:
     """Learning rate for optimiser step `step` (0-based): linear warmup, then cosine or WSD down to min_ratio*peak."""
     floor = peak * min_ratio
     if warmup > 0 and step < warmup:

@@ -83,16 +83,37 @@ class ConsoleSelector:
         idx = np.asarray(self.console.select(self.n_tokens, budget, self.eligible), dtype=np.int64)
         return idx, time.perf_counter() - t0
 
-    def _log(self, stage: int, step: int, budget: int, idx: np.ndarray, secs: dict, actors: dict,
-             extra: dict | None = None) -> RefreshLog:
+    def _log(
+        self,
+        stage: int,
+        step: int,
+        budget: int,
+        idx: np.ndarray,
+        secs: dict,
+        actors: dict,
+        extra: dict | None = None,
+    ) -> RefreshLog:
         for a in self.console.actors:
             actors.setdefault(a.name, {})
             actors[a.name]["w"] = np.asarray(a.weights, dtype=float).tolist()
             actors[a.name]["group_names"] = list(a.group_names)
         theta = self.console.theta_dict() if self.mode != "random" else {}
-        info = {k: v for k, v in dict(self.console.last_select).items() if k not in ("theta", "seconds", "stage")}
-        return RefreshLog(stage, step, int(idx.size), int(self.n_tokens[idx].sum()), int(budget), secs, actors,
-                          theta, {"mode": self.mode, "select_info": info, **(extra or {})})
+        info = {
+            k: v
+            for k, v in dict(self.console.last_select).items()
+            if k not in ("theta", "seconds", "stage")
+        }
+        return RefreshLog(
+            stage,
+            step,
+            int(idx.size),
+            int(self.n_tokens[idx].sum()),
+            int(budget),
+            secs,
+            actors,
+            theta,
+            {"mode": self.mode, "select_info": info, **(extra or {})},
+        )
 
     def initial(self, budget: int, step: int) -> tuple[np.ndarray, RefreshLog]:
         """Stage 0: top-k of the initial scores (ties, e.g. all-uniform weights, broken by the console's seed)."""
@@ -100,7 +121,9 @@ class ConsoleSelector:
         secs = {"sample": 0.0, "reward": 0.0, "update": 0.0, "select": dt, "total": dt}
         return idx, self._log(0, step, budget, idx, secs, {})
 
-    def refresh(self, stage: int, step: int, budget: int, reward_fn: RewardFn) -> tuple[np.ndarray, RefreshLog]:
+    def refresh(
+        self, stage: int, step: int, budget: int, reward_fn: RewardFn
+    ) -> tuple[np.ndarray, RefreshLog]:
         """Sample m docs per group per actor, reward them with the current model, update, select.
 
         In random mode no rewards are computed: the next stage is drawn at the same budget.
@@ -111,7 +134,9 @@ class ConsoleSelector:
             return idx, self._log(stage, step, budget, idx, secs, {})
         t0 = time.perf_counter()
         samples = self.console.sample_groups(self.m, self.eligible)
-        union = np.unique(np.concatenate([g for per_group in samples.values() for g in per_group] or [[]]))
+        union = np.unique(
+            np.concatenate([g for per_group in samples.values() for g in per_group] or [[]])
+        )
         union = union.astype(np.int64)
         t1 = time.perf_counter()
         r = np.asarray(reward_fn(union.tolist()), dtype=np.float64) if union.size else np.zeros(0)
@@ -121,7 +146,11 @@ class ConsoleSelector:
         for name, per_group in samples.items():
             vals, ns = [], []
             for g in per_group:
-                x = r[np.searchsorted(union, np.asarray(g, dtype=np.int64))] if len(g) else np.zeros(0)
+                x = (
+                    r[np.searchsorted(union, np.asarray(g, dtype=np.int64))]
+                    if len(g)
+                    else np.zeros(0)
+                )
                 ok = x[np.isfinite(x)]
                 vals.append(float(ok.mean()) if ok.size else float("nan"))
                 ns.append(int(ok.size))
@@ -130,7 +159,13 @@ class ConsoleSelector:
         ulog = self.console.update(R)
         t3 = time.perf_counter()
         idx, dt = self._select(budget)
-        secs = {"sample": t1 - t0, "reward": t2 - t1, "update": t3 - t2, "select": dt, "total": t3 - t0 + dt}
+        secs = {
+            "sample": t1 - t0,
+            "reward": t2 - t1,
+            "update": t3 - t2,
+            "select": dt,
+            "total": t3 - t0 + dt,
+        }
         actors = {}
         for name in R:
             actors[name] = {
@@ -139,9 +174,12 @@ class ConsoleSelector:
                 "z": ulog["z"][name],
                 "R": ulog["R_actor"][name],
             }
-        extra = {"R_bar": ulog["R_bar"], "n_reward_docs": int(union.size),
-                 "n_reward_nan": int((~np.isfinite(r)).sum()),
-                 "reward_docs_per_s": union.size / max(t2 - t1, 1e-9)}
+        extra = {
+            "R_bar": ulog["R_bar"],
+            "n_reward_docs": int(union.size),
+            "n_reward_nan": int((~np.isfinite(r)).sum()),
+            "reward_docs_per_s": union.size / max(t2 - t1, 1e-9),
+        }
         return idx, self._log(stage, step, budget, idx, secs, actors, extra)
 
     def state_dict(self) -> dict:
@@ -167,11 +205,23 @@ def make_selector(pool, cfg, seed: int) -> ConsoleSelector:
         )
     sel = cfg.selection
     actors = [
-        Actor(n, pool.actors[n].groups, pool.actors[n].group_names, init=getattr(sel, "init", "uniform"),
-              update=getattr(sel, "update", "standardized"), eta=getattr(sel, "eta_w", 0.1),
-              n_tokens=pool.doc_tokens)
+        Actor(
+            n,
+            pool.actors[n].groups,
+            pool.actors[n].group_names,
+            init=getattr(sel, "init", "uniform"),
+            update=getattr(sel, "update", "standardized"),
+            eta=getattr(sel, "eta_w", 0.1),
+            n_tokens=pool.doc_tokens,
+        )
         for n in names
     ]
-    console = Console(actors, eta_theta=getattr(sel, "eta_theta", 0.1), mode=cfg.train.mode, seed=seed,
-                      decay_factor=getattr(sel, "decay_factor", 0.1), n_docs=pool.n_docs)
+    console = Console(
+        actors,
+        eta_theta=getattr(sel, "eta_theta", 0.1),
+        mode=cfg.train.mode,
+        seed=seed,
+        decay_factor=getattr(sel, "decay_factor", 0.1),
+        n_docs=pool.n_docs,
+    )
     return ConsoleSelector(console, pool.doc_tokens, pool.eligible, cfg.train.samples_per_group)

@@ -1,0 +1,107 @@
+"""Read run directories (the report reads nothing else): config, metrics, selections, stages, pool mix, eval."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from macs.errors import MacsError
+from macs.io import read_json, read_jsonl
+
+
+@dataclass
+class Run:
+    """One run directory's records."""
+
+    path: Path
+    config: dict
+    metrics: list[dict]
+    selection: list[dict]
+    pool: dict
+    stages: list[dict]  # per stage: {column: np.ndarray}
+    eval: dict | None
+    summary: dict | None
+    label: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def mode(self) -> str:
+        """The selection mode (multi_actor | fixed_theta | random)."""
+        return self.config.get("train", {}).get("mode", "?")
+
+    @property
+    def seed(self) -> int:
+        """The run's master seed."""
+        return int(self.config.get("run", {}).get("seed", 0))
+
+
+def load_run(path: str | Path) -> Run:
+    """Load a run directory written by `macs train`; MacsError if it is not one."""
+    import pyarrow.parquet as pq
+    import yaml
+
+    path = Path(path)
+    cfg_path = path / "config.yaml"
+    if not cfg_path.exists():
+        raise MacsError(
+            f"{path} is not a macs run directory (no config.yaml); give folders made by `macs train`"
+        )
+    config = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+    metrics = read_jsonl(path / "metrics.jsonl") if (path / "metrics.jsonl").exists() else []
+    selection = read_jsonl(path / "selection.jsonl") if (path / "selection.jsonl").exists() else []
+    pool = read_json(path / "pool.json") if (path / "pool.json").exists() else {}
+    stages = []
+    k = 0
+    while (path / "stages" / f"stage-{k}.parquet").exists():
+        t = pq.read_table(path / "stages" / f"stage-{k}.parquet")
+        stages.append({c: t.column(c).to_numpy() for c in t.column_names if c != "id"})
+        k += 1
+    ev = read_json(path / "eval.json") if (path / "eval.json").exists() else None
+    summary = read_json(path / "summary.json") if (path / "summary.json").exists() else None
+    run = Run(path, config, metrics, selection, pool, stages, ev, summary)
+    run.label = f"{run.mode} (seed {run.seed})"
+    return run
+
+
+def stage_mix(run: Run, column: str, n_groups: int) -> np.ndarray:
+    """Token share of each group in each stage's selection: array (n_stages, n_groups), rows sum to 1."""
+    out = np.zeros((len(run.stages), n_groups))
+    for k, st in enumerate(run.stages):
+        if column not in st:
+            continue
+        w = np.bincount(
+            st[column].astype(np.int64), weights=st["n_tokens"].astype(float), minlength=n_groups
+        )
+        out[k] = w[:n_groups] / max(w.sum(), 1.0)
+    return out
+
+
+def eval_metrics(ev: dict | None) -> dict[str, tuple[float, bool]]:
+    """Flatten eval.json to {metric name: (value, higher_is_better)}."""
+    out: dict[str, tuple[float, bool]] = {}
+    if not ev:
+        return out
+    for name, entry in (ev.get("tasks") or {}).items():
+        for key, m in entry.items():
+            if not key.endswith("shot") or not isinstance(m, dict):
+                continue
+            group = entry.get("group", "")
+            tag = f"{group}/{name} {key}"
+            if "acc_per_char" in m:
+                out[f"{tag} acc_per_char"] = (m["acc_per_char"], True)
+            if "bpb" in m:
+                out[f"{tag} bpb"] = (m["bpb"], False)
+    for grp, by_shot in (ev.get("groups") or {}).items():
+        for key, m in by_shot.items():
+            for metric, hib in (("acc_per_char", True), ("bpb", False)):
+                if metric in m:
+                    out[f"{grp} mean {key} {metric}"] = (m[metric], hib)
+    held = ev.get("heldout") or {}
+    for d, m in (held.get("domains") or {}).items():
+        out[f"heldout/{d} bpb"] = (m["bpb"], False)
+    if "overall" in held:
+        out["heldout overall bpb"] = (held["overall"]["bpb"], False)
+    return {k: v for k, v in out.items() if isinstance(v[0], int | float) and math.isfinite(v[0])}
