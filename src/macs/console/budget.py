@@ -141,7 +141,7 @@ def budget_select(
     n_tokens: np.ndarray,
     budget: float,
     hash_key: int,
-    chunk: int = CHUNK,
+    chunk: int | None = None,
 ) -> BudgetResult:
     """Choose docs by score (higher first) until `budget` tokens are met; O(N), seeded ties.
 
@@ -151,6 +151,7 @@ def budget_select(
     priority `doc_hash(doc, hash_key)` (lower = first); a key that holds no tokens is
     never selected.
     """
+    chunk = chunk or CHUNK
     K = len(key_score)
     budget = int(np.ceil(budget))
     bits = hash_bits(n_docs)
@@ -192,7 +193,7 @@ def budget_select(
         f = remaining / level_tokens
         margin = WINDOW_MARGIN + WINDOW_SCALE / np.sqrt(thr_docs)
         if f - margin > 0:
-            t_lo = int((f - margin) * 2.0**bits)
+            t_lo = min(int((f - margin) * 2.0**bits), top)
         if f + margin < 1:
             t_hi = min(int((f + margin) * 2.0**bits), top)
     ptype = np.uint32 if bits == 32 else np.uint64
