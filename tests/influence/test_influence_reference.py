@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import DATA, byte_tok
+from influence_fixtures import DATA, byte_tok
 
 from macs.errors import MacsError
 from macs.influence import InfluenceConfig, load_reference_set, reference_from_jsonl

@@ -178,6 +178,7 @@ class AlignmentEstimator(RewardEstimator):
         out = np.full(len(units), np.nan)
         for idx, ids, mask in self._batches(units, model_device(model)):
             _, sq, dots = pe(model, ids, mask, self.dirs)
+            self.stats["method"] = pe.method
             r = (dots / sq.sqrt()[:, None]).mean(1)
             out[idx] = r.double().cpu().numpy()
         out[~np.isfinite(out)] = np.nan

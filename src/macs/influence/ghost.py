@@ -82,7 +82,13 @@ class HookEngine:
     ) -> torch.Tensor:
         """One forward+backward on a padded batch; pieces go to `sink`; returns per-example losses (c,)."""
         cdt = torch.float64 if self.params[0].dtype == torch.float64 else torch.float32
-        state = {"calls": defaultdict(int), "roots": [], "pending": {}, "seen": defaultdict(int)}
+        state = {
+            "c": ids.shape[0],
+            "calls": defaultdict(int),
+            "roots": [],
+            "pending": {},
+            "seen": defaultdict(int),
+        }
         handles = []
 
         def fwd(mod, kind):
@@ -94,6 +100,10 @@ class HookEngine:
                     raise Unsupported(f"{type(m).__name__} is called more than once per forward")
                 if not isinstance(out, torch.Tensor) or not out.requires_grad:
                     return
+                if out.dim() == 0 or out.shape[0] != state["c"]:
+                    raise Unsupported(
+                        f"{type(m).__name__} output is shared across the batch (e.g. positions)"
+                    )
                 saved = (args, kwargs)
                 if kind == "embedding":
                     state["roots"].append(out)

