@@ -1,7 +1,8 @@
 """Batched log-likelihood of (context, continuation) pairs under any Hugging Face causal LM.
 
-Tokenisation follows lm-evaluation-harness: trailing spaces of the context move to the
-continuation, the pair is encoded whole, and the continuation tokens are the whole encoding
+Tokenisation follows lm-evaluation-harness 0.4: trailing spaces of the context move to the
+continuation, the pair is encoded whole (with the tokenizer's default special tokens, e.g. a
+BOS when its post-processor adds one), and the continuation tokens are the whole encoding
 minus the context's. An empty context is replaced by the BOS (else EOS) token. Sequences
 longer than the model's window are cut from the left (the continuation is always kept in
 full when it fits). Batches hold pairs of similar length (sorted, longest first), padded on
@@ -58,13 +59,14 @@ def prefix_token_id(tokenizer) -> int:
 
 
 def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str]]) -> list[EncodedPair]:
-    """Tokenise (context, continuation) pairs, lm-eval style (no special tokens except the empty-context prefix)."""
+    """Tokenise (context, continuation) pairs as lm-eval does (tokenizer's default special tokens; empty context -> BOS/EOS)."""
     splits = [split_pair(c, x) for c, x in pairs]
     for i, (_, cont) in enumerate(splits):
         if not cont:
             raise MacsError(f"pair {i}: the continuation is empty; nothing to score")
-    whole = tokenizer([c + x for c, x in splits], add_special_tokens=False)["input_ids"]
-    ctx = tokenizer([c for c, _ in splits], add_special_tokens=False)["input_ids"]
+    # the tokenizer's own special tokens (e.g. a BOS it adds) stay, exactly as lm-eval's HFLM does
+    whole = tokenizer([c + x for c, x in splits])["input_ids"]
+    ctx = tokenizer([c for c, _ in splits])["input_ids"]
     out = []
     prefix = None
     for (c, x), w, cenc in zip(splits, whole, ctx, strict=True):

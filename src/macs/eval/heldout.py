@@ -1,0 +1,121 @@
+"""Per-domain bits-per-byte on a corpus store's held-out documents (never selected for training)."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+
+from macs.errors import MacsError
+from macs.eval.scoring import EncodedPair, model_max_length, prefix_token_id, score_encoded
+
+LN2 = math.log(2.0)
+
+
+def rolling_windows(tokens: list[int], window: int, prefix: int) -> list[EncodedPair]:
+    """Cut a document's tokens into disjoint windows of `window` targets, each conditioned on one token before it.
+
+    The first window is conditioned on `prefix` (BOS/EOS), later ones on the last token of
+    the previous window: lm-eval's `loglikelihood_rolling` with context length 1, so the
+    summed log-likelihood covers every token exactly once.
+    """
+    if window < 1:
+        raise MacsError(f"window must be >= 1, got {window}")
+    out = []
+    for start in range(0, len(tokens), window):
+        ctx = [prefix] if start == 0 else [tokens[start - 1]]
+        out.append(EncodedPair(ctx, tokens[start : start + window]))
+    return out
+
+
+def heldout_bpb(
+    model,
+    tokenizer,
+    store,
+    max_docs_per_domain: int | None = 200,
+    seed: int = 0,
+    max_length: int | None = None,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> dict:
+    """Bits per UTF-8 byte of the store's held-out documents, per domain and overall (lower = better).
+
+    Takes a seeded sample of at most `max_docs_per_domain` held-out documents per domain
+    (`store.heldout_mask()`), scores every token of each in rolling windows of the model's
+    length, and pools bits and bytes within a domain. `overall.bpb` pools all sampled bytes;
+    `overall.bpb_macro` is the unweighted mean over domains.
+    """
+    mask = np.asarray(store.heldout_mask(), dtype=bool)
+    codes, names = store.domains()
+    if not mask.any():
+        raise MacsError(
+            f"corpus store {getattr(store, 'path', store)} has no held-out documents "
+            "(its held-out fraction is 0); re-import it with a held-out fraction > 0"
+        )
+    rng = np.random.default_rng(seed)
+    picked: list[tuple[int, np.ndarray]] = []
+    for code, _ in enumerate(names):
+        idx = np.flatnonzero(mask & (codes == code))
+        if idx.size == 0:
+            continue
+        if max_docs_per_domain is not None and idx.size > max_docs_per_domain:
+            idx = np.sort(rng.choice(idx, size=max_docs_per_domain, replace=False))
+        picked.append((code, idx))
+    window = min(
+        max_length or model_max_length(model, tokenizer), model_max_length(model, tokenizer)
+    )
+    prefix = prefix_token_id(tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else prefix
+    t0 = time.perf_counter()
+    domains: dict[str, dict] = {}
+    for code, idx in picked:
+        texts = [t for t in store.texts(idx) if t]
+        enc = tokenizer(texts, add_special_tokens=False)["input_ids"]
+        pairs, owner = [], []
+        for d, toks in enumerate(enc):
+            for w in rolling_windows(list(toks), window, prefix):
+                pairs.append(w)
+                owner.append(d)
+        scores = score_encoded(
+            model,
+            pairs,
+            batch_size,
+            window,
+            progress=progress,
+            desc=f"held-out {names[code]}",
+            pad_id=pad,
+        )
+        nll = -sum(s.logprob for s in scores)
+        n_bytes = sum(len(t.encode("utf-8")) for t in texts)
+        domains[names[code]] = {
+            "n_docs": len(texts),
+            "n_tokens": int(sum(len(e) for e in enc)),
+            "n_bytes": n_bytes,
+            "bpb": nll / LN2 / n_bytes if n_bytes else float("nan"),
+        }
+    total_bytes = sum(d["n_bytes"] for d in domains.values())
+    total_bits = sum(d["bpb"] * d["n_bytes"] for d in domains.values() if d["n_bytes"])
+    seconds = time.perf_counter() - t0
+    result = {
+        "domains": domains,
+        "overall": {
+            "n_docs": sum(d["n_docs"] for d in domains.values()),
+            "n_bytes": total_bytes,
+            "bpb": total_bits / total_bytes if total_bytes else float("nan"),
+            "bpb_macro": float(np.mean([d["bpb"] for d in domains.values()]))
+            if domains
+            else float("nan"),
+        },
+        "settings": {"max_docs_per_domain": max_docs_per_domain, "seed": seed, "window": window},
+        "seconds": seconds,
+    }
+    if progress:
+        o = result["overall"]
+        print(
+            f"[eval] held-out: bpb {o['bpb']:.3f} over {o['n_docs']} docs in {len(domains)} domains "
+            f"({o['n_bytes'] / max(seconds, 1e-9) / 1e3:.1f} kB/s)",
+            file=sys.stderr,
+        )
+    return result

@@ -1,0 +1,76 @@
+"""Load a model and its tokenizer from a model directory, a GGUF file or a macs run directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from macs.errors import MacsError
+
+
+def resolve_model_dir(path: str | os.PathLike) -> tuple[Path, str | None, Path | None]:
+    """(model folder, gguf file name or None, run dir or None) for a model dir, a .gguf file or a run dir."""
+    p = Path(path)
+    if not p.exists():
+        raise MacsError(
+            f"{p} does not exist; give a model folder (config.json + weights + tokenizer) or a run dir"
+        )
+    if p.is_file():
+        if p.suffix != ".gguf":
+            raise MacsError(f"{p}: a model file must be .gguf; otherwise give the model's folder")
+        return p.parent, p.name, None
+    if (p / "model" / "config.json").is_file():
+        return p / "model", None, p
+    if (p / "config.json").is_file():
+        return p, None, None
+    ggufs = sorted(p.glob("*.gguf"))
+    if len(ggufs) == 1:
+        return p, ggufs[0].name, None
+    if len(ggufs) > 1:
+        raise MacsError(
+            f"{p} holds several .gguf files; give one of them: {', '.join(g.name for g in ggufs)}"
+        )
+    hint = (
+        " (a run dir gets model/ when training finishes)" if (p / "config.yaml").is_file() else ""
+    )
+    raise MacsError(f"{p} has no config.json, model/ folder or .gguf file{hint}")
+
+
+def pick_device(device: str = "auto"):
+    """A torch.device for 'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise MacsError(f"device {device!r} asked but CUDA is not available; use --device cpu")
+    return torch.device(device)
+
+
+def load_model(path: str | os.PathLike, device: str = "auto"):
+    """(model, tokenizer, run_dir): an HF causal LM in eval mode (float32 weights) and its fast tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
+
+    folder, gguf, run_dir = resolve_model_dir(path)
+    kwargs = {"gguf_file": gguf} if gguf else {}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **kwargs)
+    except (OSError, ValueError) as e:
+        raise MacsError(f"{folder}: transformers cannot load a causal LM here ({e})") from e
+    try:
+        tok = AutoTokenizer.from_pretrained(folder, **kwargs)
+    except (OSError, ValueError) as e:
+        if not (folder / "tokenizer.json").is_file():
+            raise MacsError(
+                f"{folder}: no tokenizer could be loaded ({e}); save the tokenizer beside the model"
+            ) from e
+        tok = PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"))
+    if not getattr(tok, "is_fast", False):
+        raise MacsError(
+            f"{folder}: the tokenizer is not a fast (Rust) tokenizer; save a tokenizer.json"
+        )
+    if tok.pad_token_id is None and tok.eos_token_id is not None:
+        tok.pad_token = tok.eos_token
+    model.to(pick_device(device)).eval()
+    return model, tok, run_dir
