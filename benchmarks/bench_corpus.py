@@ -1,0 +1,124 @@
+"""Corpus benchmarks, each against a baseline measured in the same run.
+
+1. Import MB/s: `macs corpus import` (parse, validate, dedup ids, chunk, write zstd Parquet)
+   vs a plain `for line in f: json.loads(line)` loop that only parses.
+2. Tokenization tokens/s: `tokenize_store` (parallel units / batched encode, memmap shards)
+   vs a single-threaded `Tokenizer.encode` loop over the same texts (texts preloaded).
+
+Input: the committed real-text mini corpus replicated (unique ids) to --mb megabytes.
+Usage: python benchmarks/bench_corpus.py [--mb 60] [--vocab 4096] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "mini_corpus.jsonl"
+
+
+def make_input(path: Path, mb: float) -> int:
+    """Write the mini corpus repeated (ids made unique) until `mb` MB; returns bytes."""
+    recs = [json.loads(x) for x in FIXTURE.read_text(encoding="utf-8").splitlines()]
+    target = int(mb * 1e6)
+    size = 0
+    with open(path, "w", encoding="utf-8") as f:
+        k = 0
+        while size < target:
+            for r in recs:
+                line = json.dumps({**r, "id": f"{k}/{r['id']}"}, ensure_ascii=False) + "\n"
+                f.write(line)
+                size += len(line.encode())
+            k += 1
+    return size
+
+
+def bench_import(src: Path, work: Path, n_bytes: int) -> tuple[float, float]:
+    from macs.corpus.importer import import_corpus
+
+    t0 = time.perf_counter()
+    n = 0
+    with open(src, encoding="utf-8") as f:
+        for line in f:
+            json.loads(line)
+            n += 1
+    base = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = import_corpus([src], work / "store", progress=False)
+    ours = time.perf_counter() - t0
+    assert res.stats.records_written == n
+    mb = n_bytes / 1e6
+    print(f"import: json.loads loop {mb / base:8.1f} MB/s ({base:.2f} s, {n} lines)")
+    print(
+        f"import: macs import      {mb / ours:8.1f} MB/s ({ours:.2f} s, {res.stats.docs_written} docs, Parquet written)"
+    )
+    print(f"import: ratio {base / ours:.2f}x (goal >= 2x)")
+    return base, ours
+
+
+def bench_tokenize(work: Path, vocab: int, workers: int | None) -> tuple[float, float]:
+    from macs.corpus.store import CorpusStore
+    from macs.corpus.tokenizer import build_tokenizer, load_tokenizer
+    from macs.corpus.tokens import tokenize_store
+
+    store = CorpusStore.open(work / "store")
+    tok_path = build_tokenizer(
+        "bpe", work / "tok", store=store, vocab_size=vocab, train_mb=5, seed=0
+    )
+    tok = load_tokenizer(tok_path)
+    texts = store.read_column("text")
+    t0 = time.perf_counter()
+    n_base = 0
+    for t in texts:
+        n_base += len(tok.encode(t, add_special_tokens=False).ids)
+    base = time.perf_counter() - t0
+    del texts
+    t0 = time.perf_counter()
+    ts = tokenize_store(store, tok_path, workers=workers, force=True, progress=False)
+    ours = time.perf_counter() - t0
+    assert ts.n_tokens == n_base, (ts.n_tokens, n_base)
+    print(
+        f"tokenize: single-thread encode loop {n_base / base:12,.0f} tokens/s ({base:.2f} s, texts preloaded)"
+    )
+    print(
+        f"tokenize: macs tokenize_store       {ts.n_tokens / ours:12,.0f} tokens/s ({ours:.2f} s, "
+        f"{ts.meta['workers']} workers, {len(ts.files)} token files, read + write included)"
+    )
+    print(f"tokenize: ratio {base / ours:.2f}x (goal >= 1.5x)")
+    return base, ours
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--mb", type=float, default=60.0, help="input size in MB")
+    ap.add_argument(
+        "--vocab", type=int, default=4096, help="BPE vocabulary for the tokenization benchmark"
+    )
+    ap.add_argument(
+        "--workers", type=int, default=None, help="tokenize workers (default: all cores)"
+    )
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="macs-bench-corpus-"))
+    try:
+        src = work / "input.jsonl"
+        n_bytes = make_input(src, args.mb)
+        print(f"machine: {os.cpu_count()} CPU cores (shared machine: timings taken under load)")
+        print(
+            f"input: {n_bytes / 1e6:.1f} MB JSONL of real text (mini corpus x {n_bytes // FIXTURE.stat().st_size})"
+        )
+        bench_import(src, work, n_bytes)
+        bench_tokenize(work, args.vocab, args.workers)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
