@@ -160,8 +160,15 @@ def budget_select(
     for s in range(0, n_docs, chunk):
         e = min(s + chunk, n_docs)
         k = keys(s, e)
-        tok += np.bincount(k, weights=n_tokens[s:e].astype(np.float64), minlength=K + 1)
-        cnt += np.bincount(k, minlength=K + 1)
+        if K <= 3:  # few keys (random mode): masked sums avoid bincount's serial dependency
+            t = n_tokens[s:e]
+            for v in range(K):
+                m = k == v
+                tok[v] += float(np.sum(t, where=m, dtype=np.float64))
+                cnt[v] += int(np.count_nonzero(m))
+        else:
+            tok += np.bincount(k, weights=n_tokens[s:e].astype(np.float64), minlength=K + 1)
+            cnt += np.bincount(k, minlength=K + 1)
     tok, cnt = tok[:K], cnt[:K]
     pool_tokens, pool_docs = int(tok.sum()), int(cnt.sum())
     present = np.flatnonzero(tok > 0)
@@ -197,26 +204,48 @@ def budget_select(
         if f + margin < 1:
             t_hi = min(int((f + margin) * 2.0**bits), top)
     ptype = np.uint32 if bits == 32 else np.uint64
+    lo_t, hi_t = ptype(t_lo), ptype(t_hi)
+    # A huge threshold level (e.g. random mode): hash whole chunks and fold the docs below the
+    # window into the taken set with one nonzero; otherwise hash only the level's docs.
+    dense = thr_docs > n_docs // 8
     take: list[np.ndarray] = []
     direct: list[np.ndarray] = []
+    direct_tok, n_dense_direct = 0.0, 0
     win_idx: list[np.ndarray] = []
     win_p: list[np.ndarray] = []
     for s in range(0, n_docs, chunk):
         e = min(s + chunk, n_docs)
         st = status.take(keys(s, e))
-        take.append(np.flatnonzero(st == 2) + s)  # bool masks: numpy's fast nonzero path
         if not thr_docs:
+            take.append(np.flatnonzero(st == 2) + s)  # bool masks: numpy's fast nonzero path
             continue
+        if dense:
+            p = doc_hash(np.arange(s, e, dtype=np.int64), hash_key, bits)
+            in_thr = st == 1
+            sel = st == 2
+            if t_lo > 0:
+                lo_m = in_thr & (p < lo_t)
+                direct_tok += float(np.sum(n_tokens[s:e], where=lo_m, dtype=np.float64))
+                n_dense_direct += int(np.count_nonzero(lo_m))
+                sel |= lo_m
+                in_thr &= p >= lo_t
+            if t_hi < top:
+                in_thr &= p <= hi_t
+            take.append(np.flatnonzero(sel) + s)
+            wi = np.flatnonzero(in_thr)
+            win_idx.append(wi + s)
+            win_p.append(p[wi])
+            continue
+        take.append(np.flatnonzero(st == 2) + s)
         gi = np.flatnonzero(st == 1) + s
         if len(gi):
             p = doc_hash(gi, hash_key, bits)
+            w = p <= hi_t
             if t_lo > 0:
-                direct.append(gi[p < ptype(t_lo)])
-                w = p >= ptype(t_lo)
-                if t_hi < top:
-                    w &= p <= ptype(t_hi)
-            else:
-                w = p <= ptype(t_hi)
+                d = gi[p < lo_t]
+                direct.append(d)
+                direct_tok += float(np.asarray(n_tokens[d], dtype=np.float64).sum())
+                w &= p >= lo_t
             win_idx.append(gi[w])
             win_p.append(p[w])
     taken = np.concatenate(take) if take else empty
@@ -224,7 +253,7 @@ def budget_select(
     picked = empty
     if thr_docs:
         lo = np.concatenate(direct) if direct else empty
-        need = remaining - float(np.asarray(n_tokens[lo], dtype=np.float64).sum())
+        need = remaining - direct_tok
         ok = False
         if need > 0:
             cidx = np.concatenate(win_idx) if win_idx else empty
@@ -236,10 +265,18 @@ def budget_select(
                 n_take = int(np.searchsorted(ctok, need, side="left")) + 1
                 picked = merge_sorted(lo, np.sort(cidx[:n_take]))
                 ok = True
-        if not ok:
+        if not ok:  # the predicted window missed: exact passes (rebuild the taken set too)
+            if dense:
+                taken = np.concatenate(
+                    [
+                        np.flatnonzero(status.take(keys(s, min(s + chunk, n_docs))) == 2) + s
+                        for s in range(0, n_docs, chunk)
+                    ]
+                )
             picked = _exact_threshold(
                 keys, n_docs, status, n_tokens, remaining, hash_key, bits, chunk
             )
+            n_dense_direct = 0
     indices = merge_sorted(taken, picked)
     n_sel_tokens = int(np.asarray(n_tokens[indices], dtype=np.int64).sum()) if len(indices) else 0
     thr_score = float(-level_vals[cut]) if cut < n_levels else None
@@ -251,7 +288,7 @@ def budget_select(
         pool_docs=pool_docs,
         threshold_score=thr_score,
         threshold_docs=thr_docs,
-        threshold_picked=len(picked),
+        threshold_picked=len(picked) + n_dense_direct,
         n_levels=n_levels,
         exhausted=cut >= n_levels,
     )
