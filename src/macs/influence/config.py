@@ -37,6 +37,9 @@ class InfluenceConfig(BaseModel):
     projection_dim: int = Field(
         8192, ge=1, description="random projection dimension of the projected estimator"
     )
+    projection_cache_mb: int = Field(
+        256, ge=0, description="keep the projection matrix (int8) in memory when it fits (MB)"
+    )
     window: int = Field(1024, ge=2, description="tokens per window of a long document")
     overlap: int = Field(256, ge=0, description="tokens shared by consecutive windows")
     min_tokens: int = Field(

@@ -1,0 +1,246 @@
+"""Reward throughput of each influence estimator against the naive per-example loop.
+
+Same model, same documents, same run. Prints samples/s and tokens/s of document scoring, the
+reference refresh time, peak memory, fidelity against the exact alignment, and (with --train)
+the training tokens/s of the same model so reward throughput can be read as a fraction of it.
+
+    python benchmarks/bench_influence.py --size tiny --seq 128 --docs 64 --threads 1     # CPU
+    python benchmarks/bench_influence.py --size 25m --seq 512 --device cuda --dtype bf16  # GPU
+
+Documents and reference examples are seeded random token ids (throughput does not depend on
+the text); rewards are higher = more helpful.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+
+import numpy as np
+import torch
+
+SIZES = {  # name: (vocab, hidden, layers, heads, kv_heads, intermediate)
+    "tiny": (512, 64, 2, 4, 2, 128),
+    "2m": (4096, 128, 4, 4, 4, 344),
+    "25m": (16384, 512, 8, 8, 8, 1376),
+}
+
+
+def build_model(size: str, seq: int, device: str, seed: int):
+    """A LlamaForCausalLM of one of SIZES (tied embeddings), seeded."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    vocab, hidden, layers, heads, kv, inter = SIZES[size]
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=inter,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        max_position_embeddings=max(seq, 64),
+        tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(cfg).to(device)
+
+
+def synthetic_reference(vocab: int, seq: int, n: int, seed: int):
+    """Three reference 'tasks' of n seeded examples: context then a short continuation."""
+    from macs.influence import ReferenceExample, ReferenceSet
+
+    rng = np.random.default_rng(seed)
+    tasks = {}
+    for t in ("lambada", "squad", "jeopardy"):
+        ex = []
+        for i in range(n):
+            length = int(rng.integers(seq // 4, seq + 1))
+            ids = rng.integers(0, vocab, size=length)
+            ex.append(ReferenceExample(t, f"{t}:{i}", ids, max(1, length - 8)))
+        tasks[t] = ex
+    return ReferenceSet(tasks)
+
+
+class PeakMemory:
+    """Peak memory above the starting level: CUDA allocator stats, or sampled RSS on CPU (bytes)."""
+
+    def __init__(self, device: str):
+        self.cuda = device.startswith("cuda")
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def __enter__(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            self.base = self.peak = self._rss()
+            self.stop = False
+
+            def sample():
+                while not self.stop:
+                    self.peak = max(self.peak, self._rss())
+                    time.sleep(0.005)
+
+            self.thread = threading.Thread(target=sample, daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.cuda:
+            torch.cuda.synchronize()
+            self.bytes = torch.cuda.max_memory_allocated() - self.base
+        else:
+            self.stop = True
+            self.thread.join()
+            self.bytes = self.peak - self.base
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def train_tokens_per_s(model, docs, batch: int, device: str, dtype: str, steps: int) -> float:
+    """Training tokens/s of the same model: AdamW steps on padded batches of the same documents."""
+    from macs.influence.batching import Unit, autocast, collate
+
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    units = [Unit(d, 1) for d in docs]
+    batches = [collate(units[i : i + batch], device) for i in range(0, len(units), batch)]
+    tokens, t0 = 0, None
+    for step in range(steps + 1):
+        ids, _ = batches[step % len(batches)]
+        if step == 1:  # step 0 warms up
+            sync(device)
+            t0 = time.perf_counter()
+        with autocast(device, dtype):
+            loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if step >= 1:
+            tokens += ids.numel()
+    sync(device)
+    model.eval()
+    return tokens / (time.perf_counter() - t0)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    ap.add_argument("--seq", type=int, default=128, help="tokens per document")
+    ap.add_argument("--docs", type=int, default=64, help="documents scored by each estimator")
+    ap.add_argument("--naive-docs", type=int, default=None, help="documents for the naive loop (default all)")
+    ap.add_argument("--probe-docs", type=int, default=8, help="documents for the probe (it is slow)")
+    ap.add_argument("--ref-n", type=int, default=32, help="reference examples per task (3 tasks)")
+    ap.add_argument("--chunk", type=int, default=16, help="windows per pass (influence.chunk_size)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 avoids oversubscription)")
+    ap.add_argument("--estimators", default="ghost,vmap,projected,probe", help="comma list to run")
+    ap.add_argument("--projection-dim", type=int, default=8192)
+    ap.add_argument("--train-steps", type=int, default=10, help="training steps timed (0 = skip)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=None, help="also write the results here")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from scipy.stats import spearmanr
+
+    from macs.influence import InfluenceConfig, make_estimator
+
+    dev = args.device
+    model = build_model(args.size, args.seq, dev, args.seed).eval()
+    n_params = sum(p.numel() for p in model.parameters())
+    vocab = SIZES[args.size][0]
+    rng = np.random.default_rng(args.seed + 1)
+    docs = [rng.integers(0, vocab, size=args.seq) for _ in range(args.docs)]
+    ref = synthetic_reference(vocab, args.seq, args.ref_n, args.seed + 2)
+    hw = torch.cuda.get_device_name() if dev.startswith("cuda") else f"CPU, {torch.get_num_threads()} torch threads"
+    print(
+        f"model {args.size}: {n_params / 1e6:.2f}M params, seq {args.seq}, {args.docs} docs, "
+        f"{3 * args.ref_n} reference examples, {dev} ({hw}), {args.dtype}",
+        file=sys.stderr,
+    )
+
+    runs = [("naive loop", {"method": "loop"}, args.naive_docs or args.docs)]
+    for name in args.estimators.split(","):
+        if name in ("ghost", "vmap"):
+            runs.append((f"alignment/{name}", {"method": name}, args.docs))
+        elif name == "projected":
+            runs.append(("projected", {"estimator": "projected", "projection_dim": args.projection_dim}, args.docs))
+        elif name == "probe":
+            runs.append(("probe", {"estimator": "probe"}, args.probe_docs))
+    rows, rewards = [], {}
+    for name, over, n in runs:
+        cfg = InfluenceConfig(chunk_size=args.chunk, dtype=args.dtype, window=max(args.seq, 2), overlap=0, **over)
+        est = make_estimator(cfg, ref)
+        with PeakMemory(dev) as mem:
+            sync(dev)
+            t0 = time.perf_counter()
+            est.refresh(model)
+            sync(dev)
+            t_ref = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            r = est.rewards(model, docs[:n])
+            sync(dev)
+            t_docs = time.perf_counter() - t0
+        rewards[name] = r
+        rows.append(
+            {
+                "estimator": name,
+                "docs": n,
+                "samples_per_s": n / t_docs,
+                "tokens_per_s": n * args.seq / t_docs,
+                "refresh_s": t_ref,
+                "peak_mem_mb": mem.bytes / 2**20,
+            }
+        )
+        print(f"  {name}: {n / t_docs:.2f} samples/s, refresh {t_ref:.2f}s", file=sys.stderr)
+    base = rows[0]["samples_per_s"]
+    exact = rewards.get("alignment/ghost", rewards.get("alignment/vmap"))
+    for row in rows:
+        row["x_naive"] = row["samples_per_s"] / base
+        r = rewards[row["estimator"]]
+        if exact is not None and row["estimator"] != "probe":
+            k = len(r)
+            row["max_abs_err_vs_exact"] = float(np.max(np.abs(r - exact[:k])))
+            row["spearman_vs_exact"] = float(spearmanr(r, exact[:k]).statistic) if k > 2 else float("nan")
+    train = None
+    if args.train_steps:
+        train = train_tokens_per_s(model, docs, args.chunk, dev, args.dtype, args.train_steps)
+        for row in rows:
+            row["frac_of_training"] = row["tokens_per_s"] / train
+
+    print(f"\n{args.size} ({n_params / 1e6:.2f}M), seq {args.seq}, {dev} ({hw}), {args.dtype}")
+    if train:
+        print(f"training: {train:,.0f} tokens/s (AdamW, batch {args.chunk})")
+    cols = ["estimator", "docs", "samples_per_s", "tokens_per_s", "x_naive", "frac_of_training"]
+    cols += ["refresh_s", "peak_mem_mb", "max_abs_err_vs_exact", "spearman_vs_exact"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for row in rows:
+        cells = []
+        for c in cols:
+            v = row.get(c, "")
+            cells.append(f"{v:.3g}" if isinstance(v, float) else str(v))
+        print("| " + " | ".join(cells) + " |")
+    if args.json:
+        from macs.io import write_json
+
+        write_json(args.json, {"args": vars(args), "hardware": hw, "train_tokens_per_s": train, "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
