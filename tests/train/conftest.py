@@ -39,10 +39,11 @@ def make_pool(tmp: Path, n_docs: int = 120, vocab: int = 96, seed: int = 0) -> P
         chunks.append(rng.integers(lo, lo + 30, n).astype(np.uint16))
     flat = np.concatenate(chunks)
     path = tmp / "tokens.bin"
-    mm = np.memmap(path, dtype=np.uint16, mode="w+", shape=flat.shape)
-    mm[:] = flat
-    mm.flush()
-    del mm
+    if not path.exists():  # DDP workers open the file their parent wrote
+        mm = np.memmap(path, dtype=np.uint16, mode="w+", shape=flat.shape)
+        mm[:] = flat
+        mm.flush()
+        del mm
     tokens = MemmapTokens(path, lengths, vocab, eos_id=0)
     heldout = np.zeros(n_docs, dtype=bool)
     heldout[::10] = True

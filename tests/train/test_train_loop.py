@@ -36,9 +36,10 @@ def make_cfg(runs: Path, name: str, mode: str = "multi_actor", **extra):
         "train.seq_len=32",
         "train.batch_size=4",
         "train.stages=3",
-        f"train.mode={mode}",
+        f"selection.mode={mode}",
         "train.log_every=4",
-        "train.samples_per_group=6",
+        "selection.samples_per_group=6",
+        "selection.actors=[domain, quality]",
         "train.warmup_frac=0.1",
         "influence.window=64",
         "influence.overlap=0",
@@ -149,7 +150,7 @@ def test_random_and_fixed_theta_modes(pool, tmp_path):
     r = run(make_cfg(tmp_path, "rnd", "random"), pool)
     sel = read_jsonl(r.run_dir / "selection.jsonl")
     assert all(s["theta"] == {} and s["seconds"]["reward"] == 0 for s in sel)
-    f = run(make_cfg(tmp_path, "fix", "fixed_theta", **{"train.actors": "[domain]"}), pool)
+    f = run(make_cfg(tmp_path, "fix", "fixed_theta", **{"selection.actors": "[domain]"}), pool)
     sel = read_jsonl(f.run_dir / "selection.jsonl")
     assert sel[-1]["theta"] == {"domain": 1.0} and list(sel[-1]["actors"]) == ["domain"]
     assert np.ptp(sel[-1]["actors"]["domain"]["w"]) > 0

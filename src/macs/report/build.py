@@ -198,7 +198,11 @@ def compare_table(runs: list[Run], method: str) -> tuple[list[str], list[list[st
     if method not in by_mode:
         return [], [], {}
     baselines = [m for m in sorted(by_mode) if m != method]
-    metrics = sorted(set.intersection(*(set(m) for ms in by_mode.values() for m in ms)))
+    order = ("reference", "paper", "heldout")
+    metrics = sorted(
+        set.intersection(*(set(m) for ms in by_mode.values() for m in ms)),
+        key=lambda k: (next((i for i, o in enumerate(order) if k.startswith(o)), 9), k),
+    )
     head = ["metric", f"{method} (n={len(by_mode[method])})"]
     for b in baselines:
         head += [f"{b} (n={len(by_mode[b])})", f"{method} - {b}"]

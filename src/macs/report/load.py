@@ -30,7 +30,7 @@ class Run:
     @property
     def mode(self) -> str:
         """The selection mode (multi_actor | fixed_theta | random)."""
-        return self.config.get("train", {}).get("mode", "?")
+        return (self.config.get("selection") or {}).get("mode", "?")
 
     @property
     def seed(self) -> int:

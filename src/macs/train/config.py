@@ -27,13 +27,6 @@ class TrainConfig(BaseModel):
     """Staged pretraining: optimiser, schedule, batch shape, stages and checkpoints."""
 
     model_config = ConfigDict(extra="forbid")
-    mode: Literal["multi_actor", "random", "fixed_theta"] = Field(
-        "multi_actor",
-        description="selection: multi_actor (the method), random (same tokens), fixed_theta (no theta update)",
-    )
-    actors: list[str] | None = Field(
-        None, description="subset of actors to use (default: every labelled actor)"
-    )
     tokens: float = Field(
         2e5, description="training tokens in total (all ranks); sets the number of steps"
     )
@@ -62,11 +55,9 @@ class TrainConfig(BaseModel):
         "auto", description="auto = bf16 autocast on CUDA, fp32 on CPU"
     )
     compile: bool = Field(False, description="torch.compile the model (CUDA only)")
-    samples_per_group: int = Field(
-        64, description="m: documents sampled per actor group at each refresh for rewards"
-    )
     reward_max_tokens: int = Field(
-        256, description="tokens per sampled document used for its reward (longer are cut)"
+        0,
+        description="cut each reward-sampled document to this many tokens (0 = whole document, windowed)",
     )
     log_every: int = Field(10, description="write a metrics.jsonl line every N optimiser steps")
     checkpoint_every: int = Field(

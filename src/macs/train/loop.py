@@ -249,7 +249,7 @@ def train(
         _say(
             dist,
             f"[train] {run_dir}: {n_params(model) / 1e6:.2f}M params, {total} steps x "
-            f"{p['step_tokens']} tokens in {n_stages} stages, mode {t_cfg.mode}, device {device}",
+            f"{p['step_tokens']} tokens in {n_stages} stages, mode {cfg.selection.mode}, device {device}",
         )
 
     stage_keep: set[int] = set()
@@ -289,7 +289,11 @@ def train(
                 if stage == 0:
                     idx, log = selector.initial(budget, st["step"])
                 else:
-                    if reward_fn is None and reward_fn_for is not None and t_cfg.mode != "random":
+                    if (
+                        reward_fn is None
+                        and reward_fn_for is not None
+                        and cfg.selection.mode != "random"
+                    ):
                         reward_fn = reward_fn_for(pool)
                     raw_model.eval()
                     try:
@@ -432,7 +436,7 @@ def train(
             "refresh_seconds": st["refresh_seconds"],
             "overhead": st["refresh_seconds"] / max(st["train_seconds"], 1e-9),
             "n_params": n_params(raw_model),
-            "mode": t_cfg.mode,
+            "mode": cfg.selection.mode,
             "world": dist.world,
             "device": device,
         }

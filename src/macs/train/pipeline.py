@@ -22,11 +22,11 @@ DEMO: dict = {
         "batch_size": 16,
         "lr": 0.004,
         "warmup_frac": 0.05,
-        "samples_per_group": 12,
         "reward_max_tokens": 128,
         "log_every": 5,
         "threads": 0,
     },
+    "selection": {"samples_per_group": 12},
     "influence": {"n_per_task": 24, "window": 128, "overlap": 32, "chunk_size": 16},
 }
 
@@ -96,7 +96,7 @@ def run_pipeline(
         for mode in modes:
             sub = cfg.model_copy(deep=True)
             sub.run.seed = seed
-            sub.train.mode = mode
+            sub.selection.mode = mode
             sub.run.name = f"{cfg.run.name}/{mode}" + (f"-s{seed}" if len(seeds) > 1 else "")
             _say(f"training {sub.run.name} ({mode}, seed {seed})")
             res = train_from_config(sub)

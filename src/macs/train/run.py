@@ -20,16 +20,15 @@ def store_path(cfg) -> Path:
     return Path(cfg.run.data_dir) / "corpus" / cfg.corpus.name
 
 
-def open_pool(cfg, need_actors: list[str] | None = None) -> Pool:
-    """The pool of a config: the store, its token shards for cfg.tokenizer, and every labelled actor."""
+def open_pool(cfg) -> Pool:
+    """The pool of a config: the store, its token shards for cfg.tokenizer, and every labelled actor's groups."""
     from macs.corpus.store import CorpusStore
     from macs.corpus.tokens import TokenStore
     from macs.labels.sidecar import available_actors, load_labels
 
     spath = store_path(cfg)
     store = CorpusStore.open(spath)
-    tok_name = tokenizer_name(cfg)
-    tdir = spath / "tokens" / tok_name
+    tdir = spath / "tokens" / tokenizer_name(cfg)
     if not tdir.exists():
         raise MacsError(f"no token shards at {tdir}; run `macs corpus tokenize --config ...` first")
     tokens = TokenStore.open(tdir)
@@ -37,14 +36,16 @@ def open_pool(cfg, need_actors: list[str] | None = None) -> Pool:
         raise MacsError(
             f"{tdir} holds {tokens.n_docs} docs but the store has {store.n_docs}; re-tokenize"
         )
-    names = need_actors if need_actors is not None else available_actors(store)
     actors = {}
-    for name in names:
+    for name in available_actors(store):
         lab = load_labels(store, name)
         actors[name] = ActorLabels(name, lab.group, list(lab.group_names))
     lengths = np.asarray(tokens.lengths)
     eligible = ~np.asarray(store.heldout_mask(), dtype=bool) & (lengths > 0)
     codes, dnames = store.domains()
+    tok_path = (
+        tokens.tokenizer_path if tokens.tokenizer_path and tokens.tokenizer_path.exists() else None
+    )
     return Pool(
         tokens=tokens,
         eligible=eligible,
@@ -52,7 +53,7 @@ def open_pool(cfg, need_actors: list[str] | None = None) -> Pool:
         ids=store.ids,
         domain_codes=codes,
         domain_names=list(dnames),
-        tokenizer_path=tokenizer_file(cfg),
+        tokenizer_path=tok_path or tokenizer_file(cfg),
         store=store,
         store_path=spath,
     )
@@ -108,21 +109,23 @@ def evaluator_for(cfg, pool: Pool):
         out = evaluate(
             model,
             tok,
-            tasks=getattr(e, "tasks", ("reference", "paper")),
-            shots=getattr(e, "shots", (0,)),
-            limit=getattr(e, "limit", 50),
+            tasks=e.tasks,
+            shots=e.shots,
+            limit=e.limit,
             seed=cfg.run.seed,
-            batch_size=getattr(e, "batch_size", 32),
-            progress=True,
+            batch_size=e.batch_size,
+            max_length=e.max_length,
+            split_seed=e.split_seed,
         )
-        if pool.store is not None:
+        if e.heldout and pool.store is not None:
             out["heldout"] = heldout_bpb(
                 model,
                 tok,
                 pool.store,
-                max_docs_per_domain=getattr(e, "heldout_docs_per_domain", 50),
+                max_docs_per_domain=e.heldout_docs_per_domain,
                 seed=cfg.run.seed,
-                progress=True,
+                max_length=e.max_length,
+                batch_size=e.batch_size,
             )
         return out
 
@@ -131,20 +134,18 @@ def evaluator_for(cfg, pool: Pool):
 
 def train_from_config(cfg, stop_at_step: int | None = None):
     """Open the pool for cfg and run or resume the staged training in cfg.run.run_dir."""
+    from macs.console.pool import build_actors
     from macs.train.loop import train
 
-    need = cfg.train.actors
-    pool = open_pool(cfg, need)
-    if cfg.train.mode != "random" and not pool.actors:
-        raise MacsError(
-            f"{pool.store_path} has no label sidecars; run `macs label --config ...` first "
-            "(or use train.mode=random)"
-        )
+    pool = open_pool(cfg)
+    actors = None
+    if cfg.selection.mode != "random":
+        actors = build_actors(cfg.selection, pool.store, pool.doc_tokens)
     evaluator = evaluator_for(cfg, pool) if cfg.train.eval_at_end else None
     return train(
         cfg,
         pool,
-        lambda p: make_selector(p, cfg, cfg.run.seed),
+        lambda p: make_selector(p, cfg, cfg.run.seed, actors),
         reward_factory(cfg),
         evaluator,
         stop_at_step=stop_at_step,

@@ -4,7 +4,7 @@ One `StageSelector` interface, three modes on the same loop:
 - `multi_actor`: the method (console with collaborative theta updates).
 - `fixed_theta`: the same, but theta stays at its initial value (the paper's ablation).
 - `random`: uniformly random documents at the same token budget (no rewards, no actors).
-Any subset of actors works for the first two (`train.actors`).
+Any subset of actors works for the first two (`selection.actors`).
 """
 
 from __future__ import annotations
@@ -191,37 +191,47 @@ class ConsoleSelector:
         self.console.load_state_dict(sd["console"])
 
 
-def make_selector(pool, cfg, seed: int) -> ConsoleSelector:
-    """The console for `cfg.train.mode` over the pool's actors (cfg.train.actors picks a subset)."""
+def make_selector(pool, cfg, seed: int, actors: list | None = None) -> ConsoleSelector:
+    """The console for cfg.selection (mode, actors, step sizes, decay) over the pool.
+
+    `actors` are prebuilt macs.actors objects (from the console layer's build_actors); without
+    them each configured actor is a plain Actor over the pool's labels of the same name.
+    """
     from macs.actors.base import Actor
     from macs.console.console import Console
 
-    names = cfg.train.actors if cfg.train.actors is not None else list(pool.actors)
-    missing = [n for n in names if n not in pool.actors]
-    if missing:
-        raise MacsError(
-            f"train.actors names {missing}, which have no labels; labelled actors: {sorted(pool.actors)} "
-            "(run `macs label` for them or drop them from train.actors)"
-        )
     sel = cfg.selection
-    actors = [
-        Actor(
-            n,
-            pool.actors[n].groups,
-            pool.actors[n].group_names,
-            init=getattr(sel, "init", "uniform"),
-            update=getattr(sel, "update", "standardized"),
-            eta=getattr(sel, "eta_w", 0.1),
-            n_tokens=pool.doc_tokens,
-        )
-        for n in names
-    ]
+    if actors is None:
+        specs = sel.actor_specs()
+        missing = [s.name for s in specs if (s.labels or s.name) not in pool.actors]
+        if missing and sel.mode != "random":
+            raise MacsError(
+                f"selection.actors names {missing}, which have no labels; labelled: {sorted(pool.actors)} "
+                "(run `macs label` for them or drop them from selection.actors)"
+            )
+        actors = []
+        for s in specs:
+            lab = pool.actors.get(s.labels or s.name)
+            if lab is None:
+                continue
+            init = s.init if s.init is not None else sel.init
+            actors.append(
+                Actor(
+                    s.name,
+                    lab.groups,
+                    lab.group_names,
+                    init=init,
+                    update=sel.update,
+                    eta=sel.eta_w,
+                    n_tokens=pool.doc_tokens,
+                )
+            )
     console = Console(
         actors,
-        eta_theta=getattr(sel, "eta_theta", 0.1),
-        mode=cfg.train.mode,
+        eta_theta=sel.eta_theta,
+        mode=sel.mode,
         seed=seed,
-        decay_factor=getattr(sel, "decay_factor", 0.1),
+        decay_factor=sel.decay_factor,
         n_docs=pool.n_docs,
     )
-    return ConsoleSelector(console, pool.doc_tokens, pool.eligible, cfg.train.samples_per_group)
+    return ConsoleSelector(console, pool.doc_tokens, pool.eligible, sel.samples_per_group)

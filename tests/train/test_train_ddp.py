@@ -1,0 +1,56 @@
+"""DDP under torchrun with 2 CPU processes on gloo equals one process with the same global batch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from macs.io import read_json, read_jsonl
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_train_loop import make_cfg, run  # noqa: E402
+
+HERE = Path(__file__).parent
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_ranks_match_single_process(tmp_path, pool):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parents[1] / "src")}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(HERE / "ddp_worker.py"),
+        str(tmp_path),
+        "ddp",
+        "2",
+    ]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count("rank done") == 2
+    run(
+        make_cfg(tmp_path, "single", **{"train.batch_size": 4}), pool
+    )  # one process, same global batch
+    ddp, single = tmp_path / "ddp", tmp_path / "single"
+    s_ddp, s_one = read_json(ddp / "summary.json"), read_json(single / "summary.json")
+    assert s_ddp["world"] == 2 and s_one["world"] == 1
+    assert s_ddp["steps"] == s_one["steps"] and s_ddp["tokens"] == s_one["tokens"]
+    # one selection log (rank 0 selects and broadcasts), same selections as the single process
+    sel_d, sel_s = read_jsonl(ddp / "selection.jsonl"), read_jsonl(single / "selection.jsonl")
+    assert [r["n_docs"] for r in sel_d] == [r["n_docs"] for r in sel_s]
+    assert len(read_jsonl(ddp / "metrics.jsonl")) == len(read_jsonl(single / "metrics.jsonl"))
+    assert s_ddp["final_loss"] == pytest.approx(s_one["final_loss"], rel=1e-3)
+    wd = torch.load(
+        ddp / "checkpoints" / read_json(ddp / "checkpoints/latest.json")["dir"] / "model.pt"
+    )
+    ws = torch.load(
+        single / "checkpoints" / read_json(single / "checkpoints/latest.json")["dir"] / "model.pt"
+    )
+    assert max(float((wd[k] - ws[k]).abs().max()) for k in wd) < 1e-3
