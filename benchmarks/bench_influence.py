@@ -14,7 +14,6 @@ the text); rewards are higher = more helpful.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -135,17 +134,25 @@ def train_tokens_per_s(model, docs, batch: int, device: str, dtype: str, steps: 
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--size", choices=sorted(SIZES), default="tiny")
     ap.add_argument("--seq", type=int, default=128, help="tokens per document")
     ap.add_argument("--docs", type=int, default=64, help="documents scored by each estimator")
-    ap.add_argument("--naive-docs", type=int, default=None, help="documents for the naive loop (default all)")
-    ap.add_argument("--probe-docs", type=int, default=8, help="documents for the probe (it is slow)")
+    ap.add_argument(
+        "--naive-docs", type=int, default=None, help="documents for the naive loop (default all)"
+    )
+    ap.add_argument(
+        "--probe-docs", type=int, default=8, help="documents for the probe (it is slow)"
+    )
     ap.add_argument("--ref-n", type=int, default=32, help="reference examples per task (3 tasks)")
     ap.add_argument("--chunk", type=int, default=16, help="windows per pass (influence.chunk_size)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 avoids oversubscription)")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (1 avoids oversubscription)"
+    )
     ap.add_argument("--estimators", default="ghost,vmap,projected,probe", help="comma list to run")
     ap.add_argument("--projection-dim", type=int, default=8192)
     ap.add_argument("--train-steps", type=int, default=10, help="training steps timed (0 = skip)")
@@ -166,7 +173,11 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed + 1)
     docs = [rng.integers(0, vocab, size=args.seq) for _ in range(args.docs)]
     ref = synthetic_reference(vocab, args.seq, args.ref_n, args.seed + 2)
-    hw = torch.cuda.get_device_name() if dev.startswith("cuda") else f"CPU, {torch.get_num_threads()} torch threads"
+    hw = (
+        torch.cuda.get_device_name()
+        if dev.startswith("cuda")
+        else f"CPU, {torch.get_num_threads()} torch threads"
+    )
     print(
         f"model {args.size}: {n_params / 1e6:.2f}M params, seq {args.seq}, {args.docs} docs, "
         f"{3 * args.ref_n} reference examples, {dev} ({hw}), {args.dtype}",
@@ -178,12 +189,20 @@ def main(argv=None) -> int:
         if name in ("ghost", "vmap"):
             runs.append((f"alignment/{name}", {"method": name}, args.docs))
         elif name == "projected":
-            runs.append(("projected", {"estimator": "projected", "projection_dim": args.projection_dim}, args.docs))
+            runs.append(
+                (
+                    "projected",
+                    {"estimator": "projected", "projection_dim": args.projection_dim},
+                    args.docs,
+                )
+            )
         elif name == "probe":
             runs.append(("probe", {"estimator": "probe"}, args.probe_docs))
     rows, rewards = [], {}
     for name, over, n in runs:
-        cfg = InfluenceConfig(chunk_size=args.chunk, dtype=args.dtype, window=max(args.seq, 2), overlap=0, **over)
+        cfg = InfluenceConfig(
+            chunk_size=args.chunk, dtype=args.dtype, window=max(args.seq, 2), overlap=0, **over
+        )
         est = make_estimator(cfg, ref)
         with PeakMemory(dev) as mem:
             sync(dev)
@@ -215,7 +234,9 @@ def main(argv=None) -> int:
         if exact is not None and row["estimator"] != "probe":
             k = len(r)
             row["max_abs_err_vs_exact"] = float(np.max(np.abs(r - exact[:k])))
-            row["spearman_vs_exact"] = float(spearmanr(r, exact[:k]).statistic) if k > 2 else float("nan")
+            row["spearman_vs_exact"] = (
+                float(spearmanr(r, exact[:k]).statistic) if k > 2 else float("nan")
+            )
     train = None
     if args.train_steps:
         train = train_tokens_per_s(model, docs, args.chunk, dev, args.dtype, args.train_steps)
@@ -238,7 +259,10 @@ def main(argv=None) -> int:
     if args.json:
         from macs.io import write_json
 
-        write_json(args.json, {"args": vars(args), "hardware": hw, "train_tokens_per_s": train, "rows": rows})
+        write_json(
+            args.json,
+            {"args": vars(args), "hardware": hw, "train_tokens_per_s": train, "rows": rows},
+        )
     return 0
 
 
