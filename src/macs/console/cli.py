@@ -196,16 +196,9 @@ def print_summary(summary: dict, show: str = "domain") -> None:
     rc = RichConsole()
     for name in names:
         t = Table(title=f"selected vs pool tokens by {name}")
-        for col in (
-            "group",
-            "weight",
-            "pool tokens",
-            "pool %",
-            "selected tokens",
-            "selected %",
-            "ratio",
-        ):
-            t.add_column(col, justify="left" if col == "group" else "right")
+        t.add_column("group", no_wrap=True, max_width=28)
+        for col in ("weight", "pool tokens", "pool %", "sel tokens", "sel %", "sel/pool"):
+            t.add_column(col, justify="right", no_wrap=True)
         for g, r in actors[name].items():
             t.add_row(
                 g,
