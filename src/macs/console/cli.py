@@ -193,10 +193,12 @@ def print_summary(summary: dict, show: str = "domain") -> None:
         names = [n.strip() for n in show.split(",") if n.strip() in actors]
         if not names and actors:
             names = [next(iter(actors))]
-    rc = RichConsole()
+    import shutil
+
+    rc = RichConsole(width=max(shutil.get_terminal_size((100, 24)).columns, 100))
     for name in names:
         t = Table(title=f"selected vs pool tokens by {name}")
-        t.add_column("group", no_wrap=True, max_width=28)
+        t.add_column("group", no_wrap=True, max_width=30)
         for col in ("weight", "pool tokens", "pool %", "sel tokens", "sel %", "sel/pool"):
             t.add_column(col, justify="right", no_wrap=True)
         for g, r in actors[name].items():
