@@ -12,6 +12,7 @@ Reports wall time and peak memory (tracemalloc peak of heap allocations during t
 ru_maxrss of the whole process, mapped input pages included) for
   1. stage-1 select (no repetitions yet), 2. stage-2 select (decay active),
   3. random mode (one tie level holding every document: the worst case),
+  4. sample_groups with m = 10,000 docs per group (25 groups),
 and the baseline in the same run: the full float32 score vector + np.argsort + cumsum cut.
 Goals: under 5 s, under 2 GB peak, >= 5x faster than the argsort baseline.
 """
@@ -133,6 +134,14 @@ def main() -> None:
             assert eligible[idx].all()
             rows.append((label, dt, heap, len(idx), sel_tok, info))
             del idx
+        console.mode = "multi_actor"
+        m = 10_000  # paper-scale samples per group
+        samples, t_sample, heap_sample = timed(
+            lambda: console.sample_groups(m, eligible), trace=True
+        )
+        n_sampled = sum(len(x) for per in samples.values() for x in per)
+        assert all(not (~eligible[x]).any() for per in samples.values() for x in per)
+        del samples
         rss_ours = peak_gb()
 
         def baseline():
@@ -154,6 +163,10 @@ def main() -> None:
     print(f"{'case':<18}{'seconds':>9}{'heap GB':>9}{'docs':>13}{'tokens':>16}{'thr docs':>12}")
     for label, dt, heap, nd, st, info in rows:
         print(f"{label:<18}{dt:>9.2f}{heap:>9.3f}{nd:>13,}{st:>16,}{info['threshold_docs']:>12,}")
+    print(
+        f"{'sample_groups':<18}{t_sample:>9.2f}{heap_sample:>9.3f}{n_sampled:>13,}"
+        f"   (m={m:,} per group, 25 groups)"
+    )
     print(f"{'baseline total':<18}{t_base:>9.2f}   (scores + argsort + cumsum cut)")
     print(f"{'  np.argsort only':<18}{t_argsort:>9.2f}")
     print()

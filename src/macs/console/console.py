@@ -381,21 +381,20 @@ def _sample_groups(
         top = 2**bits - 1
         thr = np.array([min(int(f * 2.0**bits), top) for f in frac], dtype=ptype)
         idx_parts, g_parts, p_parts = [], [], []
+        all_todo = bool(todo.all())
         for s in range(0, n, chunk):
             e = min(s + chunk, n)
             g = groups[s:e]
-            sel = todo[g]
+            p = doc_hash(np.arange(s, e, dtype=np.int64), key, bits)  # depends on the doc only
+            hit = p <= thr[g]
+            if not all_todo:
+                hit &= todo[g]
             if eligible is not None:
-                sel &= eligible[s:e]
-            gi = np.flatnonzero(sel) + s
-            if not len(gi):
-                continue
-            p = doc_hash(gi, key, bits)
-            gg = g[gi - s]
-            hit = p <= thr[gg]
-            idx_parts.append(gi[hit])
-            g_parts.append(gg[hit])
-            p_parts.append(p[hit])
+                hit &= eligible[s:e]
+            li = np.flatnonzero(hit)
+            idx_parts.append(li + s)
+            g_parts.append(g[li])
+            p_parts.append(p[li])
         gi = np.concatenate(idx_parts) if idx_parts else np.zeros(0, np.int64)
         gg = np.concatenate(g_parts) if g_parts else np.zeros(0, np.int64)
         pp = np.concatenate(p_parts) if p_parts else np.zeros(0, ptype)
