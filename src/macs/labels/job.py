@@ -1,0 +1,638 @@
+"""The labelling job: fit each actor's labeller on a seeded sample, score every document, and
+write one sidecar per actor: `<store>/labels/<actor>/part-*.parquet` (id, score, group) plus
+`manifest.json`. Documents are never rewritten.
+
+Work happens in `<store>/labels/.work/<actor>-<key>/` (key = hash of the labeller config and
+the store): the fitted labeller, one part file per unit (a slice of `rows_per_part` rows of
+one shard) and a completion marker per unit. A rerun skips finished units, so an
+interrupted run resumes; when every unit is done the manifest is written and the folder is
+swapped into `labels/<actor>/` in one rename, so a partial sidecar is never visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from macs.errors import MacsError
+from macs.io import read_json, write_bytes, write_json, write_parquet
+from macs.labels.base import Batch, Labeller
+from macs.labels.config import LabelsConfig
+
+LABELS_DIR = "labels"
+WORK_DIR = ".work"
+
+
+class LabelBatchError(MacsError):
+    """A labeller failed on one batch; the message names the actor, shard and batch."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A slice [start, stop) of one shard's rows; the resume and sidecar-part unit."""
+
+    shard_index: int
+    shard: str  # file path
+    part: int
+    start: int
+    stop: int
+
+    @property
+    def name(self) -> str:
+        return f"part-{self.shard_index:05d}-{self.part:04d}"
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass
+class ActorJob:
+    """One actor's labeller and its staging folder."""
+
+    actor: str
+    labeller: Labeller
+    key: str
+    work: Path
+    final: Path
+    done: set[str] = field(default_factory=set)
+    fit_seconds: float = 0.0
+
+    def marker(self, unit: Unit) -> Path:
+        return self.work / ".done" / f"{unit.name}.json"
+
+
+def labels_dir(store_path: str | os.PathLike, actor: str) -> Path:
+    """The sidecar folder of `actor` in a store."""
+    return Path(store_path) / LABELS_DIR / actor
+
+
+def _store_fingerprint(store) -> dict[str, Any]:
+    shards = [{"file": Path(s).name, "bytes": Path(s).stat().st_size} for s in store.shards]
+    return {"n_docs": int(store.n_docs), "shards": shards}
+
+
+def _key(labeller: Labeller, store, rows_per_part: int) -> str:
+    blob = json.dumps(
+        {
+            "labeller": labeller.config_dict(),
+            "store": _store_fingerprint(store),
+            "rows_per_part": rows_per_part,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def plan_units(store, rows_per_part: int) -> list[Unit]:
+    """Every shard cut into slices of at most `rows_per_part` rows, in canonical order."""
+    import pyarrow.parquet as pq
+
+    units = []
+    for si, shard in enumerate(store.shards):
+        n = pq.ParquetFile(shard).metadata.num_rows
+        for k, a in enumerate(range(0, n, rows_per_part)):
+            units.append(Unit(si, str(shard), k, a, min(a + rows_per_part, n)))
+    return units
+
+
+# --- scoring one batch / one unit (shared by every executor) --------------------------------
+
+
+def score_rows(
+    actor: str,
+    lab: Labeller,
+    ids: list[str],
+    texts: list[str],
+    domains: list[str],
+    extra: dict[str, Any],
+    where: str,
+) -> dict[str, np.ndarray]:
+    """Score rows with one labeller: score, group, and per-row empty/truncated flags."""
+    m = lab.max_chars
+    trunc = np.fromiter((len(t) > m for t in texts), dtype=bool, count=len(texts))
+    empty = np.fromiter((not t.strip() for t in texts), dtype=bool, count=len(texts))
+    cut = [t[:m] for t in texts] if trunc.any() else texts
+    try:
+        score, group = lab.score(Batch(ids, cut, domains, extra))
+    except Exception as e:
+        first = ids[0] if ids else "-"
+        raise LabelBatchError(
+            f"labeller {actor} ({lab.kind}/{lab.method}) failed on {where} "
+            f"(first doc id {first!r}): {type(e).__name__}: {e}"
+        ) from e
+    return {"score": score, "group": group, "empty": empty, "truncated": trunc}
+
+
+def _read_unit(unit: Unit, columns: Sequence[str]):
+    import pyarrow.parquet as pq
+
+    f = pq.ParquetFile(unit.shard)
+    md = f.metadata
+    starts = np.cumsum([0] + [md.row_group(g).num_rows for g in range(md.num_row_groups)])
+    g0 = int(np.searchsorted(starts, unit.start, side="right") - 1)
+    g1 = int(np.searchsorted(starts, unit.stop, side="left"))
+    table = f.read_row_groups(list(range(g0, g1)), columns=list(columns))
+    return table.slice(unit.start - int(starts[g0]), unit.rows)
+
+
+def _write_unit(
+    work: Path, unit: Unit, ids, out: dict[str, np.ndarray], n_groups: int, seconds: float
+) -> dict[str, Any]:
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "id": pa.array(ids, pa.string()),
+            "score": pa.array(out["score"], pa.float32()),
+            "group": pa.array(out["group"], pa.int32()),
+        }
+    )
+    write_parquet(work / f"{unit.name}.parquet", table)
+    stats = {
+        "rows": unit.rows,
+        "n_empty": int(out["empty"].sum()),
+        "n_truncated": int(out["truncated"].sum()),
+        "counts": np.bincount(out["group"], minlength=n_groups).tolist(),
+        "seconds": round(seconds, 3),
+    }
+    write_json(work / ".done" / f"{unit.name}.json", stats)
+    return stats
+
+
+def label_unit(unit: Unit, actors: dict[str, tuple[Labeller, Path]], batch_size: int) -> int:
+    """Read one unit, score it with each labeller, write each actor's part + marker; returns rows."""
+    cols = ["id", "text", "domain"]
+    for lab, _ in actors.values():
+        cols += [c for c in lab.input_columns if c not in cols]
+    table = _read_unit(unit, cols)
+    ids = table.column("id").to_pylist()
+    texts = [t or "" for t in table.column("text").to_pylist()]
+    domains = [d or "" for d in table.column("domain").to_pylist()]
+    extra_cols = [c for c in cols if c not in ("id", "text", "domain")]
+    for actor, (lab, work) in actors.items():
+        t0 = time.perf_counter()
+        parts: list[dict[str, np.ndarray]] = []
+        for b, a in enumerate(range(0, len(ids), batch_size)):
+            z = slice(a, a + batch_size)
+            extra = {c: table.column(c).slice(a, batch_size).to_pylist() for c in extra_cols}
+            where = (
+                f"shard {Path(unit.shard).name} batch {b} (rows {unit.start + a}-"
+                f"{unit.start + min(a + batch_size, len(ids)) - 1})"
+            )
+            parts.append(score_rows(actor, lab, ids[z], texts[z], domains[z], extra, where))
+        out = {
+            k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0)
+            for k in ("score", "group", "empty", "truncated")
+        }
+        out["group"] = out["group"].astype(np.int32)
+        _write_unit(work, unit, ids, out, lab.n_groups, time.perf_counter() - t0)
+    return unit.rows
+
+
+# --- local executor (processes) -------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(payload: bytes, threads: int) -> None:
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    _WORKER["actors"] = pickle.loads(payload)  # {actor: (labeller, work dir)}
+    for lab, _ in _WORKER["actors"].values():
+        lab.setup()  # lazy model loading, once per worker
+
+
+def _worker_unit(unit: Unit, actor_names: list[str], batch_size: int) -> tuple[str, int]:
+    actors = {a: _WORKER["actors"][a] for a in actor_names}
+    return unit.name, label_unit(unit, actors, batch_size)
+
+
+def _progress(enabled: bool, total: int, what: str):
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    prog = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("docs"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+        transient=False,
+    )
+    task = prog.add_task(what, total=total)
+    return prog, task
+
+
+def run_local(
+    todo: list[tuple[Unit, list[str]]],
+    jobs: dict[str, ActorJob],
+    workers: int,
+    batch_size: int,
+    progress: bool,
+) -> None:
+    """Label the units in this process (workers <= 1) or a pool of spawned processes."""
+    total = sum(u.rows for u, _ in todo)
+    prog, task = _progress(progress, total, "labelling")
+    with prog:
+        if workers <= 1 or len(todo) <= 1:
+            for unit, names in todo:
+                label_unit(unit, {a: (jobs[a].labeller, jobs[a].work) for a in names}, batch_size)
+                prog.advance(task, unit.rows)
+            return
+        import multiprocessing as mp
+        from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+        payload = pickle.dumps({a: (j.labeller, j.work) for a, j in jobs.items()})
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=mp.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(payload, threads),
+        ) as pool:
+            futs = {pool.submit(_worker_unit, u, names, batch_size): u for u, names in todo}
+            pending = set(futs)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for f in done:
+                    if f.exception() is not None:
+                        for p in pending:
+                            p.cancel()
+                        raise f.exception()
+                    prog.advance(task, futs[f].rows)
+
+
+# --- Ray Data executor ----------------------------------------------------------------------
+
+
+class _RayLabelUDF:
+    """Ray Data map_batches UDF: labellers unpickled and set up once per Ray worker."""
+
+    def __init__(self, payload: bytes, batch_size: int):
+        self.actors = pickle.loads(payload)  # {actor: labeller}
+        self.batch_size = batch_size
+        for lab in self.actors.values():
+            lab.setup()
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        ids = batch.column("id").to_pylist()
+        texts = [t or "" for t in batch.column("text").to_pylist()]
+        domains = [d or "" for d in batch.column("domain").to_pylist()]
+        paths = batch.column("path").to_pylist()
+        out = {"path": batch.column("path"), "id": batch.column("id")}
+        for actor, lab in self.actors.items():
+            extra = {
+                c: batch.column(c).to_pylist()
+                for c in lab.input_columns
+                if c not in ("id", "text", "domain")
+            }
+            where = (
+                f"shard {Path(paths[0]).name if paths else '-'} (a Ray batch of {len(ids)} rows)"
+            )
+            r = score_rows(actor, lab, ids, texts, domains, extra, where)
+            out[f"{actor}.score"] = pa.array(r["score"], pa.float32())
+            out[f"{actor}.group"] = pa.array(r["group"], pa.int32())
+            out[f"{actor}.empty"] = pa.array(r["empty"])
+            out[f"{actor}.truncated"] = pa.array(r["truncated"])
+        return pa.table(out)
+
+
+def _ray_init(address: str | None, workers: int) -> Any:
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    from macs.errors import require
+
+    ray = require("ray", "ray[data]", "ray", why="--executor ray")
+    import logging
+
+    if not ray.is_initialized():
+        kw: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "logging_level": logging.ERROR,
+            "configure_logging": True,
+        }
+        if address:
+            ray.init(address=address, **kw)
+        else:
+            # one CPU beyond the labelling actors, so read tasks are never starved
+            ray.init(num_cpus=workers + 1, **kw)
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True
+    ctx.enable_progress_bars = False
+    for attr in ("print_on_execution_start", "enable_rich_progress_bars"):
+        if hasattr(ctx, attr):
+            setattr(ctx, attr, False)
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    return ray
+
+
+def run_ray(
+    todo: list[tuple[Unit, list[str]]],
+    jobs: dict[str, ActorJob],
+    workers: int,
+    batch_size: int,
+    progress: bool,
+    address: str | None,
+) -> None:
+    """Label on Ray Data: read_parquet -> map_batches(labeller UDF) -> parts written by the driver."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*concurrent actors.*")
+    ray = _ray_init(address, workers)
+    names = sorted({a for _, ns in todo for a in ns})
+    shards = sorted({u.shard for u, _ in todo})
+    units_by_shard: dict[str, list[Unit]] = {}
+    for u, _ in todo:
+        units_by_shard.setdefault(u.shard, []).append(u)
+    wanted = {u.name: ns for u, ns in todo}
+    cols = ["id", "text", "domain"]
+    for a in names:
+        cols += [c for c in jobs[a].labeller.input_columns if c not in cols]
+    payload = pickle.dumps({a: jobs[a].labeller for a in names})
+    n_blocks = max(len(shards), len(todo))
+    ds = ray.data.read_parquet(
+        shards, columns=cols, include_paths=True, shuffle=None, override_num_blocks=n_blocks
+    )
+    ds = ds.map_batches(
+        _RayLabelUDF,
+        fn_constructor_args=(payload, batch_size),
+        batch_size=batch_size,
+        batch_format="pyarrow",
+        concurrency=max(1, min(workers, n_blocks)),
+        num_cpus=1,
+        max_restarts=0,
+    )
+    by_name = {Path(s).name: s for s in shards}
+    buf: dict[str, list] = {s: [] for s in shards}
+    seen: dict[str, int] = dict.fromkeys(shards, 0)
+    total = sum(u.rows for u, _ in todo)
+    prog, task = _progress(progress, total, "labelling (ray)")
+    t0 = time.perf_counter()
+    try:
+        with prog:
+            for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                paths = batch.column("path").to_pylist()
+                # split into runs of one path (order within a shard is preserved)
+                cuts = (
+                    [0]
+                    + [i for i in range(1, len(paths)) if paths[i] != paths[i - 1]]
+                    + [len(paths)]
+                )
+                for a, b in zip(cuts, cuts[1:], strict=False):
+                    shard = by_name[Path(paths[a]).name]
+                    buf[shard].append(batch.slice(a, b - a))
+                    seen[shard] += b - a
+                    _flush_ray_units(shard, buf, seen[shard], units_by_shard, wanted, jobs, t0)
+                prog.advance(task, batch.num_rows)
+    except Exception as e:
+        if isinstance(e, MacsError):
+            raise
+        msg = str(e)
+        for line in msg.splitlines():
+            if "LabelBatchError" in line or "failed on shard" in line:
+                raise LabelBatchError(line.split("LabelBatchError:", 1)[-1].strip()) from e
+        raise MacsError(f"the Ray labelling job failed: {type(e).__name__}: {msg[-2000:]}") from e
+    for s, us in units_by_shard.items():
+        if us:
+            raise MacsError(
+                f"Ray returned {seen[s]} rows for {Path(s).name}; units {[u.name for u in us]} "
+                "were not completed"
+            )
+
+
+def _flush_ray_units(shard, buf, seen_rows, units_by_shard, wanted, jobs, t0) -> None:
+    import pyarrow as pa
+
+    pending = units_by_shard[shard]
+    while pending and pending[0].stop <= seen_rows:
+        unit = pending.pop(0)
+        table = pa.concat_tables(buf[shard])
+        first = seen_rows - table.num_rows  # shard row of table's first row
+        part = table.slice(unit.start - first, unit.rows)
+        buf[shard] = [table.slice(unit.stop - first)]
+        ids = part.column("id").to_pylist()
+        for actor in wanted[unit.name]:
+            out = {
+                k: part.column(f"{actor}.{k}").to_numpy(zero_copy_only=False)
+                for k in ("score", "group", "empty", "truncated")
+            }
+            out["group"] = out["group"].astype(np.int32)
+            _write_unit(
+                jobs[actor].work,
+                unit,
+                ids,
+                out,
+                jobs[actor].labeller.n_groups,
+                time.perf_counter() - t0,
+            )
+    if not pending:
+        buf[shard] = []
+
+
+# --- the job ----------------------------------------------------------------------------------
+
+
+def prepare_actor(
+    store,
+    actor: str,
+    labeller: Labeller,
+    rows_per_part: int,
+    force: bool,
+    log: Callable[[str], None],
+) -> ActorJob | None:
+    """Fit (or reload the fitted) labeller in its work folder; None when the sidecar is up to date."""
+    key = _key(labeller, store, rows_per_part)
+    final = labels_dir(store.path, actor)
+    if not force and (final / "manifest.json").exists():
+        try:
+            if read_json(final / "manifest.json").get("key") == key:
+                log(f"{actor}: up to date ({final})")
+                return None
+        except ValueError:
+            pass
+    work = Path(store.path) / LABELS_DIR / WORK_DIR / f"{actor}-{key}"
+    if force and work.exists():
+        shutil.rmtree(work)
+    (work / ".done").mkdir(parents=True, exist_ok=True)
+    job = ActorJob(actor, labeller, key, work, final)
+    pkl = work / ".labeller.pkl"
+    if pkl.exists():
+        with open(pkl, "rb") as f:
+            job.labeller = pickle.load(f)
+        job.fit_seconds = float(read_json(work / ".fit.json").get("seconds", 0.0))
+        log(f"{actor}: resuming in {work}")
+    else:
+        t0 = time.perf_counter()
+        if labeller.needs_fit:
+            ids = store.read_column("id")
+            domains = store.read_column("domain")
+            idx = labeller.select_fit_sample(ids, domains)
+            texts = store.texts(idx) if len(idx) else []
+            meta = {"id": [ids[i] for i in idx], "domain": [domains[i] for i in idx]}
+            labeller.fit([t or "" for t in texts], meta)
+        job.fit_seconds = time.perf_counter() - t0
+        write_bytes(pkl, pickle.dumps(labeller))
+        write_json(work / ".fit.json", {"seconds": job.fit_seconds, "report": labeller.fit_report})
+        if labeller.needs_fit:
+            log(f"{actor}: fitted {labeller.kind}/{labeller.method} in {job.fit_seconds:.1f}s")
+    job.done = {
+        p.stem for p in (work / ".done").glob("*.json") if (work / f"{p.stem}.parquet").exists()
+    }
+    return job
+
+
+def _check_columns(store, jobs: dict[str, ActorJob]) -> None:
+    import pyarrow.parquet as pq
+
+    if not store.shards:
+        raise MacsError(f"{store.path}: the store has no shards")
+    schema = pq.read_schema(store.shards[0])
+    for a, j in jobs.items():
+        for c in j.labeller.input_columns:
+            if c not in schema.names:
+                raise MacsError(
+                    f"labeller {a} needs the column {c!r}, which the store {store.path} does not "
+                    f"have (columns: {schema.names})"
+                )
+
+
+def publish(
+    store, job: ActorJob, units: list[Unit], executor: str, label_seconds: float
+) -> dict[str, Any]:
+    """Write the manifest and swap the finished work folder into labels/<actor>/ (one rename)."""
+    lab = job.labeller
+    counts = np.zeros(lab.n_groups, dtype=np.int64)
+    n_empty = n_trunc = rows = 0
+    unit_seconds = 0.0
+    for u in units:
+        st = read_json(job.marker(u))
+        counts += np.asarray(st["counts"], dtype=np.int64)
+        n_empty += st["n_empty"]
+        n_trunc += st["n_truncated"]
+        rows += st["rows"]
+        unit_seconds += st["seconds"]
+    if rows != store.n_docs:
+        raise MacsError(f"{job.actor}: labelled {rows} rows but the store has {store.n_docs}")
+    manifest = {
+        "actor": job.actor,
+        "labeller": f"{lab.kind}/{lab.method}",
+        "version": lab.version,
+        "key": job.key,
+        "group_names": lab.group_names,
+        "counts": dict(zip(lab.group_names, counts.tolist(), strict=True)),
+        "n_docs": int(store.n_docs),
+        "n_empty": int(n_empty),
+        "n_truncated": int(n_trunc),
+        "max_chars": lab.max_chars,
+        "config": lab.config_dict(),
+        "fit": lab.fit_report,
+        "store": {"path": str(store.path), "name": store.name, **_store_fingerprint(store)},
+        "parts": [f"{u.name}.parquet" for u in units],
+        "executor": executor,
+        "seconds": {
+            "fit": round(job.fit_seconds, 3),
+            "label_wall": round(label_seconds, 3),
+            "label_cpu_sum": round(unit_seconds, 3),
+        },
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    write_json(job.work / "manifest.json", manifest)
+    for p in (job.work / ".labeller.pkl", job.work / ".fit.json"):
+        p.unlink(missing_ok=True)
+    shutil.rmtree(job.work / ".done", ignore_errors=True)
+    _swap_dir(job.work, job.final)
+    return manifest
+
+
+def _swap_dir(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def run_labels(
+    store,
+    cfg: LabelsConfig,
+    seed: int = 0,
+    *,
+    actors: Sequence[str] | None = None,
+    executor: str | None = None,
+    workers: int | None = None,
+    force: bool = False,
+    progress: bool = True,
+    labellers: dict[str, Labeller] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Label every document of `store` for each actor; returns {actor: manifest} of written sidecars.
+
+    `labellers` overrides the configured labeller of an actor (custom actors, tests).
+    """
+    from macs.labels.registry import make_labeller
+
+    log = log or (lambda s: None)
+    seed = cfg.seed if cfg.seed is not None else seed
+    names = list(actors) if actors is not None else list(cfg.actors)
+    labellers = dict(labellers or {})
+    names += [a for a in labellers if a not in names]
+    executor = executor or cfg.executor
+    n_workers = workers if workers is not None else (cfg.workers or os.cpu_count() or 1)
+    units = plan_units(store, cfg.rows_per_part)
+    jobs: dict[str, ActorJob] = {}
+    for a in names:
+        lab = labellers.get(a) or make_labeller(a, cfg, seed)
+        job = prepare_actor(store, a, lab, cfg.rows_per_part, force, log)
+        if job is not None:
+            jobs[a] = job
+    if not jobs:
+        return {}
+    _check_columns(store, jobs)
+    todo = []
+    for u in units:
+        need = [a for a, j in jobs.items() if u.name not in j.done]
+        if need:
+            todo.append((u, need))
+    skipped = len(units) * len(jobs) - sum(len(n) for _, n in todo)
+    if skipped:
+        log(f"skipping {skipped} finished unit(s) of {len(units) * len(jobs)}")
+    t0 = time.perf_counter()
+    if todo:
+        if executor == "ray":
+            run_ray(todo, jobs, n_workers, cfg.batch_size, progress, cfg.ray_address)
+        elif executor == "local":
+            run_local(todo, jobs, n_workers, cfg.batch_size, progress)
+        else:
+            raise MacsError(f"unknown executor {executor!r}; use local or ray")
+    seconds = time.perf_counter() - t0
+    return {a: publish(store, j, units, executor, seconds) for a, j in jobs.items()}

@@ -1,0 +1,25 @@
+"""Build the labeller of each built-in actor from the labels config."""
+
+from __future__ import annotations
+
+from macs.labels.base import Labeller
+from macs.labels.config import LabelsConfig
+
+ACTOR_KINDS = ("quality", "domain", "topic")
+
+
+def make_labeller(actor: str, cfg: LabelsConfig, seed: int = 0) -> Labeller:
+    """The configured labeller for `actor` (quality | domain | topic), seeded with `seed`."""
+    if actor == "quality":
+        from macs.labels.quality import QualityLabeller
+
+        return QualityLabeller(cfg.quality, seed)
+    if actor == "domain":
+        from macs.labels.domain import DomainLabeller
+
+        return DomainLabeller(cfg.domain, seed)
+    if actor == "topic":
+        from macs.labels.topic import TopicLabeller
+
+        return TopicLabeller(cfg.topic, seed)
+    raise ValueError(f"unknown actor {actor!r}; built-in actors: {ACTOR_KINDS}")
