@@ -172,6 +172,8 @@ def test_bad_inputs_are_clear():
     with pytest.raises(MacsError, match="disagree"):
         Console([Actor("a", QUALITY, ["l", "m", "h"]), Actor("b", QUALITY[:4], ["l", "m", "h"])])
     assert len(c.select(np.full(9, 10), 0)) == 0
+    with pytest.raises(MacsError, match="finite number"):
+        c.select(np.full(9, 10), float("nan"))
     everything = c.select(np.full(9, 10), 1000)  # more than the pool: all of it
     assert everything.tolist() == list(range(9)) and c.last_select["exhausted"]
     assert math.isclose(c.decay(np.array([0, 10]))[1], 0.5)

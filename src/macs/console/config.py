@@ -31,7 +31,8 @@ class SelectionConfig(BaseModel):
         description="actors used (any subset; names or {name, cls, labels, init})",
     )
     init: str | list[float] | dict[str, float] = Field(
-        "uniform", description="initial weights: uniform | natural | regmix (not yet available)"
+        "uniform",
+        description="initial weights: uniform | natural (token share) | regmix (not yet) | list",
     )
     update: Literal["standardized", "eq5"] = Field(
         "standardized",

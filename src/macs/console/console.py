@@ -216,6 +216,8 @@ class Console:
                 f"{n_tokens.dtype} {n_tokens.shape}"
             )
         eligible = self._check_mask(eligible)
+        if not np.isfinite(budget) or budget < 0:
+            raise MacsError(f"token budget must be a finite number >= 0, not {budget}")
         t0 = time.perf_counter()
         hash_key = int(self.rng.integers(0, 2**63 - 1))
         keys, key_score = self._key_plan(eligible)
