@@ -23,6 +23,7 @@ from macs.errors import MacsError
 MODES = ("multi_actor", "fixed_theta", "random")
 _MAX_COUNT = np.iinfo(np.uint16).max
 _KEY_LIMIT = 1 << 22  # above this many (cell x count) keys, fall back to per-doc score levels
+_KEY_CACHE_BYTES = 1 << 29  # keep per-doc keys between selection passes up to 512 MB
 
 
 class Console:
@@ -140,14 +141,25 @@ class Console:
         kd = np.int16 if n_keys < 2**15 else np.int32
         sentinel = kd(n_keys)
         counts = self.counts
+        # The selection reads every chunk's keys two or more times: keep them (2 or 4 bytes a
+        # doc, freed after the call) unless that would exceed _KEY_CACHE_BYTES.
+        cache = None
+        if self.n_docs * np.dtype(kd).itemsize <= _KEY_CACHE_BYTES:
+            cache = np.empty(self.n_docs, dtype=kd)
+        done: set[tuple[int, int]] = set()
 
         def keys(s: int, e: int) -> np.ndarray:
+            if (s, e) in done:
+                return cache[s:e].astype(np.intp)
             k = self._cell_chunk(s, e, kd)
             if n_c > 1:
                 k *= kd(n_c)
                 np.add(k, counts[s:e], out=k, casting="unsafe")
             if eligible is not None:
                 np.copyto(k, sentinel, where=~eligible[s:e])
+            if cache is not None:
+                cache[s:e] = k
+                done.add((s, e))
             return k.astype(np.intp)
 
         return keys, key_score
