@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,3 +117,31 @@ def test_select_regmix_is_a_clear_user_error(tmp_path, data_dir, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "regmix" in err and "not yet available" in err and "Traceback" not in err
+
+
+def test_select_reads_label_sidecars(tmp_path, data_dir, capsys):
+    from macs.labels.sidecar import load_labels
+
+    cfg = _config(tmp_path, data_dir, actors=["topic", "domain"], init="natural", fraction=0.3)
+    text = json.loads(Path(cfg).read_text())
+    text["labels"] = {
+        "workers": 1,
+        "actors": ["domain", "topic"],
+        "topic": {"n_groups": 4, "sample_size": 100, "svd_dims": 10, "max_features": 2000},
+    }
+    Path(cfg).write_text(json.dumps(text))
+    main(["label", "-c", cfg])
+    main(["select", "-c", cfg, "--show", "topic"])
+    out = capsys.readouterr().out
+    assert "selected vs pool tokens by topic" in out
+    table, meta = read_manifest(tmp_path / "runs" / "sel" / "select" / "manifest.parquet")
+    from macs.corpus.store import CorpusStore
+
+    store = CorpusStore.open(data_dir / "corpus" / "mini")
+    topic = load_labels(store, "topic")
+    docs = np.array(table.column("doc").to_pylist())
+    names = [topic.group_names[g] for g in topic.group[docs]]
+    assert table.column("topic").to_pylist() == names
+    # natural init: the topic holding the most tokens has the highest weight and is taken first
+    w = meta["weights"]["topic"]
+    assert max(w, key=w.get) in set(names)
