@@ -76,11 +76,17 @@ class CorpusBuilder:
             self.writer.write(base)
             self.stats.docs_written += base.num_rows
             return
+        # rebuild the batch with each long doc replaced by its chunks (one write per batch)
+        pieces = []
+        c_ids: list[str] = []
+        c_texts: list[str] = []
+        c_dom: list[str] = []
+        c_src: list[str] = []
+        c_par: list[str] = []
         prev = 0
         for r in long_rows:
             if r > prev:
-                self.writer.write(base.slice(prev, r - prev))
-                self.stats.docs_written += r - prev
+                pieces.append(base.slice(prev, r - prev))
             row = base.slice(r, 1).to_pylist()[0]
             chunks = chunk_text(row["text"], self.max_chunk_bytes)
             self.stats.chunked_records += 1
@@ -92,23 +98,29 @@ class CorpusBuilder:
                         "existing id; rename the ids that contain '#'"
                     )
                 seen.add(c)
-            self.writer.write(
-                pa.table(
-                    {
-                        "id": pa.array(cids, pa.string()),
-                        "text": pa.array(chunks, pa.string()),
-                        "domain": [row["domain"]] * len(chunks),
-                        "source": [row["source"]] * len(chunks),
-                        "n_bytes": pa.array([len(c.encode("utf-8")) for c in chunks], pa.int64()),
-                        "parent_id": [row["id"]] * len(chunks),
-                    }
-                )
-            )
-            self.stats.docs_written += len(chunks)
+            pieces.append(("chunks", len(c_ids), len(cids)))
+            c_ids += cids
+            c_texts += chunks
+            c_dom += [row["domain"]] * len(chunks)
+            c_src += [row["source"]] * len(chunks)
+            c_par += [row["id"]] * len(chunks)
             prev = r + 1
         if prev < base.num_rows:
-            self.writer.write(base.slice(prev))
-            self.stats.docs_written += base.num_rows - prev
+            pieces.append(base.slice(prev))
+        chunk_table = pa.table(
+            {
+                "id": pa.array(c_ids, pa.string()),
+                "text": pa.array(c_texts, pa.string()),
+                "domain": pa.array(c_dom, pa.string()),
+                "source": pa.array(c_src, pa.string()),
+                "n_bytes": pc.binary_length(pa.array(c_texts, pa.string())).cast(pa.int64()),
+                "parent_id": pa.array(c_par, pa.string()),
+            }
+        )
+        parts = [chunk_table.slice(p[1], p[2]) if isinstance(p, tuple) else p for p in pieces]
+        out = pa.concat_tables(parts)
+        self.writer.write(out)
+        self.stats.docs_written += out.num_rows
 
     def add(self, ids: Sequence[str], texts: Sequence[str], domain: str, source: str) -> None:
         """Add Python lists of documents of one domain and source (records already validated)."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +28,6 @@ BAD_KINDS = (
     "bad_id",
     "duplicate_id",
 )
-_BLANK_LINE = re.compile(rb"(?:^|\n)[ \t\r]*(?:\n|$)")
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
 
@@ -213,21 +211,27 @@ def validate_table(table, label: str, stats: ImportStats, line_based: bool):
 
 
 class JsonlReader(Reader):
-    """JSON Lines (plain, .gz, .zst): pyarrow's parser on clean blocks, a per-line path that
-    pinpoints problems otherwise."""
+    """JSON Lines (plain, .gz, .zst): a msgspec decoder that reads only the three fields on
+    each line; any line it rejects is re-read by the stdlib path that names the problem."""
+
+    def _decoder(self):
+        import msgspec
+
+        fields = [("t", str | None, None)]
+        rename = {"t": self.spec.text}
+        if self.spec.id:
+            fields.append(("i", str | int | None, None))
+            rename["i"] = self.spec.id
+        if self.spec.domain:
+            fields.append(("d", str | None, None))
+            rename["d"] = self.spec.domain
+        rec = msgspec.defstruct("Rec", fields, rename=rename)
+        return msgspec.json.Decoder(rec), (msgspec.DecodeError, msgspec.ValidationError)
 
     def tables(self, progress=None):
-        import pyarrow as pa
-        import pyarrow.json as pj
-
-        fields = [(self.spec.text, pa.string())]
-        if self.spec.id:
-            fields.append((self.spec.id, pa.string()))
-        if self.spec.domain:
-            fields.append((self.spec.domain, pa.string()))
-        parse = pj.ParseOptions(
-            explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"
-        )
+        decoder, errors = self._decoder()
+        decode = decoder.decode
+        has_id, has_dom = bool(self.spec.id), bool(self.spec.domain)
         stream, raw = _open_binary(self.path)
         try:
             line0 = 1
@@ -235,33 +239,41 @@ class JsonlReader(Reader):
             any_data = False
             for block in _line_blocks(stream, self.block_bytes):
                 any_data = True
-                n_lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
-                table = None
-                if _BLANK_LINE.search(block) is None:
+                lines = block.split(b"\n")
+                if block.endswith(b"\n"):
+                    lines.pop()
+                recs, ids, texts, domains = [], [], [], []
+                n_fast = 0
+                for k, line in enumerate(lines):
                     try:
-                        opts = pj.ReadOptions(
-                            use_threads=True, block_size=max(1 << 20, len(block) // 2)
-                        )
-                        t = pj.read_json(io.BytesIO(block), read_options=opts, parse_options=parse)
-                        if t.num_rows == n_lines:
-                            table = t
-                    except (pa.ArrowInvalid, UnicodeDecodeError, ValueError):
-                        table = None
-                if table is not None:
-                    cols = {
-                        "rec": pa.array(range(line0, line0 + n_lines), pa.int64()),
-                        "id": table.column(self.spec.id)
-                        if self.spec.id
-                        else pa.nulls(n_lines, pa.string()),
-                        "text": table.column(self.spec.text),
-                        "domain": table.column(self.spec.domain)
-                        if self.spec.domain
-                        else pa.nulls(n_lines, pa.string()),
-                    }
-                    table = validate_table(pa.table(cols), self.label, self.stats, True)
-                else:
-                    table = self._slow(block, line0)
-                line0 += n_lines
+                        r = decode(line)
+                        text = r.t
+                        if text is None or not text.strip():
+                            raise ValueError
+                        did = r.i if has_id else None
+                        if did is not None and not isinstance(did, str):
+                            if isinstance(did, bool):
+                                raise ValueError
+                            did = str(did)
+                    except (*errors, ValueError):
+                        t = self._slow(line, line0 + k)
+                        if t.num_rows:
+                            recs.append(line0 + k)
+                            ids.append(t.column("id")[0].as_py())
+                            texts.append(t.column("text")[0].as_py())
+                            domains.append(t.column("domain")[0].as_py())
+                        continue
+                    n_fast += 1
+                    recs.append(line0 + k)
+                    ids.append(did)
+                    texts.append(text)
+                    domains.append(r.d if has_dom else None)
+                self.stats.records_read += n_fast  # _slow counts the lines it reads
+                line0 += len(lines)
+                try:
+                    table = _string_table(recs, ids, texts, domains)
+                except UnicodeEncodeError:  # a lone surrogate escape somewhere in the block
+                    table = self._recheck(recs, ids, texts, domains)
                 if progress is not None:
                     pos = raw.tell()
                     progress(pos - last)
@@ -273,6 +285,22 @@ class JsonlReader(Reader):
         finally:
             stream.close()
             raw.close()
+
+    def _recheck(self, recs, ids, texts, domains):
+        """Drop (or raise on) records whose text cannot be UTF-8 encoded (unpaired surrogates)."""
+        keep = []
+        for k, t in enumerate(texts):
+            try:
+                t.encode("utf-8")
+                keep.append(k)
+            except UnicodeEncodeError:
+                where = f"{self.label}:line {recs[k]}"
+                self.stats.bad("invalid_utf8", where, "the text holds an unpaired surrogate escape")
+
+        def pick(xs):
+            return [xs[k] for k in keep]
+
+        return _string_table(pick(recs), pick(ids), pick(texts), pick(domains))
 
     def _slow(self, block: bytes, line0: int):
         """Parse line by line, reporting each bad record with its line number."""

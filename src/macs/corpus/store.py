@@ -286,18 +286,17 @@ class StoreWriter:
         self.n_docs += table.num_rows
         nb = table.column("n_bytes")
         self.n_bytes += int(pc.sum(nb).as_py() or 0)
-        grouped = table.group_by("domain").aggregate([("n_bytes", "sum"), ("n_bytes", "count")])
-        for d, s, c in zip(
-            grouped.column("domain").to_pylist(),
-            grouped.column("n_bytes_sum").to_pylist(),
-            grouped.column("n_bytes_count").to_pylist(),
-            strict=True,
-        ):
-            self.domain_docs[d] = self.domain_docs.get(d, 0) + int(c)
-            self.domain_bytes[d] = self.domain_bytes.get(d, 0) + int(s)
+        enc = pc.dictionary_encode(table.column("domain")).combine_chunks()
+        codes = enc.indices.to_numpy(zero_copy_only=False)
+        nbytes = nb.to_numpy() if hasattr(nb, "to_numpy") else np.asarray(nb)
+        docs = np.bincount(codes, minlength=len(enc.dictionary))
+        sums = np.bincount(codes, weights=nbytes, minlength=len(enc.dictionary))
+        for k, d in enumerate(enc.dictionary.to_pylist()):
+            self.domain_docs[d] = self.domain_docs.get(d, 0) + int(docs[k])
+            self.domain_bytes[d] = self.domain_bytes.get(d, 0) + int(sums[k])
         self._buf.append(table)
         self._buf_rows += table.num_rows
-        if self._buf_rows >= ROW_GROUP_ROWS * 8:
+        if self._buf_rows >= ROW_GROUP_ROWS:
             self._flush(final=False)
 
     def _flush(self, final: bool) -> None:

@@ -210,7 +210,9 @@ def tokenize_store(
     t0 = time.perf_counter()
     units = _units(store, int(unit_mb * (1 << 20)))
     cpu = os.cpu_count() or 1
-    workers = max(1, min(workers or cpu, len(units) or 1))
+    # few cores: one process, Rust threads inside encode_batch; many: one process per unit
+    default = 1 if cpu <= 4 else cpu
+    workers = max(1, min(workers or default, len(units) or 1))
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
     files = [f"tokens-{k:05d}.bin" for k in range(len(units))]
