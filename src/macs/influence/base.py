@@ -35,6 +35,15 @@ def scoring_mode(model):
             model.gradient_checkpointing_enable()
 
 
+def unwrap(model):
+    """The plain module inside torch.compile / DDP wrappers (hooks must see the real modules)."""
+    while True:
+        inner = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
+        if inner is None or not hasattr(inner, "parameters"):
+            return model
+        model = inner
+
+
 def model_device(model):
     """The device of the model's first parameter."""
     return next(model.parameters()).device
@@ -83,6 +92,7 @@ class RewardEstimator:
     def refresh(self, model) -> None:
         """Recompute the reference-side quantities for the current model weights."""
         t0 = time.perf_counter()
+        model = unwrap(model)
         with scoring_mode(model):
             self._refresh(model)
         self._version = model_version(model)
@@ -96,6 +106,7 @@ class RewardEstimator:
         windows' rewards averaged. Reference quantities are refreshed when the weights changed.
         """
         cfg = self.cfg
+        model = unwrap(model)
         units, owner, short = doc_units(docs, cfg.window, cfg.overlap, cfg.min_tokens)
         if units and model_version(model) != self._version:
             self.refresh(model)
