@@ -130,12 +130,15 @@ class Console:
                 cell += np.multiply(g, dtype(st), dtype=dtype)
         return cell
 
-    def _key_plan(self, eligible: np.ndarray | None):
-        """(keys(s, e) -> intp array, key_score) for the current theta, weights and counts."""
+    def _key_plan(self, eligible: np.ndarray | None, n_tokens: np.ndarray):
+        """(keys(s, e) -> intp array, key_score) for the current theta, weights and counts.
+
+        Key K (one past the last) marks docs that cannot be selected: held out or empty.
+        """
         n_cells, n_c = self._n_cells(), self._max_count + 1
         n_keys = n_cells * n_c
         if n_keys + 1 > _KEY_LIMIT:
-            return self._key_plan_dense(eligible)
+            return self._key_plan_dense(eligible, n_tokens)
         key_score = (self.cell_scores()[:, None] * self.decay(np.arange(n_c))[None, :]).ravel()
         # Small integer dtypes keep the per-chunk arithmetic cheap (int8 groups -> int16 keys).
         kd = np.int16 if n_keys < 2**15 else np.int32
@@ -155,8 +158,10 @@ class Console:
             if n_c > 1:
                 k *= kd(n_c)
                 np.add(k, counts[s:e], out=k, casting="unsafe")
+            skip = n_tokens[s:e] == 0  # empty docs are never selected
             if eligible is not None:
-                np.copyto(k, sentinel, where=~eligible[s:e])
+                skip |= ~eligible[s:e]
+            np.copyto(k, sentinel, where=skip)
             if cache is not None:
                 cache[s:e] = k
                 done.add((s, e))
@@ -164,11 +169,12 @@ class Console:
 
         return keys, key_score
 
-    def _key_plan_dense(self, eligible: np.ndarray | None):
+    def _key_plan_dense(self, eligible: np.ndarray | None, n_tokens: np.ndarray):
         """Fallback for huge cell spaces: distinct per-doc scores via np.unique (O(N log N))."""
         scores = self.scores(dtype=np.float64)
         levels, inv = np.unique(scores, return_inverse=True)
         inv = inv.astype(np.int64)
+        inv[np.asarray(n_tokens) == 0] = len(levels)
         if eligible is not None:
             inv[~eligible] = len(levels)
         return (lambda s, e: inv[s:e]), levels
@@ -217,7 +223,7 @@ class Console:
         """Sorted doc indices (int64) of the highest-scoring eligible docs until `budget` tokens are met.
 
         Ties (e.g. a whole (quality, domain, topic) cell at the cut) are broken by a seeded
-        uniform random order. The selected docs' counts are bumped, so the next stage's
+        uniform random order. Held-out (not `eligible`) and empty (0-token) docs are never chosen. The selected docs' counts are bumped, so the next stage's
         decay prefers docs not chosen before. With `return_scores`, also returns their
         scores (float32, at selection time; higher = preferred).
         """
@@ -232,7 +238,7 @@ class Console:
             raise MacsError(f"token budget must be a finite number >= 0, not {budget}")
         t0 = time.perf_counter()
         hash_key = int(self.rng.integers(0, 2**63 - 1))
-        keys, key_score = self._key_plan(eligible)
+        keys, key_score = self._key_plan(eligible, n_tokens)
         res: BudgetResult = budget_select(keys, self.n_docs, key_score, n_tokens, budget, hash_key)
         idx = res.indices
         scores = self.scores(idx) if return_scores else None
