@@ -75,6 +75,7 @@ def timed(fn, trace: bool):
 
 
 def main() -> None:
+    """Run the benchmark (or, with --make-data, write the synthetic pool) and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-docs", type=float, default=1e8)
     ap.add_argument(
