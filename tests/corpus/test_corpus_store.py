@@ -83,6 +83,9 @@ def test_heldout_split_per_domain_and_by_parent(mini_store):
         by_parent.setdefault(p, set()).add(bool(h))
     assert all(len(v) == 1 for v in by_parent.values())  # chunks of one doc stay together
     assert mini_store.manifest["heldout"]["n_docs"] == int(mask.sum())
+    # the mask saved at import time equals the one recomputed from ids and the seed
+    assert (mini_store.path / "heldout.npy").exists()
+    assert (compute_heldout_mask(codes, parents, 0.1, 0) == mask).all()
 
 
 def test_heldout_is_seeded_and_stable():

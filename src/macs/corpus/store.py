@@ -1,7 +1,8 @@
 """The corpus store: Parquet shards of documents in a canonical order, plus a manifest.
 
 Layout (see docs/architecture.md): `<store>/shards/part-00000.parquet ...` with columns
-`id, text, domain, source, n_bytes, parent_id`, and `<store>/manifest.json`. The canonical
+`id, text, domain, source, n_bytes, parent_id`, `<store>/manifest.json` and
+`<store>/heldout.npy` (the held-out mask, recomputable from ids and the manifest's seed). The canonical
 order is shards sorted by file name, rows in order; a row's position is its doc index.
 """
 
@@ -204,10 +205,18 @@ class CorpusStore:
     def heldout_mask(self) -> np.ndarray:
         """np.bool_ per doc (canonical order), True = held out (for evaluation, never selected)."""
         if "heldout" not in self._cache:
-            fraction, seed = self.heldout_params()
-            codes, _ = self.domains()
-            parents = self.read_column("parent_id")
-            self._cache["heldout"] = compute_heldout_mask(codes, parents, fraction, seed)
+            saved = self.path / "heldout.npy"
+            mask = None
+            if saved.exists():  # written at import time from the same parameters
+                mask = np.load(saved)
+                if mask.shape != (self.n_docs,) or mask.dtype != np.bool_:
+                    mask = None
+            if mask is None:
+                fraction, seed = self.heldout_params()
+                codes, _ = self.domains()
+                parents = self.read_column("parent_id")
+                mask = compute_heldout_mask(codes, parents, fraction, seed)
+            self._cache["heldout"] = mask
         return self._cache["heldout"].copy()
 
     def texts(self, indices: Sequence[int] | np.ndarray) -> list[str]:
@@ -351,6 +360,7 @@ class StoreWriter:
         write_json(self.tmp / "manifest.json", manifest)
         store = CorpusStore.open(self.tmp)
         mask = store.heldout_mask()
+        np.save(self.tmp / "heldout.npy", mask)
         codes, names = store.domains()
         held = np.bincount(codes[mask], minlength=len(names)) if len(names) else []
         manifest["heldout"]["n_docs"] = int(mask.sum())
