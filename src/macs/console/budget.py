@@ -156,7 +156,7 @@ def budget_select(
     budget = int(np.ceil(budget))
     bits = hash_bits(n_docs)
     tok = np.zeros(K + 1, dtype=np.float64)
-    cnt = np.zeros(K + 1, dtype=np.int64)
+    pool_docs = 0
     for s in range(0, n_docs, chunk):
         e = min(s + chunk, n_docs)
         k = keys(s, e)
@@ -165,12 +165,12 @@ def budget_select(
             for v in range(K):
                 m = k == v
                 tok[v] += float(np.sum(t, where=m, dtype=np.float64))
-                cnt[v] += int(np.count_nonzero(m))
+                pool_docs += int(np.count_nonzero(m))
         else:
             tok += np.bincount(k, weights=n_tokens[s:e].astype(np.float64), minlength=K + 1)
-            cnt += np.bincount(k, minlength=K + 1)
-    tok, cnt = tok[:K], cnt[:K]
-    pool_tokens, pool_docs = int(tok.sum()), int(cnt.sum())
+            pool_docs += (e - s) - int(np.count_nonzero(k == K))
+    tok = tok[:K]
+    pool_tokens = int(tok.sum())
     present = np.flatnonzero(tok > 0)
     empty = np.zeros(0, dtype=np.int64)
     if budget <= 0 or len(present) == 0:
@@ -184,21 +184,23 @@ def budget_select(
     cut = int(np.searchsorted(cum, budget, side="left"))
     status = np.zeros(K + 1, dtype=np.int8)  # 2 = take whole, 1 = threshold level, 0 = no
     status[present[level_of < cut]] = 2
-    thr_docs, remaining, level_tokens = 0, 0.0, 0.0
-    if cut < n_levels:
+    has_thr, est_docs, remaining, level_tokens = cut < n_levels, 0.0, 0.0, 0.0
+    if has_thr:
         status[present[level_of == cut]] = 1
-        thr_docs = int(cnt[present[level_of == cut]].sum())
         remaining = budget - (float(cum[cut - 1]) if cut > 0 else 0.0)
         level_tokens = float(level_tok[cut])
+        # docs in the level, estimated from its tokens (counted exactly in the next pass)
+        est_docs = max(level_tokens * pool_docs / max(pool_tokens, 1), 1.0)
 
     # Inside the threshold level the token-weighted share of docs with priority below t is
     # ~ t / 2^bits, so predict the cut and keep only docs in a window around it; if the
     # prediction misses (rare), fall back to an exact bucketed pass.
     top = 2**bits - 1
     t_lo, t_hi = 0, top
-    if thr_docs:
+    if has_thr:
         f = remaining / level_tokens
-        margin = WINDOW_MARGIN + WINDOW_SCALE / np.sqrt(thr_docs)
+        # a quarter of the estimated docs: a wider window when the level holds long docs
+        margin = WINDOW_MARGIN + WINDOW_SCALE / np.sqrt(max(est_docs / 4.0, 1.0))
         if f - margin > 0:
             t_lo = min(int((f - margin) * 2.0**bits), top)
         if f + margin < 1:
@@ -207,7 +209,8 @@ def budget_select(
     lo_t, hi_t = ptype(t_lo), ptype(t_hi)
     # A huge threshold level (e.g. random mode): hash whole chunks and fold the docs below the
     # window into the taken set with one nonzero; otherwise hash only the level's docs.
-    dense = thr_docs > n_docs // 8
+    dense = est_docs > n_docs / 8
+    thr_docs = 0
     take: list[np.ndarray] = []
     direct: list[np.ndarray] = []
     direct_tok, n_dense_direct = 0.0, 0
@@ -216,12 +219,13 @@ def budget_select(
     for s in range(0, n_docs, chunk):
         e = min(s + chunk, n_docs)
         st = status.take(keys(s, e))
-        if not thr_docs:
+        if not has_thr:
             take.append(np.flatnonzero(st == 2) + s)  # bool masks: numpy's fast nonzero path
             continue
         if dense:
             p = doc_hash(np.arange(s, e, dtype=np.int64), hash_key, bits)
             in_thr = st == 1
+            thr_docs += int(np.count_nonzero(in_thr))
             sel = st == 2
             if t_lo > 0:
                 lo_m = in_thr & (p < lo_t)
@@ -238,6 +242,7 @@ def budget_select(
             continue
         take.append(np.flatnonzero(st == 2) + s)
         gi = np.flatnonzero(st == 1) + s
+        thr_docs += len(gi)
         if len(gi):
             p = doc_hash(gi, hash_key, bits)
             w = p <= hi_t
@@ -251,7 +256,7 @@ def budget_select(
     taken = np.concatenate(take) if take else empty
 
     picked = empty
-    if thr_docs:
+    if has_thr:
         lo = np.concatenate(direct) if direct else empty
         need = remaining - direct_tok
         ok = False
