@@ -48,9 +48,7 @@ def select_cmd(
 ) -> None:
     """Static selection with the initial actor weights: write a stage manifest and print the mixture.
 
-    Scores every eligible (not held-out) document by S = sum_A theta_A w_A[group] (higher =
-    chosen first), takes documents until the token budget is met, and writes the manifest
-    (Parquet: id, tokens, each actor's group, score), a summary JSON and the console state.
+    Scores every eligible (not held-out) document by S = sum over actors of theta_A * w_A(group), higher = chosen first, takes documents until the token budget is met, and writes the manifest (Parquet: id, tokens, each actor's group, score), a summary JSON and the console state beside it.
     """
     import sys
     import time
