@@ -64,3 +64,55 @@ def make_pool(tmp: Path, n_docs: int = 120, vocab: int = 96, seed: int = 0) -> P
 @pytest.fixture
 def pool(tmp_path: Path) -> Pool:
     return make_pool(tmp_path)
+
+
+# The smallest `macs run` settings on the committed mini corpus (store name "mini", no network).
+SMALL_SETS = [
+    "run.device=cpu",
+    "corpus.name=mini",
+    "tokenizer.vocab_size=512",
+    "tokenizer.train_mb=1",
+    "labels.topic.n_groups=4",
+    "labels.topic.sample_size=100",
+    "labels.topic.svd_dims=16",
+    "labels.workers=1",
+    "labels.quality.classifier.backend=hashing",
+    "model.size=llama-tiny",
+    "train.tokens=6000",
+    "train.seq_len=64",
+    "train.batch_size=4",
+    "train.stages=3",
+    "train.threads=1",
+    "train.log_every=2",
+    "train.reward_max_tokens=64",
+    "selection.samples_per_group=4",
+    "influence.n_per_task=4",
+    "influence.window=64",
+    "influence.overlap=0",
+    "eval.tasks=[reference, arc_easy]",
+    "eval.limit=4",
+    "eval.heldout_docs_per_domain=2",
+    "eval.batch_size=8",
+]
+
+
+@pytest.fixture(scope="session")
+def mini_data(tmp_path_factory, mini_corpus_path) -> tuple[Path, list[str]]:
+    """A data dir holding the mini corpus store with its tokenizer, token shards and labels; and the settings."""
+    from macs.config import load_config
+    from macs.corpus.importer import import_corpus
+    from macs.train.pipeline import prepare_data
+
+    data = tmp_path_factory.mktemp("macs-data")
+    import_corpus(
+        [mini_corpus_path],
+        data / "corpus" / "mini",
+        name="mini",
+        max_chunk_bytes=8192,
+        heldout_fraction=0.1,
+        heldout_seed=0,
+        progress=False,
+    )
+    sets = [f"run.data_dir={data}", *SMALL_SETS]
+    prepare_data(load_config(None, sets))
+    return data, sets

@@ -10,52 +10,13 @@ import pytest
 from macs.config import load_config
 from macs.io import read_json, read_jsonl
 
-SMALL = [
-    "run.name=e2e",
-    "run.device=cpu",
-    "corpus.name=mini",
-    "tokenizer.vocab_size=512",
-    "tokenizer.train_mb=1",
-    "labels.topic.n_groups=4",
-    "labels.topic.sample_size=100",
-    "labels.topic.svd_dims=16",
-    "labels.workers=1",
-    "labels.quality.classifier.backend=hashing",
-    "model.size=llama-tiny",
-    "train.tokens=6000",
-    "train.seq_len=64",
-    "train.batch_size=4",
-    "train.stages=3",
-    "train.threads=1",
-    "train.log_every=2",
-    "train.reward_max_tokens=64",
-    "selection.samples_per_group=4",
-    "influence.n_per_task=4",
-    "influence.window=64",
-    "influence.overlap=0",
-    "eval.tasks=[reference, arc_easy]",
-    "eval.limit=4",
-    "eval.heldout_docs_per_domain=2",
-    "eval.batch_size=8",
-]
-
 
 @pytest.mark.slow
-def test_macs_run_path_end_to_end(tmp_path, mini_corpus_path):
-    from macs.corpus.importer import import_corpus
+def test_macs_run_path_end_to_end(tmp_path, mini_data):
     from macs.train.pipeline import run_pipeline
 
-    data = tmp_path / "data"
-    import_corpus(
-        [mini_corpus_path],
-        data / "corpus" / "mini",
-        name="mini",
-        max_chunk_bytes=8192,
-        heldout_fraction=0.1,
-        heldout_seed=0,
-        progress=False,
-    )
-    cfg = load_config(None, [f"run.runs_dir={tmp_path / 'runs'}", f"run.data_dir={data}", *SMALL])
+    _, sets = mini_data
+    cfg = load_config(None, [f"run.runs_dir={tmp_path / 'runs'}", "run.name=e2e", *sets])
     report = run_pipeline(cfg)
     root = tmp_path / "runs" / "e2e"
     assert report == root / "report" / "report.md"
@@ -101,6 +62,13 @@ def test_macs_run_path_end_to_end(tmp_path, mini_corpus_path):
     for png in ("theta.png", "weights-multi_actor-s0.png", "mix.png", "loss.png"):
         assert (root / "report" / "plots" / png).stat().st_size > 5000
     assert (root / "report" / "report.html").read_text().count("<img") == 4
+    # the saved model loads with transformers as is (weights + tokenizer)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(root / "multi_actor" / "model")
+    lm = AutoModelForCausalLM.from_pretrained(root / "multi_actor" / "model")
+    ids = tok("The quick brown fox", return_tensors="pt").input_ids
+    assert lm(input_ids=ids).logits.shape[-1] == len(tok) and tok.eos_token == "<|endoftext|>"
     # a rerun reuses every finished step
     done = (root / "multi_actor" / "DONE").stat().st_mtime_ns
     assert run_pipeline(cfg) == report
@@ -112,3 +80,74 @@ def test_demo_yaml_matches_builtin_demo():
 
     repo = Path(__file__).resolve().parents[2]
     assert load_config(repo / "configs" / "demo.yaml") == demo_config()
+
+
+@pytest.mark.slow
+def test_gpu_compare_script_at_tiny_size(tmp_path, mini_data):
+    """scripts/gpu_compare.sh end to end on CPU: 2 seeds x (multi_actor, random), results folder."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    data, sets = mini_data
+    extra = " ".join(
+        s for s in sets if s.startswith(("run.data_dir", "corpus.name", "tokenizer.", "labels."))
+    )
+    env = {
+        **os.environ,
+        "MACS_TINY": "1",
+        "MACS_SEEDS": "0,1",
+        "MACS_RESULTS": str(tmp_path / "results"),
+        "MACS_SET": f"{extra} run.runs_dir={tmp_path / 'runs'}",
+        "PYTHON": sys.executable,
+    }
+    out = subprocess.run(
+        ["bash", str(repo / "scripts" / "gpu_compare.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        cwd=repo,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = tmp_path / "results"
+    runs = sorted(p.name for p in (tmp_path / "runs" / "gpu-small-tiny").iterdir())
+    assert runs == ["multi_actor-s0", "multi_actor-s1", "random-s0", "random-s1", "report"]
+    table = read_json(res / "table.json")
+    assert len(table["runs"]) == 4 and table["metrics"]
+    assert "random (n=2)" in (res / "report.md").read_text()
+    run_md = (res / "RUN.md").read_text()
+    assert "wall time" in run_md and "configs/gpu-small.yaml" in run_md
+    assert (res / "plots" / "theta.png").exists() and (res / "plots" / "loss.png").exists()
+
+
+def test_train_cli_resume_and_config_guard(tmp_path, mini_data, capsys):
+    """`macs train --resume` on a finished run reuses it; a changed config in the same run dir is refused."""
+    from macs.cli import main
+
+    _, sets = mini_data
+    base = [
+        f"run.runs_dir={tmp_path}",
+        "run.name=cli",
+        *sets,
+        "train.tokens=1500",
+        "train.stages=2",
+        "train.eval_at_end=false",
+        "selection.mode=random",
+    ]
+    argv = ["train"] + [x for kv in base for x in ("--set", kv)]
+    main(argv)
+    run_dir = tmp_path / "cli"
+    assert (run_dir / "DONE").exists() and not (run_dir / "eval.json").exists()
+    assert "trained 6 steps" in capsys.readouterr().out
+    main(["train", "--resume", str(run_dir)])
+    assert "finished already" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--set", "train.lr=0.01"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "different config" in err and "train.lr" in err
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--resume", str(tmp_path / "nope")])
+    assert e.value.code == 2 and "not a macs run directory" in capsys.readouterr().err

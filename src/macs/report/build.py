@@ -269,7 +269,7 @@ def _trajectory_notes(runs: list[Run]) -> list[str]:
         first, last = sel[0], sel[-1]
         if last.get("theta"):
             th = ", ".join(
-                f"{a} {first['theta'][a]:.3f} -> {v:.3f}" for a, v in last["theta"].items()
+                f"{a} {first['theta'][a]:.4f} -> {v:.4f}" for a, v in last["theta"].items()
             )
             notes.append(f"- {r.label}: theta {th}.")
         for a, d in last["actors"].items():

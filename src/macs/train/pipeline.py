@@ -24,10 +24,15 @@ DEMO: dict = {
         "warmup_frac": 0.05,
         "reward_max_tokens": 128,
         "log_every": 5,
-        "threads": 0,
+        "threads": 1,
     },
     "selection": {"samples_per_group": 12},
     "influence": {"n_per_task": 24, "window": 128, "overlap": 32, "chunk_size": 16},
+    "eval": {
+        "tasks": ["reference", "arc_easy", "arc_challenge", "sciq", "piqa", "openbookqa"],
+        "limit": 100,
+        "heldout_docs_per_domain": 40,
+    },
 }
 
 
@@ -52,16 +57,24 @@ def prepare_data(cfg) -> None:
 
     spath = store_path(cfg)
     t0 = time.perf_counter()
-    if not (spath / "manifest.json").exists():
-        if cfg.corpus.name != "demo":
-            raise MacsError(
-                f"no corpus store at {spath}; import one with `macs corpus import FILES --name "
-                f"{cfg.corpus.name}` (only the demo corpus is built automatically)"
-            )
-        from macs.corpus.demo import build_demo
+    c = cfg.corpus
+    if c.name.startswith("demo") and cfg.labels.store is None:  # built if missing, reused if up to date
+        from macs.corpus.demo import build_demo_corpus
 
-        _say(f"building the demo corpus in {spath}")
-        build_demo(cfg)
+        build_demo_corpus(
+            spath,
+            cfg.run.resolved_cache_dir / "demo",
+            max_mb_per_domain=c.demo_max_mb_per_domain or None,
+            strict=c.demo_strict,
+            seed=cfg.run.seed,
+            max_chunk_bytes=c.max_chunk_bytes,
+            heldout_fraction=c.heldout_fraction,
+        )
+    elif not (spath / "manifest.json").exists():
+        raise MacsError(
+            f"no corpus store at {spath}; import one with `macs corpus import FILES --name "
+            f"{c.name}` (only the demo corpus is built automatically)"
+        )
     store = CorpusStore.open(spath)
     tok = ensure_tokenizer(cfg, store=store)
     tokenize_store(store, tok)
