@@ -96,3 +96,24 @@ def test_greedy_flag_and_bits_per_byte(tiny_model, tiny_tokenizer):
         assert s.greedy
     assert bits_per_byte(-math.log(2) * 10, 10) == pytest.approx(1.0)
     assert math.isnan(bits_per_byte(-1.0, 0))
+
+
+class _NoPositionIds(torch.nn.Module):
+    """A causal LM whose forward takes only input_ids and attention_mask (the right-padding path)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.config = inner.config
+
+    def forward(self, input_ids, attention_mask=None):
+        return self.inner(input_ids=input_ids, attention_mask=attention_mask)
+
+
+def test_right_padding_path_gives_the_same_scores(tiny_model, tiny_tokenizer):
+    left = [s.logprob for s in score_pairs(tiny_model, tiny_tokenizer, PAIRS, batch_size=64)]
+    right = [
+        s.logprob
+        for s in score_pairs(_NoPositionIds(tiny_model), tiny_tokenizer, PAIRS, batch_size=64)
+    ]
+    assert right == pytest.approx(left, abs=1e-4)
