@@ -102,6 +102,39 @@ class PeakMemory:
             self.bytes = self.peak - self.base
 
 
+def in_child(fn):
+    """Run fn() in a forked child (CPU only) and return (result, peak RSS growth in bytes).
+
+    A fresh process per estimator keeps one estimator's freed-but-cached memory out of the
+    next one's peak.
+    """
+    import pickle
+    import resource
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            with open("/proc/self/statm") as f:
+                base = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            out = fn()
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            payload = pickle.dumps((out, peak - base, None))
+        except BaseException as e:  # report, never hang the parent
+            payload = pickle.dumps((None, 0, repr(e)))
+        with os.fdopen(w, "wb") as f:
+            f.write(payload)
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    out, peak, err = pickle.loads(data)
+    if err:
+        raise RuntimeError(f"benchmark child failed: {err}")
+    return out, peak
+
+
 def sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -210,10 +243,13 @@ def main(argv=None) -> int:
     for name, over, n in runs:
         base_cfg = {"chunk_size": args.chunk, "dtype": args.dtype, "window": max(args.seq, 2)}
         cfg = InfluenceConfig(**{**base_cfg, "overlap": 0, **over})
-        t_ref = t_docs = float("inf")
-        for _ in range(args.repeat):  # a fresh estimator each time: refresh + scoring, best of N
-            est = make_estimator(cfg, ref)
-            with PeakMemory(dev) as mem:
+
+        def measure(cfg=cfg, n=n):
+            t_ref = t_docs = float("inf")
+            for _ in range(
+                args.repeat
+            ):  # a fresh estimator each time: refresh + scoring, best of N
+                est = make_estimator(cfg, ref)
                 sync(dev)
                 t0 = time.perf_counter()
                 est.refresh(model)
@@ -223,6 +259,14 @@ def main(argv=None) -> int:
                 r = est.rewards(model, docs[:n])
                 sync(dev)
                 t_docs = min(t_docs, time.perf_counter() - t0)
+            return r, t_ref, t_docs
+
+        if dev.startswith("cuda"):
+            with PeakMemory(dev) as mem:
+                r, t_ref, t_docs = measure()
+            peak = mem.bytes
+        else:
+            (r, t_ref, t_docs), peak = in_child(measure)
         rewards[name] = r
         rows.append(
             {
@@ -231,7 +275,7 @@ def main(argv=None) -> int:
                 "samples_per_s": n / t_docs,
                 "tokens_per_s": n * args.seq / t_docs,
                 "refresh_s": t_ref,
-                "peak_mem_mb": mem.bytes / 2**20,
+                "peak_mem_mb": peak / 2**20,
             }
         )
         print(f"  {name}: {n / t_docs:.2f} samples/s, refresh {t_ref:.2f}s", file=sys.stderr)

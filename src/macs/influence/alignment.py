@@ -93,14 +93,17 @@ class PerExample:
     """Computes (losses, squared norms, dots with fixed directions) per example with one method."""
 
     def __init__(self, model, method: str, dtype: str, max_elems: int):
-        self.method, self.dtype, self.max_elems = method, dtype, max_elems
+        self.dtype, self.max_elems = dtype, max_elems
+        self.auto = method == "auto"
+        if self.auto:  # measured (benchmarks/bench_influence.py): vmap edges out hooks on CPU
+            method = "vmap" if model_device(model).type == "cpu" else "ghost"
+        self.method = method
         self.engine = None
-        if method in ("auto", "ghost"):
+        if method == "ghost":
             try:
                 self.engine = HookEngine(model)
-                self.method = "ghost"
             except Unsupported as e:
-                if method == "ghost":
+                if not self.auto:
                     raise MacsError(
                         f"influence.method=ghost cannot handle this model ({e}); use vmap"
                     ) from e
@@ -116,7 +119,12 @@ class PerExample:
             except Unsupported:
                 self.method = "vmap"  # e.g. a module called twice per forward: exact fallback
         if self.method == "vmap":
-            return stats_vmap(model, ids, mask, dirs, self.dtype, self.max_elems)
+            try:
+                return stats_vmap(model, ids, mask, dirs, self.dtype, self.max_elems)
+            except RuntimeError:
+                if not self.auto:
+                    raise
+                self.method = "loop"  # a model torch.func cannot batch: the plain exact loop
         return stats_loop(model, ids, mask, dirs, self.dtype)
 
 
