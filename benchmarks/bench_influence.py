@@ -1,14 +1,16 @@
 """Reward throughput of each influence estimator against the naive per-example loop.
 
 Same model, same documents, same run. Prints samples/s and tokens/s of document scoring, the
-reference refresh time, peak memory, fidelity against the exact alignment, and (with --train)
-the training tokens/s of the same model so reward throughput can be read as a fraction of it.
+reference refresh time, peak memory (CUDA allocator peak; on CPU the peak RSS growth of a
+forked child per estimator), fidelity against the exact alignment, and the training tokens/s
+of the same model (AdamW steps) so reward throughput can be read as a fraction of it.
 
     python benchmarks/bench_influence.py --size tiny --seq 128 --docs 64 --threads 1     # CPU
-    python benchmarks/bench_influence.py --size 25m --seq 512 --device cuda --dtype bf16  # GPU
+    python benchmarks/bench_influence.py --size 25m --seq 512 --device cuda --dtype bf16 --docs 256 --naive-docs 64  # GPU
 
-Documents and reference examples are seeded random token ids (throughput does not depend on
-the text); rewards are higher = more helpful.
+Reference examples are seeded random token ids (3 tasks); documents are a seeded mix of random
+tokens, slices of the reference examples and repetitive sequences, so rewards spread out.
+Throughput does not depend on the text. Rewards are higher = more helpful.
 """
 
 from __future__ import annotations
@@ -22,30 +24,22 @@ import time
 import numpy as np
 import torch
 
-SIZES = {  # name: (vocab, hidden, layers, heads, kv_heads, intermediate)
-    "tiny": (512, 64, 2, 4, 2, 128),
-    "2m": (4096, 128, 4, 4, 4, 344),
-    "25m": (16384, 512, 8, 8, 8, 1376),
+# bench size -> (macs.train.model size, vocabulary): the project's own Llama configs
+SIZES = {
+    "tiny": ("llama-tiny", 1024),  # ~0.1M
+    "1m": ("llama-1m", 4096),  # ~1.2M, the CPU demo size
+    "5m": ("llama-5m", 8192),  # ~5M
+    "25m": ("llama-20m", 32768),  # ~23M
 }
 
 
 def build_model(size: str, seq: int, device: str, seed: int):
-    """A LlamaForCausalLM of one of SIZES (tied embeddings), seeded."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    """The training layer's LlamaForCausalLM of this size, seeded (same model as training)."""
+    from macs.train.config import ModelConfig
+    from macs.train.model import build_model as train_model
 
-    vocab, hidden, layers, heads, kv, inter = SIZES[size]
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        vocab_size=vocab,
-        hidden_size=hidden,
-        intermediate_size=inter,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=kv,
-        max_position_embeddings=max(seq, 64),
-        tie_word_embeddings=True,
-    )
-    return LlamaForCausalLM(cfg).to(device)
+    name, vocab = SIZES[size]
+    return train_model(ModelConfig(size=name), vocab, seq, eos_id=0, seed=seed).to(device)
 
 
 def synthetic_reference(vocab: int, seq: int, n: int, seed: int):
@@ -206,10 +200,19 @@ def main(argv=None) -> int:
     dev = args.device
     model = build_model(args.size, args.seq, dev, args.seed).eval()
     n_params = sum(p.numel() for p in model.parameters())
-    vocab = SIZES[args.size][0]
+    vocab = SIZES[args.size][1]
     rng = np.random.default_rng(args.seed + 1)
-    docs = [rng.integers(0, vocab, size=args.seq) for _ in range(args.docs)]
     ref = synthetic_reference(vocab, args.seq, args.ref_n, args.seed + 2)
+    pieces = np.concatenate([e.input_ids for ex in ref.tasks.values() for e in ex])
+    docs = []  # varied documents so rewards spread: random, reference-like, repetitive
+    for i in range(args.docs):
+        if i % 3 == 0:
+            docs.append(rng.integers(0, vocab, size=args.seq))
+        elif i % 3 == 1:
+            s = int(rng.integers(0, len(pieces) - args.seq))
+            docs.append(pieces[s : s + args.seq].copy())
+        else:
+            docs.append(np.resize(rng.integers(0, vocab, size=int(rng.integers(2, 16))), args.seq))
     hw = (
         torch.cuda.get_device_name()
         if dev.startswith("cuda")
