@@ -111,6 +111,7 @@ def _encode_unit(args: tuple) -> tuple[int, np.ndarray, float]:
     tok = Tokenizer.from_file(tok_path)
     tok.encode_special_tokens = True  # a literal "<|endoftext|>" in a text is text, not EOS
     eos = tok.token_to_id("<|endoftext|>")
+    batch_encode = getattr(tok, "encode_batch_fast", tok.encode_batch)
     pf = pq.ParquetFile(shard)
     lengths: list[np.ndarray] = []
     dt = np.dtype(dtype)
@@ -119,8 +120,8 @@ def _encode_unit(args: tuple) -> tuple[int, np.ndarray, float]:
             texts = pf.read_row_group(g, columns=["text"]).column(0).to_pylist()
             for s in range(0, len(texts), batch_docs):
                 batch = texts[s : s + batch_docs]
-                if threads:
-                    encs = tok.encode_batch(batch, add_special_tokens=False)
+                if threads:  # encode_batch_fast skips character offsets (tokenizers >= 0.21)
+                    encs = batch_encode(batch, add_special_tokens=False)
                 else:
                     encs = [tok.encode(t, add_special_tokens=False) for t in batch]
                 ids = [e.ids for e in encs]
