@@ -153,6 +153,20 @@ def test_bad_input_raise_names_file_and_line(tmp_path, line_no, match):
     assert not list(tmp_path.glob(".s.partial-*"))
 
 
+def test_bom_crlf_and_dictionary_columns(tmp_path):
+    (tmp_path / "bom.jsonl").write_bytes(b'\xef\xbb\xbf{"text": "first"}\r\n{"text": "second"}\r\n')
+    res = _imp([tmp_path / "bom.jsonl"], tmp_path / "s")
+    assert (
+        _texts(CorpusStore.open(tmp_path / "s")) == ["first", "second"] and res.stats.reconciles()
+    )
+    t = pa.table(
+        {"text": pa.array(["a b", "c d", "a b"]).dictionary_encode(), "id": ["1", "2", "3"]}
+    )
+    pq.write_table(t, tmp_path / "d.parquet")
+    _imp([tmp_path / "d.parquet"], tmp_path / "s2")
+    assert _texts(CorpusStore.open(tmp_path / "s2")) == ["a b", "c d", "a b"]
+
+
 def test_zero_byte_file_raises(tmp_path):
     (tmp_path / "zero.jsonl").write_bytes(b"")
     with pytest.raises(MacsError, match="zero.jsonl: the file is empty"):

@@ -240,6 +240,8 @@ class JsonlReader(Reader):
             any_data = False
             for block in _line_blocks(stream, self.block_bytes):
                 any_data = True
+                if line0 == 1 and block.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
+                    block = block[3:]
                 lines = block.split(b"\n")
                 if block.endswith(b"\n"):
                     lines.pop()
@@ -379,6 +381,8 @@ def _table_columns(table, spec: FieldSpec, label: str, stats: ImportStats, row0:
             "name the text column with --text-field"
         )
     text = table.column(spec.text)
+    if pa.types.is_dictionary(text.type) and pa.types.is_string(text.type.value_type):
+        text = text.cast(pa.string())
     if pa.types.is_large_string(text.type):
         text = text.cast(pa.string())
     elif pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type):
