@@ -187,10 +187,8 @@ def label_unit(unit: Unit, actors: dict[str, tuple[Labeller, Path]], batch_size:
         for b, a in enumerate(range(0, len(ids), batch_size)):
             z = slice(a, a + batch_size)
             extra = {c: table.column(c).slice(a, batch_size).to_pylist() for c in extra_cols}
-            where = (
-                f"shard {Path(unit.shard).name} batch {b} (rows {unit.start + a}-"
-                f"{unit.start + min(a + batch_size, len(ids)) - 1})"
-            )
+            last = unit.start + min(a + batch_size, len(ids)) - 1
+            where = f"shard {Path(unit.shard).name} rows {unit.start + a}-{last} (unit {unit.name}, batch {b})"
             parts.append(score_rows(actor, lab, ids[z], texts[z], domains[z], extra, where))
         out = {
             k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0)

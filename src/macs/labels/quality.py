@@ -152,7 +152,12 @@ class QualityLabeller(Labeller):
             self.clf = TextClassifier(c, self.seed).fit(
                 tr_texts, ["pos" if y else "neg" for y in tr_y]
             )
-            report.update(n_train_pos=n_pos, n_train_neg=len(tr_y) - n_pos, backend=c.backend)
+            report.update(
+                n_train_pos=n_pos,
+                n_train_neg=len(tr_y) - n_pos,
+                backend=c.backend,
+                fasttext_lr=self.clf.lr_used,
+            )
         if self.cfg.bins == "quantile":
             qt = [t for t, i in zip(texts, ids, strict=True) if i in self._quant_ids] or texts
             raw = self._raw_scores(Batch([""] * len(qt), qt, [""] * len(qt)))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from macs.errors import require
+from macs.errors import MacsError, require
 from macs.labels.config import TextClassifierConfig
 
 
@@ -33,6 +33,7 @@ class TextClassifier:
         self._coef: np.ndarray | None = None
         self._intercept: np.ndarray | None = None
         self._loaded: dict[str, Any] = {}
+        self.lr_used: float | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -62,19 +63,32 @@ class TextClassifier:
             with open(train, "w", encoding="utf-8") as f:
                 for i in order:
                     f.write(f"__label__{self.classes.index(labels[i])} {_ft_clean(texts[i])}\n")
-            model = fasttext.train_supervised(
-                train,
-                wordNgrams=self.cfg.ngrams,
-                dim=self.cfg.dim,
-                epoch=self.cfg.epochs,
-                lr=self.cfg.lr,
-                bucket=self.cfg.buckets,
-                minCount=self.cfg.min_count,
-                thread=1,
-                seed=self.seed,
-                verbose=0,
-                loss="softmax",
-            )
+            lr = self.cfg.lr
+            for _ in range(4):  # fastText diverges (NaN) when lr is too high for the data: halve it
+                try:
+                    model = fasttext.train_supervised(
+                        train,
+                        wordNgrams=self.cfg.ngrams,
+                        dim=self.cfg.dim,
+                        epoch=self.cfg.epochs,
+                        lr=lr,
+                        bucket=self.cfg.buckets,
+                        minCount=self.cfg.min_count,
+                        thread=1,
+                        seed=self.seed,
+                        verbose=0,
+                        loss="softmax",
+                    )
+                    break
+                except RuntimeError as e:
+                    if "NaN" not in str(e):
+                        raise
+                    lr /= 2
+            else:
+                raise MacsError(
+                    f"fastText training diverged even at lr={lr * 2:g}; lower the classifier lr"
+                )
+            self.lr_used = lr
             path = os.path.join(tmp, "model.bin")
             model.save_model(path)
             with open(path, "rb") as f:
@@ -92,17 +106,21 @@ class TextClassifier:
         )
 
     def _fit_hashing(self, texts: list[str], labels: list[str]) -> None:
-        from sklearn.linear_model import LogisticRegression
+        from sklearn.linear_model import SGDClassifier
 
         x = self._vectorizer().transform(texts)
         y = np.array([self.classes.index(s) for s in labels])
-        clf = LogisticRegression(C=10.0, max_iter=300, random_state=self.seed).fit(x, y)
-        coef = clf.coef_.astype(np.float32)
-        intercept = clf.intercept_.astype(np.float32)
-        if len(self.classes) == 2:  # sklearn keeps one row for two classes: expand to softmax form
-            coef = np.vstack([np.zeros_like(coef[0]), coef[0]])
-            intercept = np.array([0.0, intercept[0]], dtype=np.float32)
-        self._coef, self._intercept = coef, intercept
+        clf = SGDClassifier(
+            loss="log_loss",
+            alpha=1e-5,
+            max_iter=max(5, self.cfg.epochs),
+            tol=None,
+            random_state=self.seed,
+            average=True,
+        ).fit(x, y)
+        # binary: one row -> two logits [0, z] (softmax = sigmoid); multi-class: one-vs-rest rows
+        self._coef = clf.coef_.astype(np.float32)
+        self._intercept = clf.intercept_.astype(np.float32)
 
     # --- inference -----------------------------------------------------------------------
     def setup(self) -> None:
@@ -140,10 +158,12 @@ class TextClassifier:
                     out[i, int(lab[9:])] = p  # "__label__3" -> 3
             return out
         x = self._loaded["vec"].transform(texts)
-        logits = np.asarray(x @ self._coef.T) + self._intercept
-        logits -= logits.max(axis=1, keepdims=True)
-        e = np.exp(logits)
-        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+        z = np.asarray(x @ self._coef.T, dtype=np.float64) + self._intercept
+        if k == 2:  # P(class 1) = sigmoid(z)
+            p1 = 1.0 / (1.0 + np.exp(-z[:, 0]))
+            return np.stack([1.0 - p1, p1], axis=1).astype(np.float32)
+        p = 1.0 / (1.0 + np.exp(-z))  # one-vs-rest probabilities, normalised
+        return (p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def auc(scores: np.ndarray, positive: np.ndarray) -> float:
