@@ -130,6 +130,7 @@ def in_child(fn):
 
 
 def sync(device: str) -> None:
+    """Wait for queued CUDA work so timings are real."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
 
@@ -161,6 +162,7 @@ def train_tokens_per_s(model, docs, batch: int, device: str, dtype: str, steps: 
 
 
 def main(argv=None) -> int:
+    """Run every estimator and the naive loop on the same model and documents; print the table."""
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -26,17 +26,16 @@ class Unsupported(Exception):
 class GradSink:
     """Receives per-example gradient pieces of parameter `pidx` (all tensors have batch dim c first)."""
 
-    def dense(self, pidx: int, G: torch.Tensor) -> None:  # G: (c, *param.shape)
+    def dense(self, pidx: int, G: torch.Tensor) -> None:
+        """Per-example gradients G of shape (c, *param.shape)."""
         raise NotImplementedError
 
-    def linear(
-        self, pidx: int, A: torch.Tensor, D: torch.Tensor
-    ) -> None:  # A (c,T,in), D (c,T,out)
+    def linear(self, pidx: int, A: torch.Tensor, D: torch.Tensor) -> None:
+        """A linear layer's inputs A (c, T, in) and output gradients D (c, T, out)."""
         self.dense(pidx, torch.einsum("bto,bti->boi", D, A))
 
-    def embedding(
-        self, pidx: int, ids: torch.Tensor, D: torch.Tensor, num: int
-    ) -> None:  # ids (c,T), D (c,T,d)
+    def embedding(self, pidx: int, ids: torch.Tensor, D: torch.Tensor, num: int) -> None:
+        """An embedding's token ids (c, T) and output gradients D (c, T, d); num rows."""
         self.dense(pidx, embedding_grad(ids, D, num))
 
 
@@ -228,12 +227,14 @@ class NormDotSink(GradSink):
         self.max_elems = max_elems
 
     def dense(self, pidx, G):
+        """Add |G_i|^2 and <G_i, dir> for materialised per-example gradients."""
         G = G.reshape(G.shape[0], -1)
         self.sq += G.pow(2).sum(1)
         if self.dirs is not None:
             self.dots += G @ self.dirs[pidx].reshape(self.n_dir, -1).T
 
     def linear(self, pidx, A, D):
+        """Ghost form or bounded per-layer materialisation, whichever needs fewer flops."""
         c, T, din = A.shape
         dout = D.shape[-1]
         ghost = T * T * (din + dout) + self.n_dir * T * din * dout
@@ -254,6 +255,7 @@ class NormDotSink(GradSink):
                 )
 
     def embedding(self, pidx, ids, D, num):
+        """Token-equality masks for the norm, gathered direction rows for the dots."""
         same = (ids[:, :, None] == ids[:, None, :]).to(D.dtype)
         self.sq += (same * (D @ D.transpose(1, 2))).sum((1, 2))
         if self.dirs is not None:

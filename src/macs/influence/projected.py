@@ -70,17 +70,22 @@ class ProjectionSink(GradSink):
                 self.out[s : s + step] += make(s, s + step, r0, r1).reshape(-1, R.shape[0]) @ R
 
     def dense(self, pidx, G):
+        """Project materialised per-example gradients block by block."""
         n_rows, row = self.proj.rows[pidx]
         G = G.reshape(G.shape[0], n_rows, row)
         self._rows(pidx, lambda s, e, r0, r1: G[s:e, r0:r1])
 
     def linear(self, pidx, A, D):
+        """Form D^T A only for the rows of the current matrix block."""
+
         def make(s, e, r0, r1):
             return torch.einsum("bto,bti->boi", D[s:e, :, r0:r1], A[s:e])
 
         self._rows(pidx, make)
 
     def embedding(self, pidx, ids, D, num):
+        """Scatter only the tokens whose rows fall in the current matrix block."""
+
         def make(s, e, r0, r1):
             t = ids[s:e]
             inside = (t >= r0) & (t < r1)
