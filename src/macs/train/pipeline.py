@@ -20,7 +20,7 @@ DEMO: dict = {
         "stages": 3,
         "seq_len": 128,
         "batch_size": 16,
-        "lr": 0.004,
+        "lr": 0.003,
         "warmup_frac": 0.05,
         "reward_max_tokens": 128,
         "log_every": 5,
