@@ -15,44 +15,104 @@ from macs.report.build import build_report, compare_table
 from macs.report.load import eval_metrics, load_run, stage_mix
 
 
-def write_run(d: Path, mode: str, seed: int, lambada_bpb: float, arc_acc: float, heldout: dict[str, float]) -> Path:
+def write_run(
+    d: Path, mode: str, seed: int, lambada_bpb: float, arc_acc: float, heldout: dict[str, float]
+) -> Path:
     """A run directory in the format `macs train` writes (3 stages, actors domain and quality)."""
     cfg = Config.model_validate({"run": {"seed": seed}, "selection": {"mode": mode}})
     save_config(cfg, d / "config.yaml")
-    write_json(d / "pool.json", {
-        "n_docs": 10, "n_tokens": 1000,
-        "actors": {"quality": {"group_names": ["low", "high"], "token_share": [0.5, 0.5]}},
-        "store_domain": {"group_names": ["web", "code", "wiki"], "token_share": [0.5, 0.3, 0.2]},
-    })
+    write_json(
+        d / "pool.json",
+        {
+            "n_docs": 10,
+            "n_tokens": 1000,
+            "actors": {"quality": {"group_names": ["low", "high"], "token_share": [0.5, 0.5]}},
+            "store_domain": {
+                "group_names": ["web", "code", "wiki"],
+                "token_share": [0.5, 0.3, 0.2],
+            },
+        },
+    )
     rng = np.random.default_rng(seed)
     for k in range(3):
         idx = np.sort(rng.choice(10, 4, replace=False))
-        write_parquet(d / "stages" / f"stage-{k}.parquet", pa.table({
-            "index": idx, "id": [f"d{i}" for i in idx], "n_tokens": np.full(4, 100),
-            "domain": np.array([0, 0, 1, 2] if k == 0 else [2, 2, 2, 0], dtype=np.int32),
-            "group_quality": np.array([0, 1, 1, 1], dtype=np.int32),
-        }))
-        actors = {} if mode == "random" else {
-            "quality": {"w": [1.0 - 0.2 * k, 1.0 + 0.2 * k], "group_names": ["low", "high"], "R_j": [0.0, 0.1]},
-            "domain": {"w": [1.0, 1.0 + 0.1 * k, 1.0 - 0.1 * k], "group_names": ["web", "code", "wiki"]},
-        }
+        write_parquet(
+            d / "stages" / f"stage-{k}.parquet",
+            pa.table(
+                {
+                    "index": idx,
+                    "id": [f"d{i}" for i in idx],
+                    "n_tokens": np.full(4, 100),
+                    "domain": np.array([0, 0, 1, 2] if k == 0 else [2, 2, 2, 0], dtype=np.int32),
+                    "group_quality": np.array([0, 1, 1, 1], dtype=np.int32),
+                }
+            ),
+        )
+        actors = (
+            {}
+            if mode == "random"
+            else {
+                "quality": {
+                    "w": [1.0 - 0.2 * k, 1.0 + 0.2 * k],
+                    "group_names": ["low", "high"],
+                    "R_j": [0.0, 0.1],
+                },
+                "domain": {
+                    "w": [1.0, 1.0 + 0.1 * k, 1.0 - 0.1 * k],
+                    "group_names": ["web", "code", "wiki"],
+                },
+            }
+        )
         theta = {} if mode == "random" else {"quality": 0.5 + 0.01 * k, "domain": 0.5 - 0.01 * k}
-        append_jsonl(d / "selection.jsonl", {"stage": k, "step": 10 * k, "budget": 400, "n_tokens": 400,
-                                             "theta": theta, "actors": actors, "seconds": {"total": 0.1}})
+        append_jsonl(
+            d / "selection.jsonl",
+            {
+                "stage": k,
+                "step": 10 * k,
+                "budget": 400,
+                "n_tokens": 400,
+                "theta": theta,
+                "actors": actors,
+                "seconds": {"total": 0.1},
+            },
+        )
     for s in range(1, 31):
-        append_jsonl(d / "metrics.jsonl", {"step": s, "tokens": 40 * s, "loss": 5.0 - s / 10 - 0.1 * (mode != "random"),
-                                           "last_loss": 2.0, "train_seconds": s * 0.1, "refresh_seconds": 0.02,
-                                           "overhead": 0.1})
-    write_json(d / "eval.json", {
-        "tasks": {
-            "lambada": {"group": "reference", "0shot": {"bpb": lambada_bpb}},
-            "arc_easy": {"group": "paper", "0shot": {"acc_per_char": arc_acc, "bpb": 3.0}},
+        append_jsonl(
+            d / "metrics.jsonl",
+            {
+                "step": s,
+                "tokens": 40 * s,
+                "loss": 5.0 - s / 10 - 0.1 * (mode != "random"),
+                "last_loss": 2.0,
+                "train_seconds": s * 0.1,
+                "refresh_seconds": 0.02,
+                "overhead": 0.1,
+            },
+        )
+    write_json(
+        d / "eval.json",
+        {
+            "tasks": {
+                "lambada": {"group": "reference", "0shot": {"bpb": lambada_bpb}},
+                "arc_easy": {"group": "paper", "0shot": {"acc_per_char": arc_acc, "bpb": 3.0}},
+            },
+            "heldout": {
+                "domains": {k: {"bpb": v} for k, v in heldout.items()},
+                "overall": {"bpb": float(np.mean(list(heldout.values())))},
+            },
         },
-        "heldout": {"domains": {k: {"bpb": v} for k, v in heldout.items()},
-                    "overall": {"bpb": float(np.mean(list(heldout.values())))}},
-    })
-    write_json(d / "summary.json", {"steps": 30, "tokens": 1200, "final_loss": 2.0, "train_seconds": 3.0,
-                                    "refresh_seconds": 0.3, "overhead": 0.1})
+    )
+    write_json(
+        d / "summary.json",
+        {
+            "steps": 30,
+            "tokens": 1200,
+            "final_loss": 2.0,
+            "train_seconds": 3.0,
+            "refresh_seconds": 0.3,
+            "overhead": 0.1,
+        },
+    )
     return d
 
 
@@ -89,7 +149,10 @@ def test_stage_mix_and_eval_flattening(runs):
     np.testing.assert_allclose(mix[0], [0.5, 0.25, 0.25])
     np.testing.assert_allclose(mix[1], [0.25, 0.0, 0.75])
     m = eval_metrics(r.eval)
-    assert m["heldout overall bpb"] == (2.5, False) and m["paper/arc_easy 0shot acc_per_char"] == (0.5, True)
+    assert m["heldout overall bpb"] == (2.5, False) and m["paper/arc_easy 0shot acc_per_char"] == (
+        0.5,
+        True,
+    )
 
 
 def test_build_report_writes_md_html_and_plots(runs, tmp_path):
@@ -97,7 +160,13 @@ def test_build_report_writes_md_html_and_plots(runs, tmp_path):
     md = build_report(runs, out)
     assert md == out / "report.md"
     text = md.read_text()
-    for png in ("theta.png", "weights-multi_actor-s0.png", "weights-multi_actor-s1.png", "mix.png", "loss.png"):
+    for png in (
+        "theta.png",
+        "weights-multi_actor-s0.png",
+        "weights-multi_actor-s1.png",
+        "mix.png",
+        "loss.png",
+    ):
         assert (out / "plots" / png).stat().st_size > 5000, png
         assert f"plots/{png}" in text
     assert "quality 0.5000 -> 0.5200" in text  # the theta trajectory in words

@@ -58,7 +58,7 @@ def prepare_data(cfg) -> None:
     spath = store_path(cfg)
     t0 = time.perf_counter()
     c = cfg.corpus
-    if c.name.startswith("demo") and cfg.labels.store is None:  # built if missing, reused if up to date
+    if c.name.startswith("demo") and cfg.labels.store is None:  # built if missing, else reused
         from macs.corpus.demo import build_demo_corpus
 
         build_demo_corpus(
