@@ -151,3 +151,14 @@ def test_train_cli_resume_and_config_guard(tmp_path, mini_data, capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "--resume", str(tmp_path / "nope")])
     assert e.value.code == 2 and "not a macs run directory" in capsys.readouterr().err
+
+
+def test_run_overrides_apply_on_top_of_the_demo():
+    from macs.errors import MacsError
+    from macs.train.pipeline import demo_config
+
+    cfg = demo_config(["train.tokens=1e5", "selection.samples_per_group=3"])
+    assert cfg.train.tokens == 1e5 and cfg.selection.samples_per_group == 3
+    assert cfg.model.size == "llama-1m" and cfg.train.stages == 3  # the rest stays the demo's
+    with pytest.raises(MacsError, match="train.stages"):
+        demo_config(["train.stages=0"])

@@ -54,11 +54,12 @@ def run_cmd(
 ) -> None:
     """The main job: corpus -> tokenizer -> token shards -> labels -> method + baselines -> eval -> report.
 
-    With no arguments it runs the CPU demo (configs/demo.yaml defaults). Finished steps are reused.
+    Without --config it runs the CPU demo (configs/demo.yaml; --set overrides apply on top).
+    Finished steps are reused.
     """
-    from macs.train.pipeline import run_pipeline
+    from macs.train.pipeline import demo_config, run_pipeline
 
-    cfg = load(config, sets) if (config or sets) else None
+    cfg = load(config, sets) if config is not None else demo_config(sets)
     seed_list = [int(s) for s in seeds.split(",")] if seeds else None
     report = run_pipeline(
         cfg, method=method, baselines=[b for b in baselines.split(",") if b], seeds=seed_list

@@ -36,11 +36,17 @@ DEMO: dict = {
 }
 
 
-def demo_config():
-    """The demo's Config (defaults plus DEMO)."""
-    from macs.config import Config
+def demo_config(sets: list[str] | None = None):
+    """The demo's Config: defaults plus DEMO, plus `--set` overrides."""
+    from pydantic import ValidationError
 
-    return Config.model_validate(DEMO)
+    from macs.config import Config, deep_merge, parse_overrides
+
+    try:
+        return Config.model_validate(deep_merge(DEMO, parse_overrides(sets)))
+    except ValidationError as e:
+        bad = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+        raise MacsError(f"the --set overrides of the demo config are invalid: {bad}") from e
 
 
 def _say(msg: str) -> None:
