@@ -49,8 +49,11 @@ def stats_loop(model, ids, mask, dirs, dtype="fp32"):
     return losses, sq, dots
 
 
-def stats_vmap(model, ids, mask, dirs, dtype="fp32", max_elems=2**27):
-    """Per-example losses, squared norms and dots via torch.func per-example gradients, chunked."""
+def stats_vmap(model, ids, mask, dirs, dtype="fp32", max_elems=2**27, acc=None):
+    """Per-example losses, squared norms and dots via torch.func per-example gradients, chunked.
+
+    With `acc` (one tensor per parameter), also adds sum_i g_i / |g_i| into it (zero-norm rows skipped).
+    """
     from torch.func import functional_call, grad_and_value, vmap
 
     named = trainable(model)
@@ -83,6 +86,10 @@ def stats_vmap(model, ids, mask, dirs, dtype="fp32", max_elems=2**27):
             sq += gj.pow(2).sum(1)
             if dirs is not None:
                 dots += gj @ dirs[j].reshape(n_dir, -1).T
+        if acc is not None:
+            inv = torch.where(sq > 0, sq.rsqrt(), torch.zeros_like(sq))
+            for j, n in enumerate(names):
+                acc[j] += torch.tensordot(inv, g[n].to(cdt), dims=1)
         out_l.append(lv.detach().to(cdt))
         out_sq.append(sq)
         out_d.append(dots)
@@ -152,6 +159,28 @@ class AlignmentEstimator(RewardEstimator):
         cdt, dev = compute_dtype(model), model_device(model)
         out = []
         for task, units in self.ref_units.items():
+            if (
+                pe.method == "vmap"
+            ):  # per-example gradients exist anyway: normalise and sum in one pass
+                acc = [torch.zeros_like(p, dtype=cdt) for p in params]
+                n_ok = 0
+                try:
+                    for _, ids, mask in self._batches(units, dev):
+                        _, sq, _ = stats_vmap(
+                            model, ids, mask, None, self.cfg.dtype, self.cfg.max_chunk_elems, acc
+                        )
+                        n_ok += int((sq > 0).sum())
+                except RuntimeError:
+                    pe.method = "loop" if pe.auto else "vmap"
+                    if not pe.auto:
+                        raise
+                else:
+                    if n_ok == 0:
+                        raise MacsError(
+                            f"reference task {task!r}: every example has a zero gradient"
+                        )
+                    out.append([a / n_ok for a in acc])
+                    continue
             inv = np.zeros(len(units))
             for idx, ids, mask in self._batches(units, dev):
                 _, sq, _ = pe(model, ids, mask, None)
