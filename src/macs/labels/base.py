@@ -91,6 +91,10 @@ class Labeller(ABC):
         return {}
 
     # --- scoring -------------------------------------------------------------------------
+    def check(self) -> None:
+        """Fail early (MacsError) when a model file or package is missing; loads nothing heavy."""
+        return None
+
     def setup(self) -> None:
         """Load heavy models (once per worker; idempotent). Override in subclasses."""
         return None

@@ -59,6 +59,11 @@ def register(app: typer.Typer) -> None:
             log=lambda s: typer.echo(s, err=True),
         )
         dt = time.perf_counter() - t0
+        if not out:
+            typer.echo(
+                f"all sidecars up to date in {Path(st.path) / 'labels'} (use --force to relabel)"
+            )
+            return
         for a, m in out.items():
             counts = ", ".join(f"{k}={v}" for k, v in m["counts"].items())
             typer.echo(

