@@ -31,6 +31,7 @@ def test_large_tie_level_uses_the_predicted_window_and_matches_brute_force():
     order = cand[np.argsort(doc_hash(cand, key), kind="stable")]
     k = int(np.searchsorted(np.cumsum(tok[order]), budget, side="left")) + 1
     np.testing.assert_array_equal(res.indices, np.sort(order[:k]))
+    assert res.tokens == tok[res.indices].sum()
     assert res.tokens >= budget > res.tokens - tok[res.indices].max()
 
 

@@ -84,6 +84,7 @@ def test_budget_met_within_one_doc_heldout_never_selected_and_equals_brute_force
     assert elig[idx].all()  # held-out docs never appear
     assert (np.diff(idx) > 0).all()
     got = int(tok[idx].sum())
+    assert c.last_select["tokens"] == got
     if budget <= 0:
         assert len(idx) == 0
     elif budget >= pool:

@@ -255,7 +255,7 @@ def budget_select(
             win_p.append(p[w])
     taken = np.concatenate(take) if take else empty
 
-    picked = empty
+    picked, picked_tok = empty, 0.0
     if has_thr:
         lo = np.concatenate(direct) if direct else empty
         need = remaining - direct_tok
@@ -269,6 +269,7 @@ def budget_select(
             if len(ctok) and ctok[-1] >= need:
                 n_take = int(np.searchsorted(ctok, need, side="left")) + 1
                 picked = merge_sorted(lo, np.sort(cidx[:n_take]))
+                picked_tok = direct_tok + float(ctok[n_take - 1])
                 ok = True
         if not ok:  # the predicted window missed: exact passes (rebuild the taken set too)
             if dense:
@@ -281,9 +282,11 @@ def budget_select(
             picked = _exact_threshold(
                 keys, n_docs, status, n_tokens, remaining, hash_key, bits, chunk
             )
+            picked_tok = float(np.asarray(n_tokens[picked], dtype=np.float64).sum())
             n_dense_direct = 0
     indices = merge_sorted(taken, picked)
-    n_sel_tokens = int(np.asarray(n_tokens[indices], dtype=np.int64).sum()) if len(indices) else 0
+    taken_tok = float(cum[min(cut, n_levels) - 1]) if cut > 0 else 0.0
+    n_sel_tokens = int(round(taken_tok + picked_tok))
     thr_score = float(-level_vals[cut]) if cut < n_levels else None
     return BudgetResult(
         indices=indices,
