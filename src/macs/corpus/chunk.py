@@ -10,13 +10,14 @@ _SPACE = re.compile(r"(?<=\s)(?=\S)")
 
 
 def _nbytes(s: str) -> int:
-    return len(s.encode("utf-8"))
+    return len(s) if s.isascii() else len(s.encode("utf-8"))
 
 
-def _pieces(text: str, max_bytes: int, level: int) -> list[str]:
-    """Split `text` into pieces each under max_bytes, trying paragraphs, lines, words, chars."""
-    if _nbytes(text) <= max_bytes:
-        return [text]
+def _pieces(text: str, nb: int, max_bytes: int, level: int) -> list[tuple[str, int]]:
+    """Split `text` (nb bytes) into (piece, bytes) each under max_bytes: paragraphs, lines,
+    words, then characters."""
+    if nb <= max_bytes:
+        return [(text, nb)]
     if level == 0:
         parts = _split_keep(text, _PARA)
     elif level == 1:
@@ -29,18 +30,22 @@ def _pieces(text: str, max_bytes: int, level: int) -> list[str]:
         for ch in text:
             b = _nbytes(ch)
             if cur_b + b > max_bytes and cur:
-                out.append("".join(cur))
+                out.append(("".join(cur), cur_b))
                 cur, cur_b = [], 0
             cur.append(ch)
             cur_b += b
         if cur:
-            out.append("".join(cur))
+            out.append(("".join(cur), cur_b))
         return out
     if len(parts) <= 1:
-        return _pieces(text, max_bytes, level + 1)
-    out: list[str] = []
+        return _pieces(text, nb, max_bytes, level + 1)
+    out: list[tuple[str, int]] = []
     for p in parts:
-        out.extend(_pieces(p, max_bytes, level + 1) if _nbytes(p) > max_bytes else [p])
+        pb = _nbytes(p)
+        if pb > max_bytes:
+            out.extend(_pieces(p, pb, max_bytes, level + 1))
+        else:
+            out.append((p, pb))
     return out
 
 
@@ -58,14 +63,13 @@ def _split_keep(text: str, pattern: re.Pattern) -> list[str]:
 def chunk_text(text: str, max_bytes: int) -> list[str]:
     """Chunks of `text`, each at most max_bytes of UTF-8 (bytes), cut at paragraph boundaries
     where possible; joining the chunks gives back the text up to whitespace at the cuts."""
-    if max_bytes <= 0 or _nbytes(text) <= max_bytes:
+    nb = _nbytes(text)
+    if max_bytes <= 0 or nb <= max_bytes:
         return [text]
-    pieces = _pieces(text, max_bytes, 0)
     chunks: list[str] = []
     cur: list[str] = []
     cur_b = 0
-    for p in pieces:
-        b = _nbytes(p)
+    for p, b in _pieces(text, nb, max_bytes, 0):
         if cur and cur_b + b > max_bytes:
             chunks.append("".join(cur))
             cur, cur_b = [], 0

@@ -231,8 +231,6 @@ class JsonlReader(Reader):
 
     def tables(self, progress=None):
         decoder, errors = self._decoder()
-        decode = decoder.decode
-        has_id, has_dom = bool(self.spec.id), bool(self.spec.domain)
         stream, raw = _open_binary(self.path)
         try:
             line0 = 1
@@ -242,41 +240,15 @@ class JsonlReader(Reader):
                 any_data = True
                 if line0 == 1 and block.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
                     block = block[3:]
-                lines = block.split(b"\n")
-                if block.endswith(b"\n"):
-                    lines.pop()
-                recs, ids, texts, domains = [], [], [], []
-                n_fast = 0
-                for k, line in enumerate(lines):
-                    try:
-                        r = decode(line)
-                        text = r.t
-                        if text is None or not text.strip():
-                            raise ValueError
-                        did = r.i if has_id else None
-                        if did is not None and not isinstance(did, str):
-                            if isinstance(did, bool):
-                                raise ValueError
-                            did = str(did)
-                    except (*errors, ValueError):
-                        t = self._slow(line, line0 + k)
-                        if t.num_rows:
-                            recs.append(line0 + k)
-                            ids.append(t.column("id")[0].as_py())
-                            texts.append(t.column("text")[0].as_py())
-                            domains.append(t.column("domain")[0].as_py())
-                        continue
-                    n_fast += 1
-                    recs.append(line0 + k)
-                    ids.append(did)
-                    texts.append(text)
-                    domains.append(r.d if has_dom else None)
-                self.stats.records_read += n_fast  # _slow counts the lines it reads
-                line0 += len(lines)
+                n_lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+                cols = self._block_fast(block, line0, n_lines, decoder, errors)
+                if cols is None:
+                    cols = self._block_lines(block, line0, decoder, errors)
+                line0 += n_lines
                 try:
-                    table = _string_table(recs, ids, texts, domains)
+                    table = _string_table(*cols)
                 except UnicodeEncodeError:  # a lone surrogate escape somewhere in the block
-                    table = self._recheck(recs, ids, texts, domains)
+                    table = self._recheck(*cols)
                 if progress is not None:
                     pos = raw.tell()
                     progress(pos - last)
@@ -288,6 +260,68 @@ class JsonlReader(Reader):
         finally:
             stream.close()
             raw.close()
+
+    def _block_fast(self, block: bytes, line0: int, n_lines: int, decoder, errors):
+        """Decode a whole block at once; None if any line needs the careful path."""
+        try:
+            objs = decoder.decode_lines(block)
+        except (*errors, UnicodeDecodeError):
+            return None
+        if len(objs) != n_lines:  # blank lines were skipped: line numbers would shift
+            return None
+        has_id, has_dom = bool(self.spec.id), bool(self.spec.domain)
+        texts = [r.t for r in objs]
+        for t in texts:
+            if t is None or not t.strip():
+                return None
+        if has_id:
+            ids = [r.i for r in objs]
+            for i, x in enumerate(ids):
+                if x is not None and not isinstance(x, str):
+                    if isinstance(x, bool):
+                        return None
+                    ids[i] = str(x)
+        else:
+            ids = [None] * n_lines
+        domains = [r.d for r in objs] if has_dom else [None] * n_lines
+        self.stats.records_read += n_lines
+        return list(range(line0, line0 + n_lines)), ids, texts, domains
+
+    def _block_lines(self, block: bytes, line0: int, decoder, errors):
+        """Decode line by line; lines msgspec rejects go to the stdlib path that names the problem."""
+        decode = decoder.decode
+        has_id, has_dom = bool(self.spec.id), bool(self.spec.domain)
+        lines = block.split(b"\n")
+        if block.endswith(b"\n"):
+            lines.pop()
+        recs, ids, texts, domains = [], [], [], []
+        n_fast = 0
+        for k, line in enumerate(lines):
+            try:
+                r = decode(line)
+                text = r.t
+                if text is None or not text.strip():
+                    raise ValueError
+                did = r.i if has_id else None
+                if did is not None and not isinstance(did, str):
+                    if isinstance(did, bool):
+                        raise ValueError
+                    did = str(did)
+            except (*errors, UnicodeDecodeError, ValueError):
+                t = self._slow(line, line0 + k)
+                if t.num_rows:
+                    recs.append(line0 + k)
+                    ids.append(t.column("id")[0].as_py())
+                    texts.append(t.column("text")[0].as_py())
+                    domains.append(t.column("domain")[0].as_py())
+                continue
+            n_fast += 1
+            recs.append(line0 + k)
+            ids.append(did)
+            texts.append(text)
+            domains.append(r.d if has_dom else None)
+        self.stats.records_read += n_fast  # _slow counts the lines it reads
+        return recs, ids, texts, domains
 
     def _recheck(self, recs, ids, texts, domains):
         """Drop (or raise on) records whose text cannot be UTF-8 encoded (unpaired surrogates)."""

@@ -42,9 +42,9 @@ def store_schema():
 
 
 def heldout_hash(seed: int, key: str) -> int:
-    """A stable 64-bit hash of (seed, key); lower = earlier in the held-out ranking."""
-    h = hashlib.blake2b(f"{seed}\x1f{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(h, "little")
+    """A stable 64-bit hash of (seed, key) (keyed blake2b); lower = earlier in the held-out ranking."""
+    k = str(seed).encode()[:64]
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8, key=k).digest(), "little")
 
 
 def compute_heldout_mask(
@@ -52,6 +52,9 @@ def compute_heldout_mask(
 ) -> np.ndarray:
     """Held-out mask (True = held out): per domain, whole parents in seeded-hash order until
     `fraction` of that domain's documents is reached (chunks of one original stay together)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     n = len(parent_ids)
     mask = np.zeros(n, dtype=np.bool_)
     if n == 0 or fraction <= 0:
@@ -59,23 +62,27 @@ def compute_heldout_mask(
     if fraction >= 1:
         mask[:] = True
         return mask
-    # group docs by parent, keeping the parent's domain (the first chunk's)
-    parent_rank: dict[str, int] = {}
-    parent_of = np.empty(n, dtype=np.int64)
-    p_domain: list[int] = []
-    p_key: list[str] = []
-    for i, p in enumerate(parent_ids):
-        j = parent_rank.get(p)
-        if j is None:
-            j = len(p_key)
-            parent_rank[p] = j
-            p_key.append(p)
-            p_domain.append(int(domains[i]))
-        parent_of[i] = j
-    sizes = np.bincount(parent_of, minlength=len(p_key))
-    hashes = np.array([heldout_hash(seed, k) for k in p_key], dtype=np.uint64)
-    p_domain_arr = np.asarray(p_domain)
-    held_parent = np.zeros(len(p_key), dtype=np.bool_)
+    arr = (
+        parent_ids
+        if isinstance(parent_ids, pa.Array | pa.ChunkedArray)
+        else pa.array(parent_ids, pa.string())
+    )
+    enc = pc.dictionary_encode(arr)
+    if isinstance(enc, pa.ChunkedArray):
+        enc = enc.combine_chunks()
+    parent_of = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    keys = enc.dictionary.to_pylist()
+    _, first = np.unique(parent_of, return_index=True)  # first doc of each parent (sorted ids)
+    p_domain_arr = np.asarray(domains)[first]
+    sizes = np.bincount(parent_of, minlength=len(keys))
+    kb = str(seed).encode()[:64]
+    blake = hashlib.blake2b
+    hashes = np.fromiter(
+        (int.from_bytes(blake(x.encode(), digest_size=8, key=kb).digest(), "little") for x in keys),
+        dtype=np.uint64,
+        count=len(keys),
+    )
+    held_parent = np.zeros(len(keys), dtype=np.bool_)
     for d in np.unique(p_domain_arr):
         members = np.flatnonzero(p_domain_arr == d)
         n_d = int(sizes[members].sum())
@@ -205,6 +212,8 @@ class CorpusStore:
     def heldout_mask(self) -> np.ndarray:
         """np.bool_ per doc (canonical order), True = held out (for evaluation, never selected)."""
         if "heldout" not in self._cache:
+            import pyarrow as pa
+
             saved = self.path / "heldout.npy"
             mask = None
             if saved.exists():  # written at import time from the same parameters
@@ -214,7 +223,14 @@ class CorpusStore:
             if mask is None:
                 fraction, seed = self.heldout_params()
                 codes, _ = self.domains()
-                parents = self.read_column("parent_id")
+                parents = pa.chunked_array(
+                    [
+                        c
+                        for f in self._files
+                        for c in f.read(columns=["parent_id"]).column(0).chunks
+                    ],
+                    type=pa.string(),
+                )
                 mask = compute_heldout_mask(codes, parents, fraction, seed)
             self._cache["heldout"] = mask
         return self._cache["heldout"].copy()
@@ -284,6 +300,12 @@ class StoreWriter:
         self.domain_docs: dict[str, int] = {}
         self.domain_bytes: dict[str, int] = {}
         self.shard_rows: list[int] = []
+        # Parquet encoding + zstd run in one background thread (pyarrow releases the GIL),
+        # overlapping with parsing; FIFO order keeps the canonical order.
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="macs-parquet")
+        self._pending: list = []
 
     def write(self, table) -> None:
         """Append a pa.Table with the store columns (in canonical order)."""
@@ -329,12 +351,25 @@ class StoreWriter:
             )
             self._shard_written = 0
             self.shard_rows.append(0)
-        self._writer.write_table(head, row_group_size=ROW_GROUP_ROWS)
+        writer = self._writer
+        self._submit(lambda: writer.write_table(head, row_group_size=ROW_GROUP_ROWS))
         self.shard_rows[-1] += head.num_rows
         self._shard_written += int(pa.compute.sum(head.column("n_bytes")).as_py() or 0)
         if self._shard_written >= self.shard_bytes:
-            self._writer.close()
+            self._submit(writer.close)
             self._writer = None
+
+    def _submit(self, fn) -> None:
+        """Queue a write on the background thread (at most 2 pending: bounded memory)."""
+        self._pending.append(self._pool.submit(fn))
+        while len(self._pending) > 2:
+            self._pending.pop(0).result()
+
+    def _drain(self) -> None:
+        """Wait for every queued write (re-raising the first error)."""
+        pending, self._pending = self._pending, []
+        for f in pending:
+            f.result()
 
     def finish(self, manifest: dict[str, Any], heldout_fraction: float, heldout_seed: int) -> Path:
         """Close shards, write manifest.json (with held-out counts) and move the store into place."""
@@ -342,8 +377,10 @@ class StoreWriter:
 
         self._flush(final=True)
         if self._writer is not None:
-            self._writer.close()
+            self._submit(self._writer.close)
             self._writer = None
+        self._drain()
+        self._pool.shutdown()
         manifest = dict(manifest)
         manifest.setdefault("version", STORE_VERSION)
         manifest["n_docs"] = self.n_docs
@@ -379,6 +416,9 @@ class StoreWriter:
 
     def abort(self) -> None:
         """Drop the partial output (the old store, if any, is untouched)."""
+        with contextlib.suppress(Exception):
+            self._drain()
+        self._pool.shutdown()
         if self._writer is not None:
             with contextlib.suppress(Exception):
                 self._writer.close()
