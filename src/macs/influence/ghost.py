@@ -103,12 +103,12 @@ class HookEngine:
                     raise Unsupported(
                         f"{type(m).__name__} output is shared across the batch (e.g. positions)"
                     )
-                saved = (args, kwargs)
+                # the hook must not capture `out` itself (a tensor -> hook -> tensor cycle keeps
+                # the whole graph alive until the cyclic GC runs)
+                saved = [args, kwargs, out.dtype]
                 if kind == "embedding":
                     state["roots"].append(out)
-                out.register_hook(
-                    lambda g: self._backward(m, kind, saved, out, g, sink, cdt, state)
-                )
+                out.register_hook(lambda g: self._backward(m, kind, saved, g, sink, cdt, state))
 
             return hook
 
@@ -120,15 +120,18 @@ class HookEngine:
             losses = per_example_loss(logits, ids, mask)
             roots = state["roots"] or [p for p in self.params]
             torch.autograd.grad(losses.sum(), roots, allow_unused=True)
+            pending = bool(state["pending"])
         finally:
             for h in handles:
                 h.remove()
-        if state["pending"]:
+            state.clear()  # drop saved activations and roots now, not at the next GC
+        if pending:
             raise Unsupported("a shared parameter did not receive gradients from all its uses")
         return losses.detach()
 
-    def _backward(self, mod, kind, saved, out, D, sink, cdt, state) -> None:
-        args, kwargs = saved
+    def _backward(self, mod, kind, saved, D, sink, cdt, state) -> None:
+        args, kwargs, out_dtype = saved
+        saved.clear()  # each module's inputs are needed once
         D = D.detach().to(cdt)
         pieces: list[tuple[int, str, tuple]] = []
         if kind == "linear":
@@ -147,7 +150,7 @@ class HookEngine:
         else:
             state["replay"] = True
             try:
-                grads = self._generic(mod, args, kwargs, out, D, cdt)
+                grads = self._generic(mod, args, kwargs, out_dtype, D, cdt)
             finally:
                 state["replay"] = False
             for a, G in grads.items():
@@ -176,7 +179,7 @@ class HookEngine:
         return data[0]
 
     @staticmethod
-    def _generic(mod, args, kwargs, out, D, cdt) -> dict[str, torch.Tensor]:
+    def _generic(mod, args, kwargs, out_dtype, D, cdt) -> dict[str, torch.Tensor]:
         """Per-example gradients of a module's own parameters by torch.func on that module alone."""
         from torch.func import functional_call, vjp, vmap
 
@@ -207,7 +210,7 @@ class HookEngine:
             return pull(d.unsqueeze(0).to(o.dtype))[0]
 
         with torch.enable_grad():
-            grads = vmap(one)(bargs, D.to(out.dtype))
+            grads = vmap(one)(bargs, D.to(out_dtype))
         return {a: g.to(cdt) for a, g in grads.items()}
 
 
