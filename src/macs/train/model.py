@@ -27,9 +27,8 @@ SIZES: dict[str, Size] = {
     "llama-5m": Size(hidden=192, layers=6, heads=6, intermediate=512),  # ~3.5M + vocab*192
     "llama-20m": Size(hidden=384, layers=6, heads=6, intermediate=1024),  # ~10.6M + vocab*384
     "llama-60m": Size(hidden=512, layers=10, heads=8, intermediate=1536),  # ~34M + vocab*512
-    "llama-125m": Size(
-        hidden=768, layers=12, heads=12, intermediate=2048, tie=False
-    ),  # ~85M + 2*vocab*768
+    # ~85M + vocab*768: ~124M at GPT-2's 50k vocabulary (tied, like GPT-2 small)
+    "llama-125m": Size(hidden=768, layers=12, heads=12, intermediate=2048),
 }
 
 
@@ -117,3 +116,13 @@ def hf_tokenizer(tokenizer_path: str | Path):
     from macs.corpus.tokenizer import load_tokenizer, to_hf
 
     return to_hf(load_tokenizer(tokenizer_path))
+
+
+def size_params(size: str, vocab_size: int) -> int:
+    """Parameter count of a named size at a vocabulary (built on the meta device: no memory, no init)."""
+    import torch
+
+    from macs.train.config import ModelConfig
+
+    with torch.device("meta"):
+        return n_params(build_model(ModelConfig(size=size), vocab_size, 128, 0, 0))
