@@ -100,7 +100,8 @@ def test_select_uses_token_shards_when_present(tmp_path, data_dir, capsys):
     path = build_tokenizer("byte", data_dir / "tokenizers" / "byte")
     tokenize_store(store, path, progress=False)
     cfg = _config(tmp_path, data_dir, actors=["domain"], mode="random")
-    main(["select", "-c", cfg, "--tokens", "20000"])
+    shards = tmp_path / "selected-tokens"
+    main(["select", "-c", cfg, "--tokens", "20000", "--token-shards", str(shards)])
     _, err = capsys.readouterr()
     assert "token shards" in err
     table, _ = read_manifest(tmp_path / "runs" / "sel" / "select" / "manifest.parquet")
@@ -108,6 +109,15 @@ def test_select_uses_token_shards_when_present(tmp_path, data_dir, capsys):
     docs = np.array(table.column("doc").to_pylist())
     assert table.column("tokens").to_pylist() == lengths[docs].tolist()
     assert 20000 <= lengths[docs].sum() < 20000 + lengths[docs].max()
+    # the selected docs' tokens, copied into a TokenStore of their own
+    src, sel = (
+        TokenStore.open(data_dir / "corpus" / "mini" / "tokens" / "byte"),
+        TokenStore.open(shards),
+    )
+    assert sel.n_docs == len(docs) and np.load(shards / "docs.npy").tolist() == docs.tolist()
+    for k in (0, len(docs) // 2, len(docs) - 1):
+        np.testing.assert_array_equal(sel.doc(k), src.doc(int(docs[k])))
+    assert sel.memmap(0)[len(sel.doc(0))] == src.eos_id
 
 
 def test_select_regmix_is_a_clear_user_error(tmp_path, data_dir, capsys):

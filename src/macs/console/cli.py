@@ -33,6 +33,13 @@ def select_cmd(
             help="Token budget (default: selection.tokens or selection.fraction of the pool).",
         ),
     ] = None,
+    token_shards: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-shards",
+            help="Also copy the selected documents' tokens into this folder (TokenStore layout).",
+        ),
+    ] = None,
     jsonl: Annotated[
         Path | None,
         typer.Option(
@@ -58,7 +65,12 @@ def select_cmd(
     cfg = load(config, sets)
     t0 = time.perf_counter()
     result = run_select(
-        cfg, out=out, tokens=tokens, jsonl=jsonl, log=lambda m: typer.echo(m, err=True)
+        cfg,
+        out=out,
+        tokens=tokens,
+        jsonl=jsonl,
+        token_shards=token_shards,
+        log=lambda m: typer.echo(m, err=True),
     )
     print_summary(result["summary"], show)
     s = result["summary"]
@@ -72,14 +84,21 @@ def select_cmd(
 
 
 def run_select(
-    cfg, out: Path | None = None, tokens: float | None = None, jsonl: Path | None = None, log=print
+    cfg,
+    out: Path | None = None,
+    tokens: float | None = None,
+    jsonl: Path | None = None,
+    token_shards: Path | None = None,
+    log=print,
 ) -> dict:
-    """Run a static selection for a Config; returns {'manifest', 'summary', 'jsonl', 'state'} paths/data."""
+    """Run a static selection for a Config; returns {'manifest', 'summary', 'jsonl', 'state', ...}."""
     import numpy as np
 
+    from macs.console.export import write_selected_jsonl, write_selected_tokens
     from macs.console.manifest import manifest_table, summarize, write_manifest
     from macs.console.pool import build_console, open_pool
     from macs.console.state import save_state
+    from macs.errors import MacsError
     from macs.io import write_json
 
     s = cfg.selection
@@ -125,58 +144,21 @@ def run_select(
     save_state(state_path, console.state_dict())
     if jsonl is not None:
         write_selected_jsonl(jsonl, pool.store, console, idx, pool.n_tokens, scores, log)
+    if token_shards is not None:
+        if pool.token_dir is None:
+            raise MacsError(
+                f"--token-shards needs the store's token shards ({pool.token_source}); run "
+                "`macs corpus tokenize` first"
+            )
+        write_selected_tokens(token_shards, pool.token_dir, idx, log)
     return {
         "manifest": out,
         "summary": summary,
         "summary_path": summary_path,
         "state": state_path,
         "jsonl": jsonl,
+        "token_shards": token_shards,
     }
-
-
-def write_selected_jsonl(path: Path, store, console, idx, n_tokens, scores, log=print) -> int:
-    """Stream the selected docs (canonical order) to JSONL atomically: id, text, tokens, score, groups."""
-    import json
-
-    import numpy as np
-    from rich.progress import Progress
-
-    from macs.io import atomic_path
-
-    idx = np.asarray(idx, dtype=np.int64)
-    n = 0
-    with (
-        atomic_path(path) as tmp,
-        open(tmp, "w", encoding="utf-8") as f,
-        Progress(transient=True) as bar,
-    ):
-        task = bar.add_task("writing selected docs", total=len(idx))
-        start = 0
-        pos = 0  # position in idx
-        for batch in store.iter_batches(columns=["id", "text"], batch_size=8192):
-            end = start + batch.num_rows
-            stop = int(np.searchsorted(idx, end, side="left"))
-            if stop > pos:
-                local = idx[pos:stop] - start
-                ids = batch.column(0).take(local).to_pylist()
-                texts = batch.column(1).take(local).to_pylist()
-                for k, (i, t) in enumerate(zip(ids, texts, strict=True)):
-                    d = int(idx[pos + k])
-                    rec = {
-                        "id": i,
-                        "text": t,
-                        "tokens": int(n_tokens[d]),
-                        "score": float(scores[pos + k]),
-                    }
-                    for a in console.actors:
-                        rec[a.name] = a.group_names[int(a.groups[d])]
-                    f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                n += stop - pos
-                bar.advance(task, stop - pos)
-                pos = stop
-            start = end
-    log(f"wrote {n:,} selected documents to {path}")
-    return n
 
 
 def print_summary(summary: dict, show: str = "domain") -> None:

@@ -20,6 +20,7 @@ class Pool:
     n_tokens: np.ndarray  # tokens per doc (int64)
     token_source: str  # where the counts came from (token shards, or an estimate from bytes)
     heldout: np.ndarray  # bool, True = held out (never selected)
+    token_dir: Path | None = None  # the token shards the counts came from (None: estimated)
 
     @property
     def eligible(self) -> np.ndarray:
@@ -27,8 +28,8 @@ class Pool:
         return ~self.heldout
 
 
-def token_counts(store, cfg) -> tuple[np.ndarray, str]:
-    """Tokens per doc from the store's token shards for the configured tokenizer, else n_bytes / bytes_per_token."""
+def token_counts(store, cfg) -> tuple[np.ndarray, str, Path | None]:
+    """(tokens per doc, where from, shard folder or None): token shards of the configured tokenizer, else n_bytes / bytes_per_token."""
     tok_dir = None
     try:
         from macs.corpus.tokenizer import tokenizer_name
@@ -48,11 +49,11 @@ def token_counts(store, cfg) -> tuple[np.ndarray, str]:
                     f"{tok_dir}: token shards cover {ts.n_docs} docs but the store has {store.n_docs}; "
                     "re-tokenize the corpus"
                 )
-            return np.asarray(ts.lengths, dtype=np.int64), f"token shards {tok_dir}"
+            return np.asarray(ts.lengths, dtype=np.int64), f"token shards {tok_dir}", tok_dir
     bpt = cfg.selection.bytes_per_token
     n_bytes = np.asarray(store.read_column("n_bytes"), dtype=np.float64)
     est = np.maximum(np.ceil(n_bytes / bpt), 1).astype(np.int64)
-    return est, f"estimated as n_bytes / {bpt:g} (no token shards at {tok_dir})"
+    return est, f"estimated as n_bytes / {bpt:g} (no token shards at {tok_dir})", None
 
 
 def open_pool(cfg) -> Pool:
@@ -60,8 +61,8 @@ def open_pool(cfg) -> Pool:
     from macs.corpus.store import CorpusStore, store_path
 
     store = CorpusStore.open(store_path(cfg))
-    n_tokens, source = token_counts(store, cfg)
-    return Pool(store, n_tokens, source, np.asarray(store.heldout_mask(), dtype=bool))
+    n_tokens, source, tok_dir = token_counts(store, cfg)
+    return Pool(store, n_tokens, source, np.asarray(store.heldout_mask(), dtype=bool), tok_dir)
 
 
 def build_actors(scfg: SelectionConfig, store, n_tokens: np.ndarray | None = None) -> list:
