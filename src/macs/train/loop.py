@@ -277,6 +277,7 @@ def train(
     dev_type = "cuda" if device.startswith("cuda") else "cpu"
 
     stopped = False
+    bar = _Bar(total, st["step"], enabled=dist.main and sys.stderr.isatty())
     while st["stage"] < n_stages and not stopped:
         stage = st["stage"]
         budget = p["stage_budgets"][stage]
@@ -371,6 +372,10 @@ def train(
             st["tokens"] += p["step_tokens"]
             st["step"] += 1
             st["last_loss"] = step_loss
+            bar.update(
+                st["step"],
+                f"stage {stage} loss {step_loss:.3f} {p['step_tokens'] / max(dt, 1e-9):,.0f} tok/s",
+            )
             loss_acc, n_acc, tok_acc, t_int = st["acc"]
             loss_acc, n_acc, tok_acc, t_int = (
                 loss_acc + step_loss,
@@ -416,6 +421,7 @@ def train(
         if stop_at_step is not None and st["step"] >= stop_at_step and st["stage"] < n_stages:
             stopped = True
 
+    bar.close()
     finished = st["stage"] >= n_stages
     if finished and dist.main:
         tok_path = pool.tokenizer_path
@@ -498,6 +504,41 @@ def _bind(reward_fn, model):
 
 def _fmt(d: dict) -> str:
     return ", ".join(f"{k} {v:.3f}" for k, v in d.items())
+
+
+class _Bar:
+    """A rich progress bar over optimiser steps on an interactive stderr (else nothing)."""
+
+    def __init__(self, total: int, done: int, enabled: bool):
+        self.progress = None
+        if enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("train"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.description}"),
+                transient=True,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("", total=total, completed=done)
+
+    def update(self, step: int, text: str) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=step, description=text)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
 
 
 class _null:
