@@ -86,8 +86,10 @@ def test_refresh_follows_weight_changes_and_bf16_agrees(reference):
     r1 = est.rewards(model, docs)
     est.rewards(model, docs[:2])
     assert est.stats["refreshes"] == 1  # unchanged weights: the reference vectors are reused
-    bf = make_estimator(InfluenceConfig(dtype="bf16", chunk_size=5), reference).rewards(model, docs)
-    assert np.corrcoef(r1, bf)[0, 1] > 0.9
+    for method in ("ghost", "vmap"):
+        cfg = InfluenceConfig(dtype="bf16", chunk_size=5, method=method)
+        bf = make_estimator(cfg, reference).rewards(model, docs)
+        assert np.corrcoef(r1, bf)[0, 1] > 0.9
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
     loss = model(
         input_ids=torch.as_tensor(docs[0])[None], labels=torch.as_tensor(docs[0])[None]
@@ -96,3 +98,17 @@ def test_refresh_follows_weight_changes_and_bf16_agrees(reference):
     opt.step()
     r2 = est.rewards(model, docs)
     assert est.stats["refreshes"] == 2 and not np.allclose(r1, r2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("estimator", ["alignment", "projected", "probe"])
+def test_cuda_matches_cpu(reference, estimator):
+    docs = code_docs(8, length=40)
+    cfg = InfluenceConfig(estimator=estimator, method="ghost", projection_dim=1024, chunk_size=4)
+    cpu = make_estimator(cfg, reference).rewards(tiny_llama(seed=2, dtype=torch.float64), docs)
+    gpu_model = tiny_llama(seed=2, dtype=torch.float64).cuda()
+    gpu = make_estimator(cfg, reference).rewards(gpu_model, docs)
+    if estimator == "projected":  # the device's generator draws a different matrix
+        assert np.corrcoef(cpu, gpu)[0, 1] > 0.9
+    else:
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-6, atol=1e-9)
