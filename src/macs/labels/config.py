@@ -17,9 +17,12 @@ class TextClassifierConfig(_Section):
 
     backend: Literal["hashing", "fasttext"] = Field(
         "hashing",
-        description="hashing (HashingVectorizer + SGD logistic regression, deterministic) or fasttext",
+        description="hashing (word n-grams hashed, SGD logistic regression; deterministic) or fasttext",
     )
     ngrams: int = Field(2, ge=1, le=3, description="word n-gram order (2 = unigrams + bigrams)")
+    alpha: float = Field(
+        1e-5, gt=0, description="L2 penalty of the SGD logistic regression (hashing)"
+    )
     dim: int = Field(16, ge=2, description="fastText embedding width")
     epochs: int = Field(25, ge=1, description="training epochs (SGD passes or fastText epochs)")
     lr: float = Field(
@@ -54,7 +57,7 @@ class ClassifierQualityConfig(TextClassifierConfig):
         description="text files (one doc per line or JSONL 'text') of extra negatives",
     )
     pool_negatives: int = Field(
-        4000, ge=0, description="random pool docs (outside positive domains) added as negatives"
+        1000, ge=0, description="random pool docs (outside positive domains) added as negatives"
     )
 
 

@@ -112,13 +112,13 @@ class TextClassifier:
         y = np.array([self.classes.index(s) for s in labels])
         clf = SGDClassifier(
             loss="log_loss",
-            alpha=1e-5,
+            alpha=self.cfg.alpha,
             max_iter=max(5, self.cfg.epochs),
             tol=None,
             random_state=self.seed,
             average=True,
         ).fit(x, y)
-        # binary: one row -> two logits [0, z] (softmax = sigmoid); multi-class: one-vs-rest rows
+        # binary: one row -> P(class 1) = sigmoid(z); multi-class: one-vs-rest rows, normalised
         self._coef = clf.coef_.astype(np.float32)
         self._intercept = clf.intercept_.astype(np.float32)
 
