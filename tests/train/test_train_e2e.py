@@ -122,29 +122,80 @@ def test_gpu_compare_script_at_tiny_size(tmp_path, mini_data):
     assert (res / "plots" / "theta.png").exists() and (res / "plots" / "loss.png").exists()
 
 
-def test_train_cli_resume_and_config_guard(tmp_path, mini_data, capsys):
-    """`macs train --resume` on a finished run reuses it; a changed config in the same run dir is refused."""
+@pytest.mark.slow
+def test_train_cli_killed_run_resumes_to_the_same_result(tmp_path, mini_data, capsys):
+    """SIGKILL a `macs train` process mid-stage; `macs train --resume` ends where an uninterrupted run ends."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pyarrow.parquet as pq
+    import torch
+
     from macs.cli import main
 
     _, sets = mini_data
     base = [
         f"run.runs_dir={tmp_path}",
-        "run.name=cli",
         *sets,
-        "train.tokens=1500",
-        "train.stages=2",
         "train.eval_at_end=false",
-        "selection.mode=random",
+        "train.checkpoint_every=3",
+        "train.log_every=1",
     ]
-    argv = ["train"] + [x for kv in base for x in ("--set", kv)]
-    main(argv)
-    run_dir = tmp_path / "cli"
-    assert (run_dir / "DONE").exists() and not (run_dir / "eval.json").exists()
-    assert "trained 6 steps" in capsys.readouterr().out
-    main(["train", "--resume", str(run_dir)])
+
+    def argv(name: str) -> list[str]:
+        return ["train"] + [x for kv in [*base, f"run.name={name}"] for x in ("--set", kv)]
+
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "macs", *argv("killed")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 200
+        while time.time() < deadline and proc.poll() is None:  # kill it inside stage 1 (steps 8-16)
+            if (killed / "metrics.jsonl").exists() and any(
+                r["step"] >= 13 for r in read_jsonl(killed / "metrics.jsonl")
+            ):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (killed / "DONE").exists()
+    main(["train", "--resume", str(killed)])
+    main(argv("clean"))
+    clean = tmp_path / "clean"
+    capsys.readouterr()
+    sk, sc = read_json(killed / "summary.json"), read_json(clean / "summary.json")
+    assert sk["steps"] == sc["steps"] == 24 and sk["final_loss"] == sc["final_loss"]
+    wk = torch.load(
+        killed / "checkpoints" / read_json(killed / "checkpoints/latest.json")["dir"] / "model.pt"
+    )
+    wc = torch.load(
+        clean / "checkpoints" / read_json(clean / "checkpoints/latest.json")["dir"] / "model.pt"
+    )
+    assert all(torch.equal(wk[k], wc[k]) for k in wc)
+    lk, lc = read_jsonl(killed / "selection.jsonl"), read_jsonl(clean / "selection.jsonl")
+    assert [r["theta"] for r in lk] == [r["theta"] for r in lc] and len(lk) == 3
+    assert [r["actors"] for r in lk] == [r["actors"] for r in lc]
+    for k in range(3):
+        ik = pq.read_table(killed / f"stages/stage-{k}.parquet").column("index").to_pylist()
+        assert ik == pq.read_table(clean / f"stages/stage-{k}.parquet").column("index").to_pylist()
+    assert [r["step"] for r in read_jsonl(killed / "metrics.jsonl")] == list(range(1, 25))
+    # guards: a finished run is reused; a changed config in the same run dir is refused
+    main(["train", "--resume", str(clean)])
     assert "finished already" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
-        main([*argv, "--set", "train.lr=0.01"])
+        main([*argv("clean"), "--set", "train.lr=0.01"])
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "different config" in err and "train.lr" in err
