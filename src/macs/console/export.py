@@ -12,6 +12,16 @@ import numpy as np
 from macs.errors import MacsError
 
 
+def _progress():
+    """A transient progress bar on stderr (hidden when stderr is not a terminal)."""
+    import sys
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    return Progress(console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty())
+
+
 def write_selected_jsonl(
     path: str | Path,
     store,
@@ -22,8 +32,6 @@ def write_selected_jsonl(
     log: Callable[[str], None] = print,
 ) -> int:
     """Stream the selected docs (canonical order) to JSONL atomically: id, text, tokens, score, groups."""
-    from rich.progress import Progress
-
     from macs.io import atomic_path
 
     idx = np.asarray(idx, dtype=np.int64)
@@ -31,7 +39,7 @@ def write_selected_jsonl(
     with (
         atomic_path(path) as tmp,
         open(tmp, "w", encoding="utf-8") as f,
-        Progress(transient=True) as bar,
+        _progress() as bar,
     ):
         task = bar.add_task("writing selected docs", total=len(idx))
         start = pos = 0  # first doc of the batch; position in idx
@@ -74,8 +82,6 @@ def write_selected_tokens(
     `index.npy` (file, offset, length) and `meta.json`, plus `docs.npy` (the source doc
     indices, int64). Written to a temp folder and swapped in, so a crash leaves no half output.
     """
-    from rich.progress import Progress
-
     from macs.corpus.store import replace_dir
     from macs.corpus.tokens import TokenStore
     from macs.io import write_json
@@ -92,7 +98,7 @@ def write_selected_tokens(
     offsets = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]).astype(np.int64)
     eos = np.array([ts.eos_id], dtype=ts.dtype)
     try:
-        with open(tmp / "tokens-00000.bin", "wb") as f, Progress(transient=True) as bar:
+        with open(tmp / "tokens-00000.bin", "wb") as f, _progress() as bar:
             task = bar.add_task("writing selected tokens", total=len(idx))
             for s in range(0, len(idx), batch_docs):
                 part = [x for i in idx[s : s + batch_docs] for x in (ts.doc(int(i)), eos)]
