@@ -118,7 +118,7 @@ def _accepts(model, arg: str) -> bool:
 
 
 def _forward(model, rows, pad_id: int, device, left: bool):
-    """One padded forward pass: (log-probs of the kept positions, start of each row's continuation in them)."""
+    """One padded forward pass: ([(continuation log-prob in nats, greedy) per row], all finite)."""
     import torch
 
     n_in = [len(seq) - 1 for seq, _, _ in rows]
@@ -150,7 +150,26 @@ def _forward(model, rows, pad_id: int, device, left: bool):
     if not left:
         offset = width - logits.shape[1]  # 0 when all positions were returned
         spans = [a - offset for a in spans]
-    return torch.log_softmax(logits.float(), dim=-1), spans
+    # log-softmax only at the continuation positions (not at padding), in float32
+    row_idx = torch.cat(
+        [torch.full((n_cont,), r, dtype=torch.long) for r, (_, n_cont, _) in enumerate(rows)]
+    )
+    pos_idx = torch.cat(
+        [torch.arange(a, a + n_cont) for a, (_, n_cont, _) in zip(spans, rows, strict=True)]
+    )
+    targets = torch.cat(
+        [torch.tensor(seq[-n_cont:], dtype=torch.long) for seq, n_cont, _ in rows]
+    ).to(logits.device)
+    lp = torch.log_softmax(
+        logits[row_idx.to(logits.device), pos_idx.to(logits.device)].float(), dim=-1
+    )
+    tok_lp = lp.gather(-1, targets[:, None]).squeeze(-1).double().cpu()
+    hit = (lp.argmax(-1) == targets).cpu()
+    out_rows, a = [], 0
+    for _, n_cont, _ in rows:
+        out_rows.append((float(tok_lp[a : a + n_cont].sum()), bool(hit[a : a + n_cont].all())))
+        a += n_cont
+    return out_rows, bool(torch.isfinite(tok_lp).all())
 
 
 def score_pairs(
@@ -241,18 +260,12 @@ def score_encoded(
         with torch.inference_mode(), autocast:
             for batch in batches:
                 rows = [items[i] for i in batch]
-                logp, spans = _forward(model, rows, pad_id, device, left)
-                if left and not bool(
-                    torch.isfinite(logp).all()
-                ):  # a model that mishandles left padding
-                    logp, spans = _forward(model, rows, pad_id, device, False)
-                for r, i in enumerate(batch):
-                    seq, n_cont, truncated = items[i]
-                    lp = logp[r, spans[r] : spans[r] + n_cont]
-                    target = torch.tensor(seq[-n_cont:], dtype=torch.long, device=lp.device)
-                    tok_lp = lp.gather(-1, target[:, None]).squeeze(-1)
-                    greedy = bool((lp.argmax(-1) == target).all())
-                    results[i] = PairScore(float(tok_lp.double().sum()), n_cont, greedy, truncated)
+                scored, finite = _forward(model, rows, pad_id, device, left)
+                if left and not finite:  # a model that mishandles left padding: pad on the right
+                    scored, finite = _forward(model, rows, pad_id, device, False)
+                for (lp, greedy), i in zip(scored, batch, strict=True):
+                    _, n_cont, truncated = items[i]
+                    results[i] = PairScore(lp, n_cont, greedy, truncated)
                 if bar is not None:
                     bar.update(len(batch))
     finally:

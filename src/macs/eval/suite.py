@@ -179,7 +179,10 @@ def _summary_line(title: str, shots: int, m: dict) -> str:
             f"{title} {shots}-shot: acc_per_char {m['acc_per_char']:.3f} acc_raw {m['acc_raw']:.3f} "
             f"gold bpb {m['bpb']:.3f} ({m['n_docs']} docs, {m['requests_per_s']:.1f} req/s)"
         )
-    return f"{title} {shots}-shot: bpb {m['bpb']:.3f} ({m['n_docs']} docs, {m['requests_per_s']:.1f} req/s)"
+    return (
+        f"{title} {shots}-shot: bpb {m['bpb']:.3f} greedy acc {m['acc_greedy']:.3f} "
+        f"({m['n_docs']} docs, {m['requests_per_s']:.1f} req/s)"
+    )
 
 
 def group_summary(tasks: dict) -> dict:
