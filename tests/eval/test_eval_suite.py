@@ -149,3 +149,20 @@ def test_macs_eval_command(tmp_path, tiny_model, tiny_tokenizer, capsys):
     assert e.value.code == 2 and "does not exist" in capsys.readouterr().err
     with pytest.raises(MacsError, match="shots"):
         evaluate(tiny_model, tiny_tokenizer, ["piqa"], shots=[3])
+
+
+def test_evaluate_config_adds_heldout(tiny_model, tiny_tokenizer, mini_store):
+    from pydantic import ValidationError
+
+    from macs.eval import evaluate_config
+    from macs.eval.config import EvalConfig
+
+    cfg = EvalConfig(tasks=["lambada"], limit=2, heldout_docs_per_domain=1, max_length=64)
+    res = evaluate_config(tiny_model, tiny_tokenizer, cfg, seed=0, store=mini_store, progress=False)
+    assert res["tasks"]["lambada"]["0shot"]["n_docs"] == 2
+    assert res["heldout"]["overall"]["bpb"] > 0 and res["heldout"]["settings"]["window"] == 64
+    assert "heldout" not in evaluate_config(
+        tiny_model, tiny_tokenizer, cfg, store=None, progress=False
+    )
+    with pytest.raises(ValidationError):
+        EvalConfig(shots=[3])
