@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 import time
 
 import numpy as np
@@ -59,41 +58,17 @@ def synthetic_reference(vocab: int, seq: int, n: int, seed: int):
 
 
 class PeakMemory:
-    """Peak memory above the starting level: CUDA allocator stats, or sampled RSS on CPU (bytes)."""
-
-    def __init__(self, device: str):
-        self.cuda = device.startswith("cuda")
-
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    """Peak CUDA memory allocated above the starting level (bytes)."""
 
     def __enter__(self):
-        if self.cuda:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self.base = torch.cuda.memory_allocated()
-        else:
-            self.base = self.peak = self._rss()
-            self.stop = False
-
-            def sample():
-                while not self.stop:
-                    self.peak = max(self.peak, self._rss())
-                    time.sleep(0.005)
-
-            self.thread = threading.Thread(target=sample, daemon=True)
-            self.thread.start()
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        self.base = torch.cuda.memory_allocated()
         return self
 
     def __exit__(self, *exc):
-        if self.cuda:
-            torch.cuda.synchronize()
-            self.bytes = torch.cuda.max_memory_allocated() - self.base
-        else:
-            self.stop = True
-            self.thread.join()
-            self.bytes = self.peak - self.base
+        torch.cuda.synchronize()
+        self.bytes = torch.cuda.max_memory_allocated() - self.base
 
 
 def in_child(fn):
@@ -267,7 +242,7 @@ def main(argv=None) -> int:
             return r, t_ref, t_docs
 
         if dev.startswith("cuda"):
-            with PeakMemory(dev) as mem:
+            with PeakMemory() as mem:
                 r, t_ref, t_docs = measure()
             peak = mem.bytes
         else:
