@@ -201,7 +201,7 @@ def main(argv=None) -> int:
         file=sys.stderr,
     )
 
-    runs = [("naive loop", {"method": "loop"}, args.naive_docs or args.docs)]
+    runs = [("naive loop", {"method": "loop"}, min(args.naive_docs or args.docs, args.docs))]
     for name in args.estimators.split(","):
         if name in ("ghost", "vmap"):
             runs.append((f"alignment/{name}", {"method": name}, args.docs))
@@ -218,7 +218,7 @@ def main(argv=None) -> int:
                 )
             )
         elif name == "probe":
-            runs.append(("probe", {"estimator": "probe"}, args.probe_docs))
+            runs.append(("probe", {"estimator": "probe"}, min(args.probe_docs, args.docs)))
     rows, rewards = [], {}
     for name, over, n in runs:
         base_cfg = {"chunk_size": args.chunk, "dtype": args.dtype, "window": max(args.seq, 2)}
