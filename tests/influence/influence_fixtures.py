@@ -72,13 +72,13 @@ def flat_grad(model, ids: np.ndarray, start: int) -> torch.Tensor:
     return torch.cat([t.reshape(-1).double() for t in g])
 
 
-def naive_alignment(model, reference, docs_windows: list[list[np.ndarray]]) -> np.ndarray:
+def naive_alignment(model, reference, docs_windows, unit: bool = True) -> np.ndarray:
     """Naive float64 loop: one backward per example, flatten, dot, normalise; mean over windows."""
     vs = []
     for ex in reference.tasks.values():
         gs = [flat_grad(model, e.input_ids, e.n_context) for e in ex]
         v = torch.stack([g / g.norm() for g in gs]).mean(0)
-        vs.append(v / v.norm())
+        vs.append(v / v.norm() if unit else v)
     out = []
     for wins in docs_windows:
         rs = []

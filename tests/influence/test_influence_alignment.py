@@ -50,6 +50,16 @@ def test_alignment_matches_naive_float64_loop(reference, method, tie):
     assert est.stats["refreshes"] == 1
 
 
+def test_method_md_literal_formula_without_unit_reference(reference):
+    """unit_reference=False: <g/|g|, mean_z g_z/|g_z|> exactly as written in method.md."""
+    model = tiny_llama(dtype=torch.float64)
+    docs = code_docs(4, length=20)
+    cfg = InfluenceConfig(unit_reference=False, method="ghost", chunk_size=4)
+    r = make_estimator(cfg, reference).rewards(model, docs)
+    want = naive_alignment(model, reference, [[d] for d in docs], unit=False)
+    np.testing.assert_allclose(r, want, rtol=1e-6)
+
+
 def test_alignment_generic_modules_gpt2(reference):
     """Conv1D and LayerNorm take the generic torch.func path; learned positions force the vmap fallback."""
     from transformers import GPT2Config, GPT2LMHeadModel
