@@ -161,6 +161,9 @@ class TopicConfig(_Section):
     sample_size: int = Field(
         20000, ge=50, description="docs sampled (seeded) to fit the vectoriser and k-means"
     )
+    balance_domains: bool = Field(
+        True, description="fit sample: an equal share per domain (else uniform over the pool)"
+    )
     max_features: int = Field(50000, ge=100, description="TF-IDF vocabulary size")
     svd_dims: int = Field(100, ge=2, description="SVD dimensions of the TF-IDF vectors")
     kmeans: Literal["auto", "sklearn", "faiss"] = Field(

@@ -49,12 +49,22 @@ class TopicLabeller(Labeller):
             require("transformers", "transformers", "embed", why="MiniLM embeddings")
 
     def select_fit_sample(self, ids: Sequence[str], domains: Sequence[str]) -> np.ndarray:
-        """A seeded uniform sample of `sample_size` docs."""
+        """A seeded sample of `sample_size` docs: an equal share per domain (balance_domains), else uniform."""
         rng = np.random.default_rng([self.seed, 3])
-        n = len(ids)
-        return np.sort(rng.choice(n, size=min(self.cfg.sample_size, n), replace=False)).astype(
-            np.int64
-        )
+        n, size = len(ids), min(self.cfg.sample_size, len(ids))
+        if not self.cfg.balance_domains:
+            return np.sort(rng.choice(n, size=size, replace=False)).astype(np.int64)
+        d = np.asarray(domains, dtype=object)
+        names = sorted(set(d.tolist()))
+        quota = size // max(1, len(names))
+        chosen = []
+        for name in names:
+            members = np.flatnonzero(d == name)
+            chosen.append(rng.choice(members, size=min(quota, len(members)), replace=False))
+        picked = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
+        rest = np.setdiff1d(np.arange(n), picked)
+        fill = rng.choice(rest, size=min(size - len(picked), len(rest)), replace=False)
+        return np.sort(np.concatenate([picked, fill])).astype(np.int64)
 
     def fit(self, texts: list[str], meta: dict[str, Any]) -> dict[str, Any]:
         """Fit the vectoriser (+SVD) and k-means on the sample; name each topic by its top terms."""
