@@ -23,7 +23,9 @@ class TokenSource(Protocol):
     lengths: np.ndarray
     eos_id: int
 
-    def doc(self, i: int) -> np.ndarray: ...
+    def doc(self, i: int) -> np.ndarray:
+        """Token ids of doc i (no EOS)."""
+        ...
 
 
 def stage_seed(seed: int, stage: int, epoch: int) -> np.random.SeedSequence:

@@ -36,6 +36,7 @@ class Dist:
 
     @property
     def main(self) -> bool:
+        """Rank 0: the process that selects, logs and checkpoints."""
         return self.rank == 0
 
 
