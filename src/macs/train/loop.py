@@ -24,6 +24,7 @@ from macs.train.checkpoint import latest_checkpoint, load_checkpoint, save_check
 from macs.train.data import PackedStage
 from macs.train.pool import Pool
 from macs.train.schedule import lr_at, stage_bounds
+from macs.train.selection import Selector
 
 
 @dataclass
@@ -159,7 +160,7 @@ def stage_table(pool: Pool, idx: np.ndarray, counts_before: np.ndarray | None):
 def train(
     cfg,
     pool: Pool,
-    make_selector: Callable[[Pool], object],
+    make_selector: Callable[[Pool], Selector],
     make_reward_fn: Callable[[Pool], Callable[[object, list[int]], np.ndarray]] | None = None,
     evaluator: Callable[[object, Path], dict] | None = None,
     stop_at_step: int | None = None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -57,6 +58,30 @@ class RefreshLog:
             "seconds": self.seconds,
             **self.extra,
         }
+
+
+class Selector(Protocol):
+    """What the loop needs from a selection strategy (baselines plug in here with their own class)."""
+
+    counts: np.ndarray  # times each doc has been selected (for the stage manifest)
+
+    def initial(self, budget: int, step: int) -> tuple[np.ndarray, RefreshLog]:
+        """Stage 0's sorted doc indices reaching `budget` tokens, and its log."""
+        ...
+
+    def refresh(
+        self, stage: int, step: int, budget: int, reward_fn: RewardFn
+    ) -> tuple[np.ndarray, RefreshLog]:
+        """The next stage's sorted doc indices (rewards from the current model via reward_fn), and its log."""
+        ...
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue identically after a restart."""
+        ...
+
+    def load_state_dict(self, sd: dict) -> None:
+        """Restore from state_dict."""
+        ...
 
 
 class ConsoleSelector:
