@@ -160,7 +160,7 @@ def test_train_cli_killed_run_resumes_to_the_same_result(tmp_path, mini_data, ca
         deadline = time.time() + 200
         while time.time() < deadline and proc.poll() is None:  # kill it inside stage 1 (steps 8-16)
             if (killed / "metrics.jsonl").exists() and any(
-                r["step"] >= 13 for r in read_jsonl(killed / "metrics.jsonl")
+                r["step"] >= 10 for r in read_jsonl(killed / "metrics.jsonl")
             ):
                 break
             time.sleep(0.05)
