@@ -83,8 +83,8 @@ def task_yaml(name: str, data_file: Path, docs: list[dict], kind: str) -> str:
             "doc_to_text: context\n"
             "doc_to_target: continuation\n"
             "metric_list:\n"
-            "  - metric: acc\n"
-            "  - metric: perplexity\n"
+            "  - {metric: acc, aggregation: mean, higher_is_better: true}\n"
+            "  - {metric: perplexity, aggregation: perplexity, higher_is_better: false}\n"
         )
     elif "contexts" in docs[0]:
         body = (
@@ -93,7 +93,7 @@ def task_yaml(name: str, data_file: Path, docs: list[dict], kind: str) -> str:
             "doc_to_choice: contexts\n"
             "doc_to_target: continuation\n"
             "metric_list:\n"
-            "  - metric: acc\n"
+            "  - {metric: acc, aggregation: mean, higher_is_better: true}\n"
         )
     else:
         body = (
@@ -102,8 +102,8 @@ def task_yaml(name: str, data_file: Path, docs: list[dict], kind: str) -> str:
             "doc_to_choice: choices\n"
             "doc_to_target: gold\n"
             "metric_list:\n"
-            "  - metric: acc\n"
-            "  - metric: acc_norm\n"
+            "  - {metric: acc, aggregation: mean, higher_is_better: true}\n"
+            "  - {metric: acc_norm, aggregation: mean, higher_is_better: true}\n"
         )
     return head + body + "metadata:\n  version: 1.0\n"
 
