@@ -80,8 +80,8 @@ def bench_labellers(store, cfg, sample: int, seed: int, ppl: int) -> list[dict]:
     print("|---|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
-            f"| {r['labeller']} | {r['fit_s']:.1f} | {r['docs']} | {r['docs_per_s']:,.0f} | "
-            f"{r['mb_per_s']:.2f} | {r['docs_per_s'] / 20000:.2f}x |"
+            f"| {r['labeller']} | {r['fit_s']:.1f} | {r['docs']} | {r['docs_per_s']:,.3g} | "
+            f"{r['mb_per_s']:.3g} | {r['docs_per_s'] / 20000:.3g}x |"
         )
     return rows
 
@@ -133,6 +133,24 @@ def bench_executors(store, cfg, workers: int, seed: int, ray: bool) -> None:
         )
 
 
+def bench_quality_full(store, cfg, workers: int, seed: int) -> None:
+    """The quality classifier alone over the full store with `workers` local processes (docs/s)."""
+    from macs.labels.job import run_labels
+
+    for ngrams in (2, 1):
+        c = cfg.model_copy(deep=True)
+        c.quality.classifier.ngrams = ngrams
+        m = run_labels(
+            store, c, seed, actors=["quality"], workers=workers, force=True, progress=False
+        )["quality"]
+        lab_s = m["seconds"]["label_wall"]
+        print(
+            f"quality classifier (word 1-{ngrams}-grams) alone, {workers} local processes: {store.n_docs} docs "
+            f"labelled in {lab_s:.1f}s = {store.n_docs / lab_s:,.0f} docs/s "
+            f"({store.n_docs / lab_s / 20000:.2f}x the 20,000 docs/s goal; fit {m['seconds']['fit']:.1f}s) [{_load()}]"
+        )
+
+
 def main() -> None:
     """Parse arguments and run both benchmarks."""
     ap = argparse.ArgumentParser(
@@ -160,6 +178,8 @@ def main() -> None:
     )
     bench_labellers(store, cfg, args.sample, args.seed, args.ppl)
     if not args.no_full:
+        print()
+        bench_quality_full(store, cfg, args.workers, args.seed)
         bench_executors(store, cfg, args.workers, args.seed, not args.no_ray)
 
 

@@ -327,6 +327,7 @@ class _RayLabelUDF:
 def _ray_init(address: str | None, workers: int) -> Any:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     from macs.errors import require
 
@@ -390,7 +391,6 @@ def run_ray(
         batch_format="pyarrow",
         concurrency=max(1, min(workers, n_blocks)),
         num_cpus=1,
-        max_restarts=0,
     )
     by_name = {Path(s).name: s for s in shards}
     buf: dict[str, list] = {s: [] for s in shards}
