@@ -40,28 +40,37 @@ def make_input(path: Path, mb: float) -> int:
 
 
 def naive_import(src: Path, out: Path) -> int:
-    """The plain loop importer: json.loads per line, type checks, zstd Parquet via pyarrow."""
+    """The plain loop importer: json.loads per line, type checks, the same six store columns
+    (id, text, domain, source, n_bytes, parent_id) and the same zstd Parquet row groups."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("domain", pa.string())])
+    from macs.corpus.store import ROW_GROUP_ROWS, store_schema
+
+    schema = store_schema()
+    names = schema.names
+    source = src.as_posix()
     n = 0
     with open(src, encoding="utf-8") as f, pq.ParquetWriter(out, schema, compression="zstd") as w:
-        rows: dict[str, list] = {"id": [], "text": [], "domain": []}
+        rows: dict[str, list] = {k: [] for k in names}
         for k, line in enumerate(f, 1):
             obj = json.loads(line)
             text = obj.get("text")
             if not isinstance(text, str) or not text.strip():
                 continue
-            rows["id"].append(str(obj.get("id") or f"{src}:{k}"))
+            doc_id = str(obj.get("id") or f"{source}:{k}")
+            rows["id"].append(doc_id)
             rows["text"].append(text)
             rows["domain"].append(obj.get("domain") or "default")
+            rows["source"].append(source)
+            rows["n_bytes"].append(len(text.encode("utf-8")))
+            rows["parent_id"].append(doc_id)
             n += 1
             if len(rows["id"]) >= 8192:
-                w.write_table(pa.table(rows, schema=schema))
-                rows = {"id": [], "text": [], "domain": []}
+                w.write_table(pa.table(rows, schema=schema), row_group_size=ROW_GROUP_ROWS)
+                rows = {k: [] for k in names}
         if rows["id"]:
-            w.write_table(pa.table(rows, schema=schema))
+            w.write_table(pa.table(rows, schema=schema), row_group_size=ROW_GROUP_ROWS)
     return n
 
 

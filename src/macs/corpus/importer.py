@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -190,13 +191,13 @@ def import_corpus(
     heldout_fraction: float = 0.05,
     heldout_seed: int = 0,
     shard_mb: float = 128.0,
-    block_mb: float = 8.0,
+    block_mb: float = 2.0,
     progress: bool = True,
+    workers: int | None = None,
 ) -> ImportResult:
-    """Import files/folders into a corpus store at out_dir (atomic: old store or new, never half)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
+    """Import files/folders into a corpus store at out_dir (atomic: old store or new, never half);
+    large plain JSONL files are parsed by `workers` processes (default: all cores) over byte
+    ranges, with the same output, order and counts as one process."""
     if on_error not in ("raise", "skip"):
         raise MacsError(f"--on-error must be 'raise' or 'skip', not {on_error!r}")
     if not inputs:
@@ -213,29 +214,25 @@ def import_corpus(
     builder = CorpusBuilder(out_dir, stats, max_chunk_bytes, shard_bytes=int(shard_mb * (1 << 20)))
     prog = _Progress(total, "import", enabled=progress)
     try:
+        block_bytes = int(block_mb * (1 << 20))
+        n_workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
         for p in paths:
-            reader = make_reader(p, spec, stats, block_bytes=int(block_mb * (1 << 20)))
+            reader = make_reader(p, spec, stats, block_bytes=block_bytes)
             stats.files += 1
-            for t in reader.tables(progress=prog.advance):
-                label = reader.current
-                ids = t.column("id")
-                if ids.null_count:
-                    gen = pc.binary_join_element_wise(
-                        pa.scalar(label + ":"), pc.cast(t.column("rec"), pa.string()), ""
-                    )
-                    ids = pc.coalesce(ids, gen)
-                dom = pc.coalesce(t.column("domain"), pa.scalar(domain))
-                tbl = pa.table(
-                    {
-                        "rec": t.column("rec"),
-                        "id": ids,
-                        "text": t.column("text"),
-                        "domain": dom,
-                        "source": pa.array([label] * t.num_rows, pa.string()),
-                    }
-                )
-                unit = "line" if isinstance(reader, JsonlReader) else "row"
-                builder.add_table(tbl, where=f"{label}:{unit}")
+            parts = _split_points(reader, n_workers)
+            helpers = _start_helpers(reader, parts, builder, domain) if len(parts) > 1 else []
+            try:
+                if helpers:
+                    reader.byte_range = parts[0]
+                    prog.poll = [h.counter for h in helpers]
+                for t in reader.tables(progress=prog.advance):
+                    builder.add_table(_with_ids(t, reader.current, domain), where=_where(reader))
+                prog.poll = []
+                for k, h in enumerate(helpers):
+                    _adopt_or_redo(h, parts[k + 1], reader, builder, domain, prog)
+            finally:
+                for h in helpers:
+                    h.stop()
         prog.close()
         assert stats.reconciles(), stats.as_dict()
         manifest = {
@@ -260,11 +257,182 @@ def import_corpus(
     return ImportResult(store_dir, stats, time.perf_counter() - t0, total)
 
 
+def _with_ids(t, label: str, domain: str):
+    """A reader table with generated ids (`label:rec`) for missing ones, the default domain
+    and the source column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids = t.column("id")
+    if ids.null_count:
+        gen = pc.binary_join_element_wise(
+            pa.scalar(label + ":"), pc.cast(t.column("rec"), pa.string()), ""
+        )
+        ids = pc.coalesce(ids, gen)
+    return pa.table(
+        {
+            "rec": t.column("rec"),
+            "id": ids,
+            "text": t.column("text"),
+            "domain": pc.coalesce(t.column("domain"), pa.scalar(domain)),
+            "source": pa.repeat(pa.scalar(label, pa.string()), t.num_rows),
+        }
+    )
+
+
+def _where(reader) -> str:
+    return f"{reader.current}:{'line' if isinstance(reader, JsonlReader) else 'row'}"
+
+
+PARALLEL_MIN_BYTES = 8 << 20  # plain JSONL files at least this big per worker are split
+
+
+def _split_points(reader, n_workers: int) -> list[tuple[int, int, int]]:
+    """Byte ranges (start, end, first line number = 0 until the worker counts it) that start
+    at line starts; one range (the whole file) unless the file is plain JSONL and large."""
+    import multiprocessing as mp
+
+    size = reader.path.stat().st_size if reader.path.is_file() else 0
+    plain = isinstance(reader, JsonlReader) and not reader.path.name.lower().endswith(
+        (".gz", ".zst", ".zstd")
+    )
+    n = min(n_workers, size // PARALLEL_MIN_BYTES) if plain else 1
+    if n < 2 or "fork" not in mp.get_all_start_methods():
+        return [(0, size, 1)]
+    cuts = [0]
+    with open(reader.path, "rb") as f:
+        for k in range(1, n):
+            f.seek(max(size * k // n, cuts[-1]))
+            f.readline()  # to the next line start
+            cuts.append(min(f.tell(), size))
+    cuts.append(size)
+    ranges = [(a, b, 0) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+    return [(0, ranges[0][1], 1), *ranges[1:]] if len(ranges) > 1 else [(0, size, 1)]
+
+
+def _count_lines(path: Path, end: int) -> int:
+    """Newlines in the first `end` bytes of a file."""
+    n = 0
+    with open(path, "rb") as f:
+        left = end
+        while left > 0:
+            data = f.read(min(left, 8 << 20))
+            if not data:
+                break
+            n += data.count(b"\n")
+            left -= len(data)
+    return n
+
+
+class _Helper:
+    """A forked process importing one byte range of a file into its own shards."""
+
+    def __init__(self, proc, conn, counter, tmp: Path):
+        self.proc, self.conn, self.counter = proc, conn, counter
+        self.tmp = tmp  # the worker's partial store folder (inside the main one)
+
+    def result(self, prog) -> tuple[str, Any]:
+        while not self.conn.poll(0.1):
+            prog.advance(0)
+            if not self.proc.is_alive() and not self.conn.poll(0):
+                return "err", f"worker process exited with code {self.proc.exitcode}"
+        try:
+            return self.conn.recv()
+        except EOFError:
+            return "err", "worker process died"
+
+    def stop(self) -> None:
+        if self.proc.is_alive():
+            self.proc.terminate()
+        self.proc.join()
+        self.conn.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _part_worker(
+    conn, counter, reader, part, out_dir, on_error, max_chunk_bytes, shard_bytes, domain
+):
+    """Child process: import lines of `part` into shards under out_dir; send back counts, keys."""
+    try:
+        stats = ImportStats(on_error=on_error)
+        reader.stats = stats
+        start, end, _ = part
+        reader.byte_range = (start, end, 1 + _count_lines(reader.path, start))
+        builder = CorpusBuilder(out_dir, stats, max_chunk_bytes, shard_bytes=shard_bytes)
+
+        def advance(n: int) -> None:
+            counter.value += n
+
+        for t in reader.tables(progress=advance):
+            builder.add_table(_with_ids(t, reader.current, domain), where=_where(reader))
+        info = builder.writer.part_info()
+        conn.send(("ok", {"part": info, "stats": stats, "keys": list(builder._seen)}))
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which redoes the part
+        conn.send(("err", f"{type(e).__name__}: {e}"))
+    finally:
+        conn.close()
+
+
+def _start_helpers(reader, parts, builder, domain) -> list[_Helper]:
+    """Fork one process per part after the first (the caller imports the first part)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    builder.writer.close_shards()  # no background write in flight while forking
+    helpers = []
+    for k, part in enumerate(parts[1:], 1):
+        recv, send = ctx.Pipe(duplex=False)
+        counter = ctx.Value("q", 0, lock=False)
+        out_dir = builder.writer.tmp / f"part{k}"
+        proc = ctx.Process(
+            target=_part_worker,
+            args=(
+                send,
+                counter,
+                reader,
+                part,
+                out_dir,
+                builder.stats.on_error,
+                builder.max_chunk_bytes,
+                builder.writer.shard_bytes,
+                domain,
+            ),
+            daemon=True,
+        )
+        proc.start()
+        send.close()
+        tmp = out_dir.with_name(f".{out_dir.name}.partial-{proc.pid}")
+        helpers.append(_Helper(proc, recv, counter, tmp))
+    return helpers
+
+
+def _adopt_or_redo(h: _Helper, part, reader, builder: CorpusBuilder, domain: str, prog) -> None:
+    """Append a helper's shards and counts; if it failed (bad input under --on-error raise,
+    or anything else) or its ids collide with earlier ones, import its part here instead, so
+    that errors, skips and duplicates are reported exactly as by one process."""
+    status, res = h.result(prog)
+    prog.advance_to_poll(h)
+    if status == "ok" and builder._seen.isdisjoint(res["keys"]):
+        builder.writer.adopt(res["part"])
+        builder._seen.update(res["keys"])
+        builder.stats.merge(res["stats"])
+        return
+    if status == "ok":
+        for f, _ in res["part"]["shards"]:
+            Path(f).unlink(missing_ok=True)
+    start, end, _ = part
+    reader.byte_range = (start, end, 1 + _count_lines(reader.path, start))
+    for t in reader.tables():
+        builder.add_table(_with_ids(t, reader.current, domain), where=_where(reader))
+
+
 class _Progress:
     """A rich progress bar over bytes on stderr (silent when disabled or not a terminal)."""
 
     def __init__(self, total: int, what: str, enabled: bool = True):
         self._p = None
+        self.poll = []
+        self._polled = {}
         if enabled and sys.stderr.isatty():
             from rich.console import Console
             from rich.progress import (
@@ -287,9 +455,24 @@ class _Progress:
             self._p.start()
             self._task = self._p.add_task(what, total=total or None)
 
+    poll: list = []  # counters of bytes read by worker processes, shown as they grow
+    _polled: dict
+
     def advance(self, n: int) -> None:
         if self._p is not None:
+            for c in self.poll:
+                done = self._polled.get(id(c), 0)
+                if c.value > done:
+                    n += c.value - done
+                    self._polled[id(c)] = c.value
             self._p.advance(self._task, n)
+
+    def advance_to_poll(self, h) -> None:
+        """Count the rest of a finished worker's bytes."""
+        if self._p is not None:
+            done = self._polled.get(id(h.counter), 0)
+            self._polled[id(h.counter)] = h.counter.value
+            self._p.advance(self._task, max(0, h.counter.value - done))
 
     def close(self) -> None:
         if self._p is not None:

@@ -76,6 +76,18 @@ class ImportStats:
         self.empty_files += 1
         self.examples.setdefault("empty_file", []).append(path)
 
+    def merge(self, other: ImportStats) -> None:
+        """Add the counts of a later part of the input (examples kept in input order)."""
+        self.empty_files += other.empty_files
+        self.records_read += other.records_read
+        self.records_written += other.records_written
+        self.docs_written += other.docs_written
+        self.chunked_records += other.chunked_records
+        self.skipped.update(other.skipped)
+        for kind, ex in other.examples.items():
+            mine = self.examples.setdefault(kind, [])
+            mine.extend(ex[: max(0, 3 - len(mine))] if kind != "empty_file" else ex)
+
     def reconciles(self) -> bool:
         """True when records_read == records_written + skipped records."""
         return self.records_read == self.records_written + sum(self.skipped.values())
@@ -156,6 +168,22 @@ def _line_blocks(stream, block_bytes: int) -> Iterator[bytes]:
         carry = data[cut + 1 :]
 
 
+class _Limited:
+    """A binary stream that stops after `n` bytes (one worker's part of a file)."""
+
+    def __init__(self, raw, n: int):
+        self.raw = raw
+        self.left = n
+
+    def read(self, size: int) -> bytes:
+        data = self.raw.read(min(size, self.left)) if self.left > 0 else b""
+        self.left -= len(data)
+        return data
+
+    def close(self) -> None:
+        pass
+
+
 class Reader:
     """Base class: `tables()` yields validated tables; `progress` is a callable(bytes) or None."""
 
@@ -229,6 +257,10 @@ class JsonlReader(Reader):
         rec = msgspec.defstruct("Rec", fields, rename=rename)
         return msgspec.json.Decoder(rec), (msgspec.DecodeError, msgspec.ValidationError)
 
+    # (start byte, end byte, number of the first line) for a worker reading one part of a plain
+    # file (starts at a line start); None = the whole file
+    byte_range: tuple[int, int, int] | None = None
+
     def tables(self, progress=None):
         decoder, errors = self._decoder()
         stream, raw = _open_binary(self.path)
@@ -236,10 +268,16 @@ class JsonlReader(Reader):
             line0 = 1
             last = 0
             any_data = False
+            if self.byte_range is not None:
+                start, end, line0 = self.byte_range
+                raw.seek(start)
+                stream = _Limited(raw, end - start)
+                last = start
+                any_data = start > 0  # a later part of a non-empty file (no byte-order mark)
             for block in _line_blocks(stream, self.block_bytes):
-                any_data = True
-                if line0 == 1 and block.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
+                if not any_data and block.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
                     block = block[3:]
+                any_data = True
                 n_lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
                 cols = self._block_fast(block, line0, n_lines, decoder, errors)
                 if cols is None:

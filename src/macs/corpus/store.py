@@ -371,15 +371,46 @@ class StoreWriter:
         for f in pending:
             f.result()
 
-    def finish(self, manifest: dict[str, Any], heldout_fraction: float, heldout_seed: int) -> Path:
-        """Close shards, write manifest.json (with held-out counts) and move the store into place."""
-        from macs.io import write_json
-
+    def close_shards(self) -> None:
+        """Write out buffered rows and close the open shard (the next write starts a new one)."""
         self._flush(final=True)
         if self._writer is not None:
             self._submit(self._writer.close)
             self._writer = None
         self._drain()
+
+    def adopt(self, part: dict[str, Any]) -> None:
+        """Append finished shards written by another writer (`part` from `part_info()`), in order."""
+        self.close_shards()
+        for f, rows in part["shards"]:
+            self._shard_i += 1
+            os.replace(f, self.tmp / "shards" / f"part-{self._shard_i:05d}.parquet")
+            self.shard_rows.append(rows)
+        self.n_docs += part["n_docs"]
+        self.n_bytes += part["n_bytes"]
+        for d, v in part["domain_docs"].items():
+            self.domain_docs[d] = self.domain_docs.get(d, 0) + v
+        for d, v in part["domain_bytes"].items():
+            self.domain_bytes[d] = self.domain_bytes.get(d, 0) + v
+
+    def part_info(self) -> dict[str, Any]:
+        """Close everything and describe the shards written (for `adopt` by the main writer)."""
+        self.close_shards()
+        self._pool.shutdown()
+        files = [self.tmp / "shards" / f"part-{i:05d}.parquet" for i in range(len(self.shard_rows))]
+        return {
+            "shards": [(str(f), r) for f, r in zip(files, self.shard_rows, strict=True)],
+            "n_docs": self.n_docs,
+            "n_bytes": self.n_bytes,
+            "domain_docs": dict(self.domain_docs),
+            "domain_bytes": dict(self.domain_bytes),
+        }
+
+    def finish(self, manifest: dict[str, Any], heldout_fraction: float, heldout_seed: int) -> Path:
+        """Close shards, write manifest.json (with held-out counts) and move the store into place."""
+        from macs.io import write_json
+
+        self.close_shards()
         self._pool.shutdown()
         manifest = dict(manifest)
         manifest.setdefault("version", STORE_VERSION)
