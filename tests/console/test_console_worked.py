@@ -20,6 +20,7 @@ DOMAIN = np.tile([0, 1, 2], 3)
 def _console(**kw) -> Console:
     q = Actor("quality", QUALITY, ["low", "mid", "high"])
     d = Actor("domain", DOMAIN, ["web", "wiki", "code"])
+    kw.setdefault("theta_reward", "raw")  # the paper's step; the standardized one is tested below
     return Console([q, d], seed=kw.pop("seed", 0), **kw)
 
 
@@ -75,6 +76,23 @@ def test_one_refresh_and_two_stages_by_hand():
     assert sorted(second.tolist()) == sorted([8, other, 5, 2])
     assert c.counts.tolist() == [0, 0, 2, 0, 0, 2, 1, 1, 2]
     assert c.last_select["threshold_docs"] == 1 and c.last_select["exhausted"] is False
+
+
+def test_standardized_theta_step_by_hand():
+    c = _console(theta_reward="standardized")
+    log = _refresh(c)
+    # R_q = 0.2098099 < R_d = 0.2451122: R - Rbar = (-d, +d), std over the two actors = d,
+    # so the step is eta * (-1, +1): theta = (0.4, 0.6) whatever the rewards' scale
+    assert log["R_actor"]["quality"] < log["R_actor"]["domain"]
+    np.testing.assert_allclose(c.theta, [0.4, 0.6], atol=1e-12)
+    c2 = _console(theta_reward="standardized")
+    c2.update({"quality": np.array([1e-3, 2e-3, 3e-3]), "domain": np.array([0.0, 0.0, 6e-3])})
+    np.testing.assert_allclose(c2.theta, [0.4, 0.6], atol=1e-12)  # scale-free
+    c3 = _console(theta_reward="standardized")
+    c3.update({"quality": np.array([0.1, 0.2, 0.3]), "domain": np.array([0.1, 0.2, 0.3])})
+    np.testing.assert_allclose(c3.theta, [0.5, 0.5])  # equal rewards: no move
+    with pytest.raises(MacsError, match="theta_reward"):
+        _console(theta_reward="bogus")
 
 
 def test_fixed_theta_updates_actors_but_not_theta():

@@ -40,6 +40,10 @@ class SelectionConfig(BaseModel):
     )
     eta_w: float = Field(0.1, ge=0.0, le=1.0, description="actor weight step size eta_w")
     eta_theta: float = Field(0.1, ge=0.0, description="collaborative weight step size eta_theta")
+    theta_reward: Literal["standardized", "raw"] = Field(
+        "standardized",
+        description="theta step uses R_A - Rbar divided by its std over actors (standardized) or raw",
+    )
     mode: Literal["multi_actor", "fixed_theta", "random"] = Field(
         "multi_actor",
         description="multi_actor | fixed_theta (ablation) | random (seeded, same tokens)",

@@ -21,6 +21,7 @@ from macs.console.budget import CHUNK, BudgetResult, budget_select, doc_hash, ha
 from macs.errors import MacsError
 
 MODES = ("multi_actor", "fixed_theta", "random")
+THETA_REWARDS = ("standardized", "raw")
 _MAX_COUNT = np.iinfo(np.uint16).max
 _KEY_LIMIT = 1 << 22  # above this many (cell x count) keys, fall back to per-doc score levels
 _KEY_CACHE_BYTES = 1 << 29  # keep per-doc keys between selection passes up to 512 MB
@@ -37,6 +38,7 @@ class Console:
         seed: int = 0,
         decay_factor: float = 0.1,
         n_docs: int | None = None,
+        theta_reward: str = "standardized",
     ):
         if mode not in MODES:
             raise MacsError(f"selection mode must be one of {MODES}, not {mode!r}")
@@ -57,6 +59,9 @@ class Console:
             )
         if decay_factor < 0:
             raise MacsError(f"decay_factor must be >= 0, not {decay_factor}")
+        if theta_reward not in THETA_REWARDS:
+            raise MacsError(f"theta_reward must be one of {THETA_REWARDS}, not {theta_reward!r}")
+        self.theta_reward = theta_reward
         self.actors = list(actors)
         self.eta_theta = float(eta_theta)
         self.mode = mode
@@ -299,7 +304,7 @@ class Console:
         R_bar = float(R_actor[ok].mean()) if ok.any() else float("nan")
         if self.mode == "multi_actor" and ok.any():
             th = self.theta.copy()
-            th[ok] += self.eta_theta * (R_actor[ok] - R_bar)
+            th[ok] += self.eta_theta * self._theta_step(R_actor[ok], R_bar)
             th = np.clip(th, 0.0, None)
             self.theta = th / th.sum() if th.sum() > 0 else np.full(len(th), 1.0 / len(th))
         self.n_updates += 1
@@ -320,6 +325,19 @@ class Console:
         )
         return log
 
+    def _theta_step(self, R: np.ndarray, R_bar: float) -> np.ndarray:
+        """R_A - Rbar (raw, as in the paper) or divided by the std over actors (standardized).
+
+        Raw rewards are cosines of order 1e-2, so a raw step of eta * (R_A - Rbar) moves theta
+        by ~1e-4 per refresh; standardising (as method.md section 4 does for group weights)
+        makes eta_theta the step in units of the actors' spread. Constant rewards give 0.
+        """
+        d = R - R_bar
+        if self.theta_reward == "raw":
+            return d
+        sd = float(d.std())
+        return d / sd if sd > 0 else np.zeros_like(d)
+
     def theta_dict(self) -> dict[str, float]:
         """theta as {actor name: weight} (on the simplex: >= 0, sums to 1)."""
         return dict(zip(self.actor_names, self.theta.tolist(), strict=True))
@@ -331,6 +349,7 @@ class Console:
             "version": 1,
             "mode": self.mode,
             "eta_theta": self.eta_theta,
+            "theta_reward": self.theta_reward,
             "decay_factor": self.decay_factor,
             "seed": self.seed,
             "n_docs": self.n_docs,
@@ -358,6 +377,7 @@ class Console:
             a.load_state_dict(sd["actors"][a.name])
         self.mode = sd["mode"]
         self.eta_theta = float(sd["eta_theta"])
+        self.theta_reward = sd.get("theta_reward", self.theta_reward)
         self.decay_factor = float(sd["decay_factor"])
         self.seed = int(sd.get("seed", self.seed))
         self.theta = np.asarray(sd["theta"], dtype=np.float64)

@@ -97,5 +97,6 @@ def build_console(cfg, store, n_tokens: np.ndarray | None = None) -> Console:
         mode=s.mode,
         seed=cfg.run.seed,
         decay_factor=s.decay_factor,
+        theta_reward=s.theta_reward,
         n_docs=store.n_docs,
     )

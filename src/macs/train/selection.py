@@ -257,6 +257,7 @@ def make_selector(pool, cfg, seed: int, actors: list | None = None) -> ConsoleSe
         mode=sel.mode,
         seed=seed,
         decay_factor=sel.decay_factor,
+        theta_reward=sel.theta_reward,
         n_docs=pool.n_docs,
     )
     return ConsoleSelector(console, pool.doc_tokens, pool.eligible, sel.samples_per_group)
