@@ -293,8 +293,11 @@ def run_local(
 class _RayLabelUDF:
     """Ray Data map_batches UDF: labellers unpickled and set up once per Ray worker."""
 
-    def __init__(self, payload: bytes, batch_size: int):
-        self.actors = pickle.loads(payload)  # {actor: labeller}
+    def __init__(self, payload_ref: list, batch_size: int):
+        import ray
+
+        # the pickled labellers travel as one object-store ref inside a list (not auto-resolved)
+        self.actors = pickle.loads(ray.get(payload_ref[0]))  # {actor: labeller}
         self.batch_size = batch_size
         for lab in self.actors.values():
             lab.setup()
@@ -327,7 +330,6 @@ class _RayLabelUDF:
 def _ray_init(address: str | None, workers: int) -> Any:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     from macs.errors import require
 
@@ -386,7 +388,7 @@ def run_ray(
     )
     ds = ds.map_batches(
         _RayLabelUDF,
-        fn_constructor_args=(payload, batch_size),
+        fn_constructor_args=([ray.put(payload)], batch_size),
         batch_size=batch_size,
         batch_format="pyarrow",
         concurrency=max(1, min(workers, n_blocks)),
