@@ -57,12 +57,12 @@ def test_derived_zero_shot_is_the_query_of_the_five_shot_file():
 
 
 def test_limit_is_seeded_nested_and_keeps_all_choices():
-    small = load_requests("hellaswag", 0, limit=20, seed=7)
-    again = load_requests("hellaswag", 0, limit=20, seed=7)
-    other = load_requests("hellaswag", 0, limit=20, seed=8)
-    big = load_requests("hellaswag", 0, limit=60, seed=7)
+    small = load_requests("csqa", 0, limit=20, seed=7)
+    again = load_requests("csqa", 0, limit=20, seed=7)
+    other = load_requests("csqa", 0, limit=20, seed=8)
+    big = load_requests("csqa", 0, limit=60, seed=7)
     ids = {r.doc_id for r in small}
-    assert small == again and len(ids) == 20 and len(small) == 80  # 4 endings per document
+    assert small == again and len(ids) == 20 and len(small) == 100  # 5 choices per question
     assert ids != {r.doc_id for r in other}
     assert ids <= {r.doc_id for r in big}
     assert subset_doc_ids("t", range(10), None) == list(range(10))
