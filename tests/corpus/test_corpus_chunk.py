@@ -34,3 +34,37 @@ def test_chunks_bounded_and_lossless_up_to_whitespace(text, limit):
     if len(text.encode()) > limit:
         assert all(0 < len(c.encode()) <= limit for c in chunks)
     assert "".join("".join(chunks).split()) == "".join(text.split())
+
+
+def _greedy_reference(text: str, max_bytes: int) -> list[str]:
+    """The plain greedy loop over the same pieces (what the binary-search packing must equal)."""
+    from macs.corpus.chunk import _nbytes, _pieces
+
+    nb = _nbytes(text)
+    if max_bytes <= 0 or nb <= max_bytes:
+        return [text]
+    chunks, cur, cur_b = [], [], 0
+    for p, b in zip(*_pieces(text, nb, max_bytes, 0), strict=True):
+        if cur and cur_b + b > max_bytes:
+            chunks.append("".join(cur))
+            cur, cur_b = [], 0
+        cur.append(p)
+        cur_b += b
+    if cur:
+        chunks.append("".join(cur))
+    return [c for c in (c.strip() for c in chunks) if c]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab é\n\t漢\u00a0"), max_size=500), st.integers(1, 120))
+def test_packing_equals_the_greedy_loop(text, limit):
+    assert chunk_text(text, limit) == _greedy_reference(text, limit)
+
+
+def test_packing_on_real_text(mini_corpus_path):
+    import json
+
+    texts = [json.loads(x)["text"] for x in mini_corpus_path.read_text("utf-8").splitlines()]
+    for t in texts[::5]:
+        for limit in (3, 200, 2000):
+            assert chunk_text(t, limit) == _greedy_reference(t, limit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import sys
@@ -37,9 +38,26 @@ class CorpusBuilder:
         """Add a pa.Table with id (non-null), text, domain, source columns; `rec` if present is
         used in messages. Counts each input row as a written record unless skipped."""
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         ids = table.column("id").to_pylist()
+        seen = self._seen
+        new = set(ids)
+        dup_rows = []
+        if len(new) == len(ids) and seen.isdisjoint(new):
+            seen |= new  # set operations in C; the loop below only runs when there are duplicates
+        else:
+            dup_rows = self._dedup(table, ids, where)
+        if dup_rows:
+            keep = [True] * len(ids)
+            for i in dup_rows:
+                keep[i] = False
+            table = table.filter(pa.array(keep))
+        if table.num_rows == 0:
+            return
+        self._add_unique(table, where)
+
+    def _dedup(self, table, ids: list, where: str) -> list[int]:
+        """Rows whose id was seen before (reported as duplicate_id); adds the others to _seen."""
         recs = table.column("rec").to_pylist() if "rec" in table.column_names else None
         seen = self._seen
         dup_rows = []
@@ -50,13 +68,14 @@ class CorpusBuilder:
                 dup_rows.append(i)
             else:
                 seen.add(x)
-        if dup_rows:
-            keep = [True] * len(ids)
-            for i in dup_rows:
-                keep[i] = False
-            table = table.filter(pa.array(keep))
-        if table.num_rows == 0:
-            return
+        return dup_rows
+
+    def _add_unique(self, table, where: str) -> None:
+        """Write rows with new ids (long texts cut into chunks)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        seen = self._seen
         self.stats.records_written += table.num_rows
         text = table.column("text")
         n_bytes = pc.binary_length(text).cast(pa.int64())
@@ -196,8 +215,8 @@ def import_corpus(
     workers: int | None = None,
 ) -> ImportResult:
     """Import files/folders into a corpus store at out_dir (atomic: old store or new, never half);
-    large plain JSONL files are parsed by `workers` processes (default: all cores) over byte
-    ranges, with the same output, order and counts as one process."""
+    large plain JSONL files are parsed by `workers` processes (default: the idle cores) over
+    byte ranges, with the same output, order and counts as one process."""
     if on_error not in ("raise", "skip"):
         raise MacsError(f"--on-error must be 'raise' or 'skip', not {on_error!r}")
     if not inputs:
@@ -215,7 +234,7 @@ def import_corpus(
     prog = _Progress(total, "import", enabled=progress)
     try:
         block_bytes = int(block_mb * (1 << 20))
-        n_workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+        n_workers = max(1, workers if workers is not None else idle_cores())
         for p in paths:
             reader = make_reader(p, spec, stats, block_bytes=block_bytes)
             stats.files += 1
@@ -255,6 +274,18 @@ def import_corpus(
         builder.abort()
         raise
     return ImportResult(store_dir, stats, time.perf_counter() - t0, total)
+
+
+def idle_cores() -> int:
+    """Cores not busy now (cores minus the 1-minute load average, at least 1): a second
+    process only pays off on a free core; on a busy machine it costs CPU (forking, copied
+    pages) and gains no time, since the scheduler gives a session a fixed share."""
+    cpu = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return cpu
+    return max(1, min(cpu, int(cpu - load + 0.5)))
 
 
 def _with_ids(t, label: str, domain: str):
@@ -379,6 +410,9 @@ def _start_helpers(reader, parts, builder, domain) -> list[_Helper]:
 
     ctx = mp.get_context("fork")
     builder.writer.close_shards()  # no background write in flight while forking
+    # objects alive now go to the permanent GC generation: the collector then never walks (and
+    # so never copies-on-write) the parent's heap pages in the children
+    gc.freeze()
     helpers = []
     for k, part in enumerate(parts[1:], 1):
         recv, send = ctx.Pipe(duplex=False)
@@ -403,6 +437,7 @@ def _start_helpers(reader, parts, builder, domain) -> list[_Helper]:
         send.close()
         tmp = out_dir.with_name(f".{out_dir.name}.partial-{proc.pid}")
         helpers.append(_Helper(proc, recv, counter, tmp))
+    gc.unfreeze()
     return helpers
 
 

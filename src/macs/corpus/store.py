@@ -47,6 +47,17 @@ def heldout_hash(seed: int, key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8, key=k).digest(), "little")
 
 
+def _heldout_hashes(seed: int, keys: Sequence[str]) -> np.ndarray:
+    """heldout_hash(seed, k) for every key, as np.uint64 (the keyed state is copied, not redone)."""
+    base = hashlib.blake2b(digest_size=8, key=str(seed).encode()[:64])
+    out = bytearray()
+    for x in keys:
+        h = base.copy()
+        h.update(x.encode())
+        out += h.digest()
+    return np.frombuffer(bytes(out), dtype="<u8").astype(np.uint64)
+
+
 def compute_heldout_mask(
     domains: np.ndarray, parent_ids: Sequence[str], fraction: float, seed: int
 ) -> np.ndarray:
@@ -75,13 +86,7 @@ def compute_heldout_mask(
     _, first = np.unique(parent_of, return_index=True)  # first doc of each parent (sorted ids)
     p_domain_arr = np.asarray(domains)[first]
     sizes = np.bincount(parent_of, minlength=len(keys))
-    kb = str(seed).encode()[:64]
-    blake = hashlib.blake2b
-    hashes = np.fromiter(
-        (int.from_bytes(blake(x.encode(), digest_size=8, key=kb).digest(), "little") for x in keys),
-        dtype=np.uint64,
-        count=len(keys),
-    )
+    hashes = _heldout_hashes(seed, keys)
     held_parent = np.zeros(len(keys), dtype=np.bool_)
     for d in np.unique(p_domain_arr):
         members = np.flatnonzero(p_domain_arr == d)

@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -125,14 +126,13 @@ def _encode_unit(args: tuple) -> tuple[int, np.ndarray, float]:
                 else:
                     encs = [tok.encode(t, add_special_tokens=False) for t in batch]
                 ids = [e.ids for e in encs]
-                lens = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-                flat = np.empty(int(lens.sum()) + len(ids), dtype=dt)
-                pos = 0
+                lens = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
                 for x in ids:
-                    n = len(x)
-                    flat[pos : pos + n] = x
-                    flat[pos + n] = eos
-                    pos += n + 1
+                    x.append(eos)
+                # one C-level pass over the whole batch: tokens, EOS, tokens, EOS, ...
+                flat = np.fromiter(
+                    chain.from_iterable(ids), dtype=dt, count=int(lens.sum()) + len(ids)
+                )
                 f.write(flat.tobytes())
                 lengths.append(lens)
     out = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
@@ -175,7 +175,7 @@ def tokenize_store(
     name: str | None = None,
     *,
     workers: int | None = None,
-    batch_docs: int = 256,
+    batch_docs: int = 1024,
     unit_mb: float = 16.0,
     force: bool = False,
     progress: bool = True,
