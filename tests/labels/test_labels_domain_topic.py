@@ -151,3 +151,17 @@ def test_minilm_embeddings_with_a_local_encoder(mini_store, tmp_path):
     score, group = lab.score_texts(texts[:20])
     assert group.min() >= 0 and group.max() < 4
     assert np.allclose(np.linalg.norm(lab.vectors(texts[:5]), axis=1), 1.0, atol=1e-5)
+
+
+def test_topic_fit_sample_is_balanced_over_domains():
+    domains = ["big"] * 900 + ["mid"] * 80 + ["small"] * 20
+    ids = [f"d{i}" for i in range(len(domains))]
+    lab = TopicLabeller(TopicConfig(sample_size=150), seed=7)
+    idx = lab.select_fit_sample(ids, domains)
+    d = np.asarray(domains)[idx]
+    assert len(idx) == 150 and len(set(idx.tolist())) == 150
+    assert (d == "small").sum() == 20 and (d == "mid").sum() >= 50  # each domain gets its share
+    assert (lab.select_fit_sample(ids, domains) == idx).all()  # seeded
+    uni = TopicLabeller(TopicConfig(sample_size=150, balance_domains=False), seed=7)
+    du = np.asarray(domains)[uni.select_fit_sample(ids, domains)]
+    assert (du == "small").sum() < 20
