@@ -219,6 +219,9 @@ def tokenize_store(
     files = [f"tokens-{k:05d}.bin" for k in range(len(units))]
     # one unit -> threaded encode_batch in this process; several -> one process per unit
     threads = workers == 1
+    from macs.corpus.importer import idle_cores
+
+    rust_parallel = threads and idle_cores() >= 2
     jobs = [
         (str(u[0]), u[1], str(tok_path), str(tmp / files[k]), dtype, batch_docs, threads)
         for k, u in enumerate(units)
@@ -227,9 +230,20 @@ def tokenize_store(
     bar = _bar(store.n_docs, f"tokenize ({name})", progress)
     try:
         if workers == 1:
-            for k, job in enumerate(jobs):
-                lengths[k] = _encode_unit(job)[1]
-                bar.advance(units[k][3])
+            # batches on the Rust thread pool when a second core is free; on a busy machine
+            # the same batches serially (idle pool threads only burn the session's CPU share)
+            env = os.environ.get("TOKENIZERS_PARALLELISM")
+            if not rust_parallel:
+                os.environ["TOKENIZERS_PARALLELISM"] = "false"
+            try:
+                for k, job in enumerate(jobs):
+                    lengths[k] = _encode_unit(job)[1]
+                    bar.advance(units[k][3])
+            finally:
+                if env is None:
+                    os.environ.pop("TOKENIZERS_PARALLELISM", None)
+                else:
+                    os.environ["TOKENIZERS_PARALLELISM"] = env
         else:
             import multiprocessing as mp
 
@@ -269,6 +283,7 @@ def tokenize_store(
             "bytes_per_token": round(int(store.manifest.get("n_bytes", 0)) / max(1, n_tokens), 4),
             "files": [{"file": f, "n_tokens": n} for f, n in zip(files, file_tokens, strict=True)],
             "workers": workers,
+            "rust_threads": (cpu if rust_parallel else 1) if threads else 0,
             "seconds": round(secs, 2),
         }
         write_json(tmp / "meta.json", meta)
