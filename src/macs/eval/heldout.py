@@ -12,6 +12,9 @@ from macs.errors import MacsError
 from macs.eval.scoring import EncodedPair, model_max_length, prefix_token_id, score_encoded
 
 LN2 = math.log(2.0)
+# every window position goes through the output layer (rows x window x vocab floats), so the
+# default window and tokens per batch stay modest even for long-context, large-vocab models
+DEFAULT_WINDOW = 2048
 
 
 def rolling_windows(tokens: list[int], window: int, prefix: int) -> list[EncodedPair]:
@@ -38,13 +41,15 @@ def heldout_bpb(
     seed: int = 0,
     max_length: int | None = None,
     batch_size: int = 16,
+    max_batch_tokens: int = 4096,
     progress: bool = True,
 ) -> dict:
     """Bits per UTF-8 byte of the store's held-out documents, per domain and overall (lower = better).
 
     Takes a seeded sample of at most `max_docs_per_domain` held-out documents per domain
-    (`store.heldout_mask()`), scores every token of each in rolling windows of the model's
-    length, and pools bits and bytes within a domain. `overall.bpb` pools all sampled bytes;
+    (`store.heldout_mask()`), scores every token of each in rolling windows of `max_length`
+    tokens (default: the model's length, at most 2,048), batches of at most `max_batch_tokens`
+    tokens, and pools bits and bytes within a domain. `overall.bpb` pools all sampled bytes;
     `overall.bpb_macro` is the unweighted mean over domains.
     """
     mask = np.asarray(store.heldout_mask(), dtype=bool)
@@ -63,9 +68,8 @@ def heldout_bpb(
         if max_docs_per_domain is not None and idx.size > max_docs_per_domain:
             idx = np.sort(rng.choice(idx, size=max_docs_per_domain, replace=False))
         picked.append((code, idx))
-    window = min(
-        max_length or model_max_length(model, tokenizer), model_max_length(model, tokenizer)
-    )
+    limit = model_max_length(model, tokenizer)
+    window = min(max_length or min(limit, DEFAULT_WINDOW), limit)
     prefix = prefix_token_id(tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else prefix
     t0 = time.perf_counter()
@@ -73,16 +77,13 @@ def heldout_bpb(
     for code, idx in picked:
         texts = [t for t in store.texts(idx) if t]
         enc = tokenizer(texts, add_special_tokens=False)["input_ids"]
-        pairs, owner = [], []
-        for d, toks in enumerate(enc):
-            for w in rolling_windows(list(toks), window, prefix):
-                pairs.append(w)
-                owner.append(d)
+        pairs = [w for toks in enc for w in rolling_windows(list(toks), window, prefix)]
         scores = score_encoded(
             model,
             pairs,
             batch_size,
             window,
+            max_batch_tokens=max_batch_tokens,
             progress=progress,
             desc=f"held-out {names[code]}",
             pad_id=pad,
