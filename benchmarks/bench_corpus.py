@@ -127,13 +127,13 @@ def bench_import(src: Path, work: Path, n_bytes: int, repeats: int) -> None:
         out["res"] = import_corpus([src], work / "store", progress=False, workers=workers)
 
     # interleaved rounds, so that a change of machine load hits every contender alike
-    cpu = os.cpu_count() or 1
+    ncpu = os.cpu_count() or 1
     names = ("parse", "naive", "ours1", "ours")
     fns = {
         "parse": parse_only,
         "naive": lambda: naive_import(src, work / "naive.parquet"),
         "ours1": lambda: ours_once(1),
-        "ours": lambda: ours_once(cpu),
+        "ours": lambda: ours_once(ncpu),
     }
     best = {k: (float("inf"), float("inf")) for k in names}
     for _ in range(repeats):
@@ -149,7 +149,7 @@ def bench_import(src: Path, work: Path, n_bytes: int, repeats: int) -> None:
         ("json.loads parse-only loop", "parse", f"{n} lines, nothing written"),
         ("json.loads loop importer", "naive", "checks + the same 6 columns, zstd Parquet"),
         ("macs corpus import, 1 proc", "ours1", what),
-        (f"macs corpus import, {cpu} procs", "ours", what),
+        (f"macs corpus import, {ncpu} procs", "ours", what),
     ]
     for name, key, what in rows:
         wall, cpu = best[key]
@@ -160,7 +160,7 @@ def bench_import(src: Path, work: Path, n_bytes: int, repeats: int) -> None:
         best["ours1"],
     )
     print(
-        f"import: ratio vs loop importer: wall {naive / ours:.2f}x with {cpu} procs, "
+        f"import: ratio vs loop importer: wall {naive / ours:.2f}x with {ncpu} procs, "
         f"{naive / one:.2f}x with 1; CPU {naive_cpu / ours_cpu:.2f}x, {naive_cpu / one_cpu:.2f}x; "
         f"{_load()}; the default now would be {idle_cores()} proc(s) (goal >= 2x wall)"
     )

@@ -215,8 +215,8 @@ def import_corpus(
     workers: int | None = None,
 ) -> ImportResult:
     """Import files/folders into a corpus store at out_dir (atomic: old store or new, never half);
-    large plain JSONL files are parsed by `workers` processes (default: the idle cores) over
-    byte ranges, with the same output, order and counts as one process."""
+    JSONL is parsed on threads of the idle cores (default) or, with workers=N, by N forked
+    processes over byte ranges of large plain files; same output, order and counts as serial."""
     if on_error not in ("raise", "skip"):
         raise MacsError(f"--on-error must be 'raise' or 'skip', not {on_error!r}")
     if not inputs:
@@ -234,9 +234,14 @@ def import_corpus(
     prog = _Progress(total, "import", enabled=progress)
     try:
         block_bytes = int(block_mb * (1 << 20))
-        n_workers = max(1, workers if workers is not None else idle_cores())
+        # default: one process, JSONL blocks parsed by pyarrow on the idle cores' threads (or
+        # msgspec in this thread on a busy machine); workers=N forks N processes over byte ranges
+        n_workers = max(1, workers or 1)
+        idle = idle_cores() if workers is None else 1
         for p in paths:
             reader = make_reader(p, spec, stats, block_bytes=block_bytes)
+            if isinstance(reader, JsonlReader) and idle >= 2:
+                reader.parse_threads = idle
             stats.files += 1
             parts = _split_points(reader, n_workers)
             helpers = _start_helpers(reader, parts, builder, domain) if len(parts) > 1 else []
@@ -277,15 +282,15 @@ def import_corpus(
 
 
 def idle_cores() -> int:
-    """Cores not busy now (cores minus the 1-minute load average, at least 1): a second
-    process only pays off on a free core; on a busy machine it costs CPU (forking, copied
-    pages) and gains no time, since the scheduler gives a session a fixed share."""
+    """Cores not busy now (cores minus the 1-minute load average beyond this process's own
+    unit, at least 1): a second thread only pays off on a free core; on a busy machine it
+    costs CPU and gains no time, since the scheduler gives a session a fixed share."""
     cpu = os.cpu_count() or 1
     try:
         load = os.getloadavg()[0]
     except OSError:
         return cpu
-    return max(1, min(cpu, int(cpu - load + 0.5)))
+    return max(1, min(cpu, int(cpu - max(0.0, load - 1.0) + 0.5)))
 
 
 def _with_ids(t, label: str, domain: str):

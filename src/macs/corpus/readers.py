@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,6 +168,78 @@ def _line_blocks(stream, block_bytes: int) -> Iterator[bytes]:
         carry = data[cut + 1 :]
 
 
+def _arrow_ok(spec: FieldSpec) -> bool:
+    """True when the Arrow fast path can read these fields (distinct names)."""
+    names = [n for n in (spec.text, spec.id, spec.domain) if n]
+    return len(set(names)) == len(names)
+
+
+def _one_chunk(col):
+    """The single chunk of a column (no copy), or its chunks combined."""
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+
+def _arrow_block(block: bytes, line0: int, n_lines: int, spec: FieldSpec):
+    """Parse a block of JSON lines with pyarrow's JSON reader (no Python object per record; the
+    GIL is released) into the reader table (rec, id, text, domain). None when any line needs
+    the careful path: a line not starting with '{' (blank, indented), invalid UTF-8 anywhere,
+    a parse or type error (an int id, a lone surrogate escape, a duplicate key), not exactly
+    one object per line, or a null or blank text."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+
+    if n_lines == 0 or not block.startswith(b"{"):
+        return None
+    # every line starts with '{' (numpy, not bytes.count of a 2-byte pattern: that is slow)
+    raw = np.frombuffer(block, dtype=np.uint8)
+    nl = np.flatnonzero(raw == 10)
+    nl = nl[nl + 1 < raw.size]
+    if not bool((raw[nl + 1] == 123).all()):
+        return None
+    names = [n for n in (spec.text, spec.id, spec.domain) if n]
+    offsets = pa.py_buffer(np.array([0, len(block)], dtype=np.int64))
+    whole = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(block)])
+    try:
+        whole.cast(pa.large_string())  # validates the block's UTF-8 (no copy)
+        t = pj.read_json(
+            pa.BufferReader(block),
+            read_options=pj.ReadOptions(use_threads=False, block_size=len(block) + 1),
+            parse_options=pj.ParseOptions(
+                explicit_schema=pa.schema([(n, pa.string()) for n in names]),
+                unexpected_field_behavior="ignore",
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if t.num_rows != n_lines:  # each line starts with '{', so each gave one object or more
+        return None
+    text = _one_chunk(t.column(spec.text))
+    if text.null_count:
+        return None
+    # blank texts: Python's str.strip() decides, asked only about the short texts
+    short = pc.less_equal(pc.binary_length(text), 64)
+    if pc.any(short).as_py():
+        for x in pc.filter(text, short).to_pylist():
+            if not x.strip():
+                return None
+
+    def col(name):
+        if not name:
+            return pa.nulls(n_lines, pa.string())
+        return _one_chunk(t.column(name))
+
+    return pa.table(
+        {
+            "rec": pa.array(np.arange(line0, line0 + n_lines, dtype=np.int64)),
+            "id": col(spec.id),
+            "text": text,
+            "domain": col(spec.domain),
+        }
+    )
+
+
 class _Limited:
     """A binary stream that stops after `n` bytes (one worker's part of a file)."""
 
@@ -261,9 +333,21 @@ class JsonlReader(Reader):
     # file (starts at a line start); None = the whole file
     byte_range: tuple[int, int, int] | None = None
 
+    # threads parsing blocks with pyarrow's JSON reader (it releases the GIL, so blocks are
+    # parsed on several cores); 0 = msgspec in this thread (the least CPU on a busy machine)
+    parse_threads: int = 0
+
     def tables(self, progress=None):
         decoder, errors = self._decoder()
         stream, raw = _open_binary(self.path)
+        pool = None
+        if self.parse_threads > 0 and _arrow_ok(self.spec):
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(self.parse_threads, thread_name_prefix="macs-jsonl")
+        # blocks in flight, in file order: (block, first line, n lines, bytes read, Arrow future)
+        pending: deque = deque()
+        window = self.parse_threads + 1  # bounded memory: a few blocks at a time
         try:
             line0 = 1
             last = 0
@@ -279,25 +363,51 @@ class JsonlReader(Reader):
                     block = block[3:]
                 any_data = True
                 n_lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
-                cols = self._block_fast(block, line0, n_lines, decoder, errors)
-                if cols is None:
-                    cols = self._block_lines(block, line0, decoder, errors)
+                fut = None
+                if pool is not None:
+                    fut = pool.submit(_arrow_block, block, line0, n_lines, self.spec)
+                pending.append((block, line0, n_lines, raw.tell(), fut))
                 line0 += n_lines
-                try:
-                    table = _string_table(*cols)
-                except UnicodeEncodeError:  # a lone surrogate escape somewhere in the block
-                    table = self._recheck(*cols)
-                if progress is not None:
-                    pos = raw.tell()
-                    progress(pos - last)
+                while len(pending) >= window or (pending and pool is None):
+                    table, pos = self._finish_block(pending.popleft(), decoder, errors)
+                    if progress is not None:
+                        progress(pos - last)
                     last = pos
+                    if table.num_rows:
+                        yield table
+            while pending:
+                table, pos = self._finish_block(pending.popleft(), decoder, errors)
+                if progress is not None:
+                    progress(pos - last)
+                last = pos
                 if table.num_rows:
                     yield table
             if not any_data:
                 self.stats.empty_file(self.label)
         finally:
+            for item in pending:
+                if item[4] is not None:
+                    item[4].cancel()
+            if pool is not None:
+                pool.shutdown(wait=True)
             stream.close()
             raw.close()
+
+    def _finish_block(self, item, decoder, errors):
+        """(table, bytes read) of one block: the Arrow result, else msgspec, else line by line."""
+        block, line0, n_lines, pos, fut = item
+        table = fut.result() if fut is not None else None
+        if table is not None:
+            self.stats.records_read += n_lines
+            return table, pos
+        cols = self._block_fast(block, line0, n_lines, decoder, errors)
+        if cols is None:
+            cols = self._block_lines(block, line0, decoder, errors)
+        try:
+            table = _string_table(*cols)
+        except UnicodeEncodeError:  # a lone surrogate escape somewhere in the block
+            table = self._recheck(*cols)
+        return table, pos
 
     def _block_fast(self, block: bytes, line0: int, n_lines: int, decoder, errors):
         """Decode a whole block at once; None if any line needs the careful path."""
