@@ -130,13 +130,23 @@ def test_export_lm_eval_writes_jsonl_and_yaml(tmp_path):
     assert "output_type: loglikelihood" in (tmp_path / "macs_lambada_0shot.yaml").read_text()
 
 
-def test_macs_eval_command(tmp_path, tiny_model, tiny_tokenizer, capsys):
+def test_macs_eval_command(tmp_path, tiny_model, tiny_tokenizer, mini_store, capsys):
     from macs.cli import main
 
     model_dir = tmp_path / "run" / "model"
     tiny_model.save_pretrained(model_dir)
     tiny_tokenizer.save_pretrained(model_dir)
-    args = ["--tasks", "piqa,jeopardy", "--limit", "3", "--no-heldout", "--device", "cpu"]
+    args = [
+        "--tasks",
+        "piqa,jeopardy",
+        "--limit",
+        "3",
+        "--device",
+        "cpu",
+        "--corpus",
+        str(mini_store.path),
+    ]
+    args += ["--set", "eval.heldout_docs_per_domain=1"]
     main(["eval", str(tmp_path / "run"), *args])
     res = json.loads((tmp_path / "run" / "eval.json").read_text())  # a run dir gets its eval.json
     assert (

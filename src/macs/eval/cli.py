@@ -133,9 +133,7 @@ def eval_cmd(
     lm, tok, run_dir = load_model(model, device or cfg.run.device)
     store = None
     if ec.heldout:
-        store = _open_store(
-            corpus, cfg if run_cfg_path is not None or corpus is None else None, corpus is not None
-        )
+        store = _open_store(corpus, cfg)
     res = evaluate_config(lm, tok, ec, seed=seed, store=store)
     res["model"] = str(model)
     res["config"] = ec.model_dump()
