@@ -347,7 +347,7 @@ class JsonlReader(Reader):
             pool = ThreadPoolExecutor(self.parse_threads, thread_name_prefix="macs-jsonl")
         # blocks in flight, in file order: (block, first line, n lines, bytes read, Arrow future)
         pending: deque = deque()
-        window = self.parse_threads + 1  # bounded memory: a few blocks at a time
+        window = max(1, self.parse_threads)  # bounded memory: a few blocks at a time
         try:
             line0 = 1
             last = 0
