@@ -109,7 +109,6 @@ def test_arrow_threads_equal_msgspec(tmp_path, monkeypatch, lines):
     src = tmp_path / "odd.jsonl"
     src.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(body) + b"\r\n")
     kw = {"on_error": "skip", "progress": False, "block_mb": 0.02, "max_chunk_bytes": 3000}
-    monkeypatch.setattr(importer, "idle_cores", lambda: 1)
     r1 = import_corpus([src], tmp_path / "m", **kw)
     calls = []
     real = importer.JsonlReader._finish_block
@@ -119,8 +118,7 @@ def test_arrow_threads_equal_msgspec(tmp_path, monkeypatch, lines):
         return real(self, item, *a)
 
     monkeypatch.setattr(importer.JsonlReader, "_finish_block", spy)
-    monkeypatch.setattr(importer, "idle_cores", lambda: 2)
-    r2 = import_corpus([src], tmp_path / "a", **kw)
+    r2 = import_corpus([src], tmp_path / "a", parse_threads=2, **kw)
     assert any(calls) and not all(calls)  # both paths ran
     _same_store(CorpusStore.open(tmp_path / "m"), CorpusStore.open(tmp_path / "a"))
     assert r2.stats.as_dict() == r1.stats.as_dict() and r2.stats.reconciles()
