@@ -29,6 +29,7 @@ BAD_KINDS = (
     "duplicate_id",
 )
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+_STR_OR_NONE = frozenset({str, type(None)})
 
 
 @dataclass
@@ -151,21 +152,17 @@ def _open_binary(path: Path):
 
 
 def _line_blocks(stream, block_bytes: int) -> Iterator[bytes]:
-    """Blocks of whole lines (the last may lack a final newline)."""
-    carry = b""
+    """Blocks of whole lines (the last may lack a final newline): a read of block_bytes plus
+    the rest of its last line (one copy, no carried-over tail)."""
     while True:
-        chunk = stream.read(block_bytes)
-        if not chunk:
-            if carry:
-                yield carry
+        data = stream.read(block_bytes)
+        if not data:
             return
-        data = carry + chunk if carry else chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            carry = data
-            continue
-        yield data[: cut + 1]
-        carry = data[cut + 1 :]
+        if not data.endswith(b"\n"):
+            rest = stream.readline()
+            if rest:
+                data += rest
+        yield data
 
 
 def _arrow_ok(spec: FieldSpec) -> bool:
@@ -249,6 +246,11 @@ class _Limited:
 
     def read(self, size: int) -> bytes:
         data = self.raw.read(min(size, self.left)) if self.left > 0 else b""
+        self.left -= len(data)
+        return data
+
+    def readline(self) -> bytes:
+        data = self.raw.readline(self.left) if self.left > 0 else b""
         self.left -= len(data)
         return data
 
@@ -419,16 +421,17 @@ class JsonlReader(Reader):
             return None
         has_id, has_dom = bool(self.spec.id), bool(self.spec.domain)
         texts = [r.t for r in objs]
-        for t in texts:
-            if t is None or not t.strip():
-                return None
+        # C-level checks (map/all/set) instead of a Python loop per record
+        if None in texts or "" in texts or any(map(str.isspace, texts)):  # = not t.strip()
+            return None
         if has_id:
             ids = [r.i for r in objs]
-            for i, x in enumerate(ids):
-                if x is not None and not isinstance(x, str):
-                    if isinstance(x, bool):
-                        return None
-                    ids[i] = str(x)
+            if not set(map(type, ids)) <= _STR_OR_NONE:
+                for i, x in enumerate(ids):
+                    if x is not None and not isinstance(x, str):
+                        if isinstance(x, bool):
+                            return None
+                        ids[i] = str(x)
         else:
             ids = [None] * n_lines
         domains = [r.d for r in objs] if has_dom else [None] * n_lines
