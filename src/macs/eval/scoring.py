@@ -10,6 +10,14 @@ padded on the left with explicit position ids, so every continuation ends at the
 and only the last max(continuation) positions go through the output layer; models whose
 forward takes no `position_ids`/`logits_to_keep` are padded on the right instead. Padding
 never changes a score (tested to 1e-4 nats against an unbatched loop).
+
+Shared contexts: when several pairs have the same context tokens (the choices of one
+multiple-choice document), the context is run once with a KV cache, which is then repeated
+along the batch dimension for the choices' continuation tokens (positions continue after the
+context; the first continuation token is scored from the context's last logit). Several
+documents go in one batch (contexts left-padded, continuations right-padded). Scores equal
+the plain path to float32 rounding (~1e-6 nats). A document whose choices would be cut from
+the left by different amounts (the window) takes the plain path.
 """
 
 from __future__ import annotations
@@ -172,6 +180,109 @@ def _forward(model, rows, pad_id: int, device, left: bool):
     return out_rows, bool(torch.isfinite(tok_lp).all())
 
 
+def _log_softmax_at(logits, targets):
+    """(log-prob of each target in nats, float64 on CPU; target is the argmax) from float32 logits rows."""
+    import torch
+
+    lp = torch.log_softmax(logits.float(), dim=-1)
+    tok = lp.gather(-1, targets[:, None]).squeeze(-1)
+    return tok.double().cpu(), (lp.argmax(-1) == targets).cpu()
+
+
+def _cache_arg(model) -> str | None:
+    """The keyword under which model.forward takes a KV cache ('cache' in transformers >= 5.x, else 'past_key_values')."""
+    for name in ("cache", "past_key_values"):
+        if _accepts(model, name):
+            return name
+    return None
+
+
+def _forward_shared(model, units, items, pad_id: int, device, cache_arg: str):
+    """Score groups of pairs sharing a context: {pair index: (log-prob nats, greedy)}, all finite.
+
+    units: [(context ids, [pair indices])]; each pair's continuation = items[i][0][len(context):].
+    """
+    import torch
+
+    n_docs = len(units)
+    c_len = [len(ctx) for ctx, _ in units]
+    wc = max(c_len)
+    ids = torch.full((n_docs, wc), pad_id, dtype=torch.long)
+    cmask = torch.zeros((n_docs, wc), dtype=torch.long)
+    cpos = torch.zeros((n_docs, wc), dtype=torch.long)
+    for d, (ctx, _) in enumerate(units):
+        ids[d, wc - c_len[d] :] = torch.tensor(ctx, dtype=torch.long)
+        cmask[d, wc - c_len[d] :] = 1
+        cpos[d, wc - c_len[d] :] = torch.arange(c_len[d])
+    out = model(
+        input_ids=ids.to(device),
+        attention_mask=cmask.to(device),
+        position_ids=cpos.to(device),
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+    if cache is None or not hasattr(cache, "batch_select_indices"):
+        return None, False
+    # one row per choice: its document, first continuation token, remaining continuation tokens
+    doc_of, first, rest, order = [], [], [], []
+    for d, (ctx, members) in enumerate(units):
+        for i in members:
+            cont = items[i][0][len(ctx) :]
+            doc_of.append(d)
+            first.append(cont[0])
+            rest.append(cont[1:])
+            order.append(i)
+    doc_idx = torch.tensor(doc_of, dtype=torch.long)
+    first_t = torch.tensor(first, dtype=torch.long).to(device)
+    lp0, hit0 = _log_softmax_at(out.logits[:, -1][doc_idx.to(device)], first_t)
+    scored = {}
+    wx = max(len(r) for r in rest)
+    finite = bool(torch.isfinite(lp0).all())
+    if wx == 0:  # every continuation is one token long
+        for r, i in enumerate(order):
+            scored[i] = (float(lp0[r]), bool(hit0[r]))
+        return scored, finite
+    n_rows = len(order)
+    cache.batch_select_indices(doc_idx.to(device))
+    # continuation inputs (all but the last token), right-padded; positions follow the context
+    xids = torch.full((n_rows, wx), pad_id, dtype=torch.long)
+    xmask = torch.zeros((n_rows, wx), dtype=torch.long)
+    xpos = torch.zeros((n_rows, wx), dtype=torch.long)
+    for r, toks in enumerate(rest):
+        c = c_len[doc_of[r]]
+        xpos[r] = torch.arange(c, c + wx)
+        if toks:  # inputs: the continuation but its last token; targets: all but its first
+            xids[r, : len(toks)] = torch.tensor([first[r], *toks[:-1]], dtype=torch.long)
+            xmask[r, : len(toks)] = 1
+    mask = torch.cat([cmask[doc_idx], xmask], dim=1)
+    out2 = model(
+        input_ids=xids.to(device),
+        attention_mask=mask.to(device),
+        position_ids=xpos.to(device),
+        use_cache=False,
+        **{cache_arg: cache},
+    )
+    logits = out2.logits
+    rows = torch.cat([torch.full((len(t),), r, dtype=torch.long) for r, t in enumerate(rest)])
+    cols = torch.cat([torch.arange(len(t)) for t in rest])
+    targets = torch.tensor([t for toks in rest for t in toks], dtype=torch.long)
+    if len(targets):
+        lp, hit = _log_softmax_at(
+            logits[rows.to(logits.device), cols.to(logits.device)], targets.to(logits.device)
+        )
+        finite = finite and bool(torch.isfinite(lp).all())
+    a = 0
+    for r, i in enumerate(order):
+        n = len(rest[r])
+        scored[i] = (
+            float(lp0[r]) + float(lp[a : a + n].sum()) if n else float(lp0[r]),
+            bool(hit0[r]) and (bool(hit[a : a + n].all()) if n else True),
+        )
+        a += n
+    return scored, finite
+
+
 def score_pairs(
     model,
     tokenizer,
@@ -181,8 +292,12 @@ def score_pairs(
     max_batch_tokens: int | None = None,
     progress: bool = False,
     desc: str = "scoring",
+    share_context: bool = True,
 ) -> list[PairScore]:
-    """Log-likelihood of each continuation given its context (nats; higher = more likely), in input order."""
+    """Log-likelihood of each continuation given its context (nats; higher = more likely), in input order.
+
+    share_context: pairs with identical context tokens run the context once (KV cache); same scores.
+    """
     encoded = encode_pairs(tokenizer, pairs)
     return score_encoded(
         model,
@@ -193,6 +308,7 @@ def score_pairs(
         progress,
         desc,
         pad_id=_pad_id(tokenizer),
+        share_context=share_context,
     )
 
 
@@ -212,6 +328,7 @@ def score_encoded(
     progress: bool = False,
     desc: str = "scoring",
     pad_id: int = 0,
+    share_context: bool = True,
 ) -> list[PairScore]:
     """Score pre-tokenised pairs (see score_pairs); batches are sorted by length, longest first."""
     import torch
@@ -232,7 +349,45 @@ def score_encoded(
         seq = seq[-(max_length + 1) :]
         n_cont = min(len(e.continuation), len(seq) - 1)
         items.append((seq, n_cont, truncated))
-    order = sorted(range(len(items)), key=lambda i: (-len(items[i][0]), i))
+    # pairs sharing their context tokens (the choices of a document) score the context once
+    shared_units: list[tuple[list[int], list[int]]] = []
+    plain = list(range(len(items)))
+    cache_arg = _cache_arg(model)
+    if share_context and left and cache_arg and _accepts(model, "use_cache"):
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, e in enumerate(encoded):
+            groups.setdefault(tuple(e.context), []).append(i)
+        shared_set = set()
+        for ctx, members in groups.items():
+            if len(members) < 2:
+                continue
+            # tokens cut from the left of each choice's window; sharing needs one cut for all
+            cuts = {len(ctx) + len(encoded[i].continuation) - 1 - max_length for i in members}
+            cut = max(0, *cuts)
+            if (len(cuts) > 1 and cut > 0) or cut >= len(ctx):
+                continue
+            shared_units.append((list(ctx[cut:]), members))
+            shared_set.update(members)
+        plain = [i for i in plain if i not in shared_set]
+    # documents per batch: at most batch_size choices (and max_batch_tokens padded tokens);
+    # contexts sorted longest first, so a batch's first context is its widest
+    shared_units.sort(key=lambda u: (-len(u[0]), u[1][0]))
+    unit_batches: list[list[tuple[list[int], list[int]]]] = []
+    cur_u: list[tuple[list[int], list[int]]] = []
+    n_rows = cont_w = 0
+    for u in shared_units:
+        u_cont = max(len(encoded[i].continuation) for i in u[1])
+        rows, width = n_rows + len(u[1]), (len(cur_u[0][0]) if cur_u else len(u[0]))
+        width += max(cont_w, u_cont)
+        if cur_u and (rows > batch_size or (max_batch_tokens and width * rows > max_batch_tokens)):
+            unit_batches.append(cur_u)
+            cur_u, rows, cont_w = [], len(u[1]), 0
+        cur_u.append(u)
+        n_rows, cont_w = rows, max(cont_w, u_cont)
+    if cur_u:
+        unit_batches.append(cur_u)
+
+    order = sorted(plain, key=lambda i: (-len(items[i][0]), i))
     batches: list[list[int]] = []
     cur: list[int] = []
     for i in order:
@@ -258,6 +413,16 @@ def score_encoded(
     )
     try:
         with torch.inference_mode(), autocast:
+            for units in unit_batches:
+                scored_s, finite = _forward_shared(model, units, items, pad_id, device, cache_arg)
+                if not finite:  # a model that mishandles the cache or padding: plain path
+                    batches.extend([i] for _, m in units for i in m)
+                    continue
+                for i, (lp, greedy) in scored_s.items():
+                    _, n_cont, truncated = items[i]
+                    results[i] = PairScore(lp, n_cont, greedy, truncated)
+                if bar is not None:
+                    bar.update(len(scored_s))
             for batch in batches:
                 rows = [items[i] for i in batch]
                 scored, finite = _forward(model, rows, pad_id, device, left)

@@ -1,0 +1,123 @@
+"""Shared-context scoring (one KV-cached context per document) equals scoring every pair on its own."""
+
+import pytest
+
+import macs.eval.scoring as scoring
+from macs.eval.scoring import encode_pairs, score_pairs
+from macs.tasks import load_requests
+
+# ranked-choice documents: (context, choices); 2 and 4 choices, short and long continuations
+DOCS = [
+    (
+        "Goal: How do I ready a guinea pig cage for it's new occupants?\nAnswer:",
+        [
+            " Provide bedding.",
+            " Provide the guinea pig with a cage full of a few inches of dog food.",
+        ],
+    ),
+    (
+        "Roof shingle removal: A man is sitting on a roof. He",
+        [
+            " is using wrap to wrap a pair of skis.",
+            " is ripping level tiles off.",
+            " is holding a rubik's cube.",
+            " starts pulling up roofing on a roof.",
+        ],
+    ),
+    (
+        "Question: Which technology was developed most recently?\nAnswer:",
+        [" cellular telephone", " television", " refrigerator", " airplane"],
+    ),
+    ("", [" In my palm is a clear stone.", " A guardian angel."]),
+]
+
+
+def _pairs(docs):
+    return [(ctx, ch) for ctx, choices in docs for ch in choices]
+
+
+@pytest.fixture
+def shared_rows(monkeypatch):
+    """Count the pairs that actually went through the shared-context path."""
+    seen = []
+    real = scoring._forward_shared
+
+    def spy(model, units, *args, **kwargs):
+        seen.extend(i for _, members in units for i in members)
+        return real(model, units, *args, **kwargs)
+
+    monkeypatch.setattr(scoring, "_forward_shared", spy)
+    return seen
+
+
+def _independent(model, tok, pairs, max_length=None):
+    return score_pairs(model, tok, pairs, batch_size=1, max_length=max_length, share_context=False)
+
+
+def _check(model, tok, pairs, max_length=None, batch_size=64, max_batch_tokens=None):
+    alone = _independent(model, tok, pairs, max_length)
+    shared = score_pairs(
+        model,
+        tok,
+        pairs,
+        batch_size=batch_size,
+        max_length=max_length,
+        max_batch_tokens=max_batch_tokens,
+    )
+    for a, s in zip(alone, shared, strict=True):
+        assert s.logprob == pytest.approx(a.logprob, abs=1e-5)
+        assert (s.n_tokens, s.greedy, s.truncated) == (a.n_tokens, a.greedy, a.truncated)
+    return alone, shared
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 64])
+def test_shared_context_equals_independent_scores(
+    tiny_model, tiny_tokenizer, shared_rows, batch_size
+):
+    pairs = _pairs(DOCS)
+    _check(tiny_model, tiny_tokenizer, pairs, batch_size=batch_size)
+    # every document has >= 2 choices, so every pair took the shared path
+    assert sorted(shared_rows) == list(range(len(pairs)))
+
+
+def test_two_and_four_choices_and_token_budget(tiny_model, tiny_tokenizer, shared_rows):
+    two, four = _pairs(DOCS[:1]), _pairs(DOCS[1:2])
+    for pairs in (two, four, two + four):
+        shared_rows.clear()
+        _check(tiny_model, tiny_tokenizer, pairs, max_batch_tokens=30)
+        assert len(shared_rows) == len(pairs)
+
+
+def test_equal_left_truncation_is_shared(tiny_model, tiny_tokenizer, shared_rows):
+    # choices of equal token length are cut by the same amount: still one shared context
+    ctx = "The quick brown fox jumps over the lazy dog. " * 4
+    choices = [" A guardian angel.", " A guardian angel!"]
+    enc = encode_pairs(tiny_tokenizer, [(ctx, c) for c in choices])
+    assert len(enc[0].continuation) == len(enc[1].continuation)
+    max_length = len(enc[0].context) - 5
+    alone, _ = _check(tiny_model, tiny_tokenizer, [(ctx, c) for c in choices], max_length)
+    assert all(a.truncated for a in alone)
+    assert len(shared_rows) == 2
+
+
+def test_unequal_left_truncation_falls_back(tiny_model, tiny_tokenizer, shared_rows):
+    # choices of different lengths would cut the context differently: plain path, same scores
+    ctx, choices = DOCS[1][0] + " And then he" * 6, DOCS[1][1]
+    pairs = [(ctx, c) for c in choices] + _pairs(DOCS[2:3])
+    enc = encode_pairs(tiny_tokenizer, pairs)
+    max_length = len(enc[0].context) + 2
+    alone, _ = _check(tiny_model, tiny_tokenizer, pairs, max_length)
+    assert any(a.truncated for a in alone[:4]) and not any(a.truncated for a in alone[4:])
+    assert sorted(shared_rows) == [4, 5, 6, 7]  # only the untruncated document was shared
+
+
+@pytest.mark.parametrize(("task", "shots"), [("hellaswag", 0), ("arc_easy", 5), ("piqa", 5)])
+def test_real_task_requests(tiny_model, tiny_tokenizer, shared_rows, task, shots):
+    reqs = load_requests(task, shots, limit=3, seed=0)
+    pairs = [(r.context, r.continuation) for r in reqs]
+    # the tiny model's window is 128 tokens: 5-shot contexts are cut from the left
+    alone, _ = _check(tiny_model, tiny_tokenizer, pairs)
+    if shots:
+        assert any(a.truncated for a in alone)
+    else:
+        assert shared_rows  # the documents that fit the window are shared
