@@ -20,6 +20,10 @@ class TextClassifierConfig(_Section):
         description="hashing (word n-grams hashed, SGD logistic regression; deterministic) or fasttext",
     )
     ngrams: int = Field(2, ge=1, le=3, description="word n-gram order (2 = unigrams + bigrams)")
+    norm: Literal["l1", "l2"] = Field(
+        "l2",
+        description="hashing: row norm of the n-gram counts (l2; l1 = fastText-style mean, faster)",
+    )
     alpha: float = Field(
         1e-5, gt=0, description="L2 penalty of the SGD logistic regression (hashing)"
     )

@@ -1,6 +1,9 @@
 """A linear text classifier on word n-grams: fastText, or hashed n-grams + logistic regression.
 
-Used by the DCLM-style quality classifier and by the domain classifier. Training is
+Used by the DCLM-style quality classifier and by the domain classifier. The hashing
+backend featurises a whole batch at once in numpy (`hashed_ngrams`: bytes -> tokens ->
+fixed tabulation hash -> buckets, no per-token Python) and scores a binary model as one
+gather + bincount, without building a sparse matrix. Training is
 seeded and single-threaded (deterministic); the trained model travels to workers as bytes
 (fastText) or arrays (hashing) and is loaded lazily once per worker.
 """
@@ -94,21 +97,14 @@ class TextClassifier:
             with open(path, "rb") as f:
                 self._ft_bytes = f.read()
 
-    def _vectorizer(self):
-        from sklearn.feature_extraction.text import HashingVectorizer
-
-        return HashingVectorizer(
-            n_features=self.cfg.buckets,
-            ngram_range=(1, self.cfg.ngrams),
-            alternate_sign=False,
-            norm="l2",
-            dtype=np.float32,
-        )
+    def _features(self, texts: list[str]):
+        """Hashed word n-gram matrix (n docs x buckets, float32, rows normalised by `cfg.norm`)."""
+        return hashed_matrix(texts, self.cfg.ngrams, self.cfg.buckets, self.cfg.norm)
 
     def _fit_hashing(self, texts: list[str], labels: list[str]) -> None:
         from sklearn.linear_model import SGDClassifier
 
-        x = self._vectorizer().transform(texts)
+        x = self._features(texts)
         y = np.array([self.classes.index(s) for s in labels])
         clf = SGDClassifier(
             loss="log_loss",
@@ -121,6 +117,18 @@ class TextClassifier:
         # binary: one row -> P(class 1) = sigmoid(z); multi-class: one-vs-rest rows, normalised
         self._coef = clf.coef_.astype(np.float32)
         self._intercept = clf.intercept_.astype(np.float32)
+
+    def decision(self, texts: list[str]) -> np.ndarray:
+        """Linear scores z, shape (n, rows of coef), float64 (hashing backend; higher = class 1)."""
+        self.setup()
+        n = len(texts)
+        if self._coef.shape[0] == 1:  # binary: a gather + bincount, no sparse matrix
+            doc, bucket = hashed_ngrams(texts, self.cfg.ngrams, self.cfg.buckets)
+            tot = np.bincount(doc, weights=self._coef[0].take(bucket), minlength=n)
+            z = tot / np.maximum(_row_norms(doc, bucket, n, self.cfg.buckets, self.cfg.norm), 1e-30)
+            return (z + float(self._intercept[0]))[:, None]
+        x = self._features(texts)
+        return np.asarray(x @ self._coef.T, dtype=np.float64) + self._intercept
 
     # --- inference -----------------------------------------------------------------------
     def setup(self) -> None:
@@ -138,10 +146,8 @@ class TextClassifier:
                 self._loaded["ft"] = fasttext.load_model(path)
             finally:
                 os.unlink(path)
-        if self.cfg.backend == "hashing" and "vec" not in self._loaded:
-            if self._coef is None:
-                raise RuntimeError("the text classifier is not trained (call fit first)")
-            self._loaded["vec"] = self._vectorizer()
+        if self.cfg.backend == "hashing" and self._coef is None:
+            raise RuntimeError("the text classifier is not trained (call fit first)")
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """P(class | text), shape (n, n_classes), float32, columns in `classes` order."""
@@ -157,13 +163,127 @@ class TextClassifier:
                 for lab, p in zip(ls, ps, strict=True):
                     out[i, int(lab[9:])] = p  # "__label__3" -> 3
             return out
-        x = self._loaded["vec"].transform(texts)
-        z = np.asarray(x @ self._coef.T, dtype=np.float64) + self._intercept
+        z = self.decision(texts)
         if k == 2:  # P(class 1) = sigmoid(z)
             p1 = 1.0 / (1.0 + np.exp(-z[:, 0]))
             return np.stack([1.0 - p1, p1], axis=1).astype(np.float32)
         p = 1.0 / (1.0 + np.exp(-z))  # one-vs-rest probabilities, normalised
         return (p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+# --- hashed word n-grams, vectorised over a whole batch (numpy; no per-token Python) ----------
+
+_WORD = np.zeros(256, dtype=bool)  # token bytes: ASCII letters, digits, '_' and all non-ASCII
+_WORD[
+    np.frombuffer(b"0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", np.uint8)
+] = True
+_WORD[128:] = True  # UTF-8 bytes of non-ASCII characters (letters and punctuation alike)
+_SPAN = 64  # byte positions (mod 64) that the token hash tells apart
+_TABLE = np.random.default_rng(20261127).integers(0, 2**63, size=(_SPAN, 256), dtype=np.uint64)
+_TABLE = _TABLE * np.uint64(2) + np.uint64(1)
+_TABLE[:, ~_WORD] = 0  # separators add nothing to a token's hash
+_TABLE = _TABLE.ravel()
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_GOLD = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser, in place on a uint64 array (returned)."""
+    h ^= h >> np.uint64(30)
+    h *= _M1
+    h ^= h >> np.uint64(27)
+    h *= _M2
+    h ^= h >> np.uint64(31)
+    return h
+
+
+def hashed_ngrams(texts: list[str], ngrams: int, n_buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """(doc index, bucket) of every word n-gram occurrence, n = 1..ngrams (int64 arrays).
+
+    Tokens are runs of at least 2 bytes of [A-Za-z0-9_] or non-ASCII UTF-8 (ASCII lower-cased),
+    like scikit-learn's default token pattern; n-grams never cross documents. The hash is a
+    fixed tabulation hash (position mod 64, byte) mixed by splitmix64: the same text gives
+    the same buckets in every process and on every machine.
+    """
+    enc = [t.encode("utf-8", "replace") for t in texts]
+    ends = np.cumsum(np.fromiter(map(len, enc), dtype=np.int64, count=len(enc)) + 1)
+    arr = np.frombuffer(b" " + b" ".join(enc) + b" ", dtype=np.uint8)
+    n = len(arr)
+    # word bytes, by byte arithmetic (much faster than a table lookup through intp indices)
+    w = arr >= 128
+    w |= (arr | np.uint8(32)) - np.uint8(97) < np.uint8(26)  # ASCII letters
+    w |= arr - np.uint8(48) < np.uint8(10)  # digits
+    w |= arr == np.uint8(95)  # '_'
+    first = np.zeros(n, dtype=bool)
+    np.greater(w[1:], w[:-1], out=first[1:])
+    last = np.zeros(n, dtype=bool)
+    np.greater(w[:-1], w[1:], out=last[:-1])
+    starts, stops = np.flatnonzero(first), np.flatnonzero(last)
+    if not len(starts):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    key = np.arange(n, dtype=np.int64)
+    run = np.where(first, key, 0)
+    np.maximum.accumulate(run, out=run)
+    key -= run  # byte position inside its token
+    key &= _SPAN - 1
+    key <<= 8
+    low = arr - np.uint8(65) < np.uint8(26)  # ASCII capitals -> lower case
+    low = arr + (low.view(np.uint8) << np.uint8(5))
+    key |= low
+    h = np.add.reduceat(_TABLE.take(key), starts)
+    keep = stops > starts  # tokens of 2+ bytes
+    h = h[keep]
+    doc = np.searchsorted(ends, starts[keep] - 1, side="right")
+    hs, docs = [_mix(h.copy())], [doc]
+    for k in range(2, ngrams + 1):
+        m = len(h) - k + 1
+        if m <= 0:
+            break
+        g = h[:m].copy()
+        for j in range(1, k):
+            _mix(g)
+            g *= _GOLD
+            g += h[j : j + m]
+        g += np.uint64(k)
+        same = doc[k - 1 :] == doc[:m]
+        hs.append(_mix(g)[same])
+        docs.append(doc[:m][same])
+    hh = np.concatenate(hs)
+    hh >>= np.uint64(32)  # multiply-shift onto [0, n_buckets)
+    hh *= np.uint64(n_buckets)
+    hh >>= np.uint64(32)
+    return np.concatenate(docs), hh.astype(np.int64)
+
+
+def _row_norms(doc: np.ndarray, bucket: np.ndarray, n: int, n_buckets: int, norm: str):
+    """l1 or l2 norm of each doc's bucket-count vector (float64, length n)."""
+    if norm == "l1":
+        return np.bincount(doc, minlength=n).astype(np.float64)
+    key = np.sort(doc * n_buckets + bucket)
+    new = np.empty(len(key), dtype=bool)
+    new[:1] = True
+    np.not_equal(key[1:], key[:-1], out=new[1:])
+    at = np.flatnonzero(new)
+    cnt = np.diff(np.append(at, len(key))).astype(np.float64)
+    return np.sqrt(np.bincount(key[at] // n_buckets, weights=cnt * cnt, minlength=n))
+
+
+def hashed_matrix(texts: list[str], ngrams: int, n_buckets: int, norm: str = "l1"):
+    """CSR float32 (n docs x n_buckets) of n-gram counts, rows scaled to unit l1 or l2 norm."""
+    from scipy import sparse
+
+    doc, bucket = hashed_ngrams(texts, ngrams, n_buckets)
+    x = sparse.csr_matrix(
+        (np.ones(len(doc), dtype=np.float32), (doc, bucket)), shape=(len(texts), n_buckets)
+    )
+    x.sum_duplicates()
+    if norm == "l1":
+        scale = np.asarray(x.sum(axis=1)).ravel()
+    else:
+        scale = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+    scale = np.where(scale > 0, 1.0 / np.maximum(scale, 1e-30), 0.0).astype(np.float32)
+    x.data *= np.repeat(scale, np.diff(x.indptr))
+    return x
 
 
 def auc(scores: np.ndarray, positive: np.ndarray) -> float:
