@@ -90,13 +90,17 @@ def build_actors(scfg: SelectionConfig, store, n_tokens: np.ndarray | None = Non
 def build_console(cfg, store, n_tokens: np.ndarray | None = None) -> Console:
     """A Console with the configured actors, mode, step sizes, decay and the run seed."""
     s = cfg.selection
-    actors = build_actors(s, store, n_tokens)
+    return console_for(s, build_actors(s, store, n_tokens), cfg.run.seed, store.n_docs)
+
+
+def console_for(scfg: SelectionConfig, actors: list, seed: int, n_docs: int) -> Console:
+    """A Console over `actors` with scfg's mode, step size eta_theta, decay and reward; seeded."""
     return Console(
         actors,
-        eta_theta=s.eta_theta,
-        mode=s.mode,
-        seed=cfg.run.seed,
-        decay_factor=s.decay_factor,
-        theta_reward=s.theta_reward,
-        n_docs=store.n_docs,
+        eta_theta=scfg.eta_theta,
+        mode=scfg.mode,
+        seed=seed,
+        decay_factor=scfg.decay_factor,
+        theta_reward=scfg.theta_reward,
+        n_docs=n_docs,
     )

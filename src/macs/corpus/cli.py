@@ -216,7 +216,12 @@ def tokenizer_train_cmd(
     import time
 
     from macs.corpus.store import CorpusStore, store_path
-    from macs.corpus.tokenizer import build_tokenizer, describe, load_tokenizer, tokenizer_dir
+    from macs.corpus.tokenizer import (
+        build_configured_tokenizer,
+        describe,
+        load_tokenizer,
+        tokenizer_dir,
+    )
 
     cfg = load(
         config,
@@ -232,16 +237,7 @@ def tokenizer_train_cmd(
     t = cfg.tokenizer
     s = CorpusStore.open(store or store_path(cfg)) if t.kind == "bpe" else None
     t0 = time.perf_counter()
-    path = build_tokenizer(
-        t.kind,
-        out or tokenizer_dir(cfg),
-        store=s,
-        vocab_size=t.vocab_size,
-        min_frequency=t.min_frequency,
-        train_mb=t.train_mb,
-        seed=cfg.run.seed,
-        cache_dir=cfg.run.resolved_cache_dir,
-    )
+    path = build_configured_tokenizer(cfg, out or tokenizer_dir(cfg), s)
     info = describe(load_tokenizer(path))
     typer.echo(
         f"{t.kind} tokenizer: vocab {info['vocab_size']}, eos {info['eos_id']}, "

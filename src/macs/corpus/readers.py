@@ -360,6 +360,19 @@ class JsonlReader(Reader):
                 stream = _Limited(raw, end - start)
                 last = start
                 any_data = start > 0  # a later part of a non-empty file (no byte-order mark)
+
+            def finish(keep: int):
+                # yield the finished oldest blocks' tables until `keep` blocks are in flight
+                nonlocal last
+                while len(pending) > keep:
+                    table, pos = self._finish_block(pending.popleft(), decoder, errors)
+                    if progress is not None:
+                        progress(pos - last)
+                    last = pos
+                    if table.num_rows:
+                        yield table
+
+            in_flight = window - 1 if pool is not None else 0
             for block in _line_blocks(stream, self.block_bytes):
                 if not any_data and block.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
                     block = block[3:]
@@ -370,20 +383,8 @@ class JsonlReader(Reader):
                     fut = pool.submit(_arrow_block, block, line0, n_lines, self.spec)
                 pending.append((block, line0, n_lines, raw.tell(), fut))
                 line0 += n_lines
-                while len(pending) >= window or (pending and pool is None):
-                    table, pos = self._finish_block(pending.popleft(), decoder, errors)
-                    if progress is not None:
-                        progress(pos - last)
-                    last = pos
-                    if table.num_rows:
-                        yield table
-            while pending:
-                table, pos = self._finish_block(pending.popleft(), decoder, errors)
-                if progress is not None:
-                    progress(pos - last)
-                last = pos
-                if table.num_rows:
-                    yield table
+                yield from finish(in_flight)
+            yield from finish(0)
             if not any_data:
                 self.stats.empty_file(self.label)
         finally:

@@ -282,10 +282,15 @@ def ensure_tokenizer(cfg, store=None) -> Path:
     path = tokenizer_path(cfg)
     if path.exists():
         return path
+    return build_configured_tokenizer(cfg, path.parent, store)
+
+
+def build_configured_tokenizer(cfg, out: str | os.PathLike, store=None) -> Path:
+    """Build cfg.tokenizer (kind, vocab size, BPE training MB; run seed and cache) into `out`."""
     t = cfg.tokenizer
     return build_tokenizer(
         t.kind,
-        path.parent,
+        out,
         store=store,
         vocab_size=t.vocab_size,
         min_frequency=t.min_frequency,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,15 +100,11 @@ def read_reference_jsonl(path: str | Path) -> list[tuple[str, str, str]]:
     path = Path(path)
     if not path.exists():
         raise MacsError(f"reference file {path} does not exist")
+    from macs.tasks.data import iter_json_lines
+
     rows = []
     with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise MacsError(f"{path}:{lineno}: not valid JSON ({e})") from e
+        for lineno, rec in iter_json_lines(f, path):
             if (
                 not isinstance(rec, dict)
                 or not isinstance(rec.get("context"), str)

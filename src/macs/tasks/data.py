@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from macs.errors import MacsError
 
@@ -59,18 +60,25 @@ def read_task_config(task_dir: str, variant: str, root: str | os.PathLike | None
         return json.load(f)
 
 
+def iter_json_lines(f, path, hint: str = "") -> Iterator[tuple[int, Any]]:
+    """(line number from 1, parsed value) of each non-blank line of an open JSONL text file.
+
+    A line that is not JSON raises MacsError naming `path`, the line and the error, then `hint`.
+    """
+    for lineno, line in enumerate(f, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise MacsError(f"{path}:{lineno}: not valid JSON ({e}){hint}") from e
+        yield lineno, rec
+
+
 def iter_request_rows(path: str | os.PathLike) -> Iterator[dict]:
     """Yield the JSON rows of a `requests.jsonl.gz` file (MacsError naming the line when corrupt)."""
     with gzip.open(path, "rt", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise MacsError(
-                    f"{path}:{lineno}: not valid JSON ({e}); reinstall with `{INSTALL_HINT}`"
-                ) from e
+        for lineno, row in iter_json_lines(f, path, f"; reinstall with `{INSTALL_HINT}`"):
             if "request" not in row or "doc_id" not in row:
                 raise MacsError(f"{path}:{lineno}: a request row needs 'request' and 'doc_id'")
             yield row

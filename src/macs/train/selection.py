@@ -223,7 +223,7 @@ def make_selector(pool, cfg, seed: int, actors: list | None = None) -> ConsoleSe
     them each configured actor is a plain Actor over the pool's labels of the same name.
     """
     from macs.actors.base import Actor
-    from macs.console.console import Console
+    from macs.console.pool import console_for
 
     sel = cfg.selection
     if actors is None:
@@ -251,13 +251,5 @@ def make_selector(pool, cfg, seed: int, actors: list | None = None) -> ConsoleSe
                     n_tokens=pool.doc_tokens,
                 )
             )
-    console = Console(
-        actors,
-        eta_theta=sel.eta_theta,
-        mode=sel.mode,
-        seed=seed,
-        decay_factor=sel.decay_factor,
-        theta_reward=sel.theta_reward,
-        n_docs=pool.n_docs,
-    )
+    console = console_for(sel, actors, seed, pool.n_docs)
     return ConsoleSelector(console, pool.doc_tokens, pool.eligible, sel.samples_per_group)
