@@ -22,6 +22,7 @@ the left by different amounts (the window) takes the plain path.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 import sys
@@ -31,6 +32,11 @@ from dataclasses import dataclass
 from macs.errors import MacsError
 
 LN2 = math.log(2.0)
+MIN_SHARED_PREFIX = 16  # tokens; a shorter prefix common to a batch's contexts is not run apart
+MIN_GROUP_PREFIX = (
+    32  # tokens; documents sharing this many (few-shot examples) are batched together
+)
+MIN_CHUNK_ROWS = 4  # continuation rows; fewer are padded into the wider chunk (a call costs ms)
 
 
 @dataclass(frozen=True)
@@ -189,6 +195,16 @@ def _log_softmax_at(logits, targets):
     return tok.double().cpu(), (lp.argmax(-1) == targets).cpu()
 
 
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Number of leading tokens two sequences share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 def _cache_arg(model) -> str | None:
     """The keyword under which model.forward takes a KV cache ('cache' in transformers >= 5.x, else 'past_key_values')."""
     for name in ("cache", "past_key_values"):
@@ -206,24 +222,45 @@ def _forward_shared(model, units, items, pad_id: int, device, cache_arg: str):
 
     n_docs = len(units)
     c_len = [len(ctx) for ctx, _ in units]
-    wc = max(c_len)
-    ids = torch.full((n_docs, wc), pad_id, dtype=torch.long)
-    cmask = torch.zeros((n_docs, wc), dtype=torch.long)
-    cpos = torch.zeros((n_docs, wc), dtype=torch.long)
+    # a token prefix common to all contexts of the batch (e.g. the few-shot examples) runs once;
+    # every context keeps >= 1 token of its own, whose last logit scores the first choice token
+    n_pre = 0
+    if n_docs > 1:
+        first_ctx, last_ctx = min(u[0] for u in units), max(u[0] for u in units)
+        n_pre = min(_common_prefix(first_ctx, last_ctx), min(c_len) - 1)
+        if n_pre < MIN_SHARED_PREFIX:
+            n_pre = 0
+    cache = None
+    if n_pre:
+        pre = torch.tensor([units[0][0][:n_pre]], dtype=torch.long)
+        out = model(input_ids=pre.to(device), use_cache=True, logits_to_keep=1)
+        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+        if cache is None or not hasattr(cache, "batch_select_indices"):
+            return None, False
+        cache.batch_select_indices(torch.zeros(n_docs, dtype=torch.long, device=device))
+    # each context's own part, right-padded, positions after the common prefix
+    s_len = [c - n_pre for c in c_len]
+    ws = max(s_len)
+    ids = torch.full((n_docs, ws), pad_id, dtype=torch.long)
+    smask = torch.zeros((n_docs, ws), dtype=torch.long)
     for d, (ctx, _) in enumerate(units):
-        ids[d, wc - c_len[d] :] = torch.tensor(ctx, dtype=torch.long)
-        cmask[d, wc - c_len[d] :] = 1
-        cpos[d, wc - c_len[d] :] = torch.arange(c_len[d])
+        ids[d, : s_len[d]] = torch.tensor(ctx[n_pre:], dtype=torch.long)
+        smask[d, : s_len[d]] = 1
+    cmask = torch.cat([torch.ones((n_docs, n_pre), dtype=torch.long), smask], dim=1)
+    last = sorted(set(n - 1 for n in s_len))
     out = model(
         input_ids=ids.to(device),
         attention_mask=cmask.to(device),
-        position_ids=cpos.to(device),
+        position_ids=(torch.arange(n_pre, n_pre + ws).expand(n_docs, ws)).to(device),
         use_cache=True,
-        logits_to_keep=1,
+        logits_to_keep=torch.tensor(last, dtype=torch.long, device=device),
+        **({cache_arg: cache} if cache is not None else {}),
     )
     cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
     if cache is None or not hasattr(cache, "batch_select_indices"):
         return None, False
+    col = {n: k for k, n in enumerate(last)}
+    last_logits = out.logits[torch.arange(n_docs), torch.tensor([col[n - 1] for n in s_len])]
     # one row per choice: its document, first continuation token, remaining continuation tokens
     doc_of, first, rest, order = [], [], [], []
     for d, (ctx, members) in enumerate(units):
@@ -235,51 +272,60 @@ def _forward_shared(model, units, items, pad_id: int, device, cache_arg: str):
             order.append(i)
     doc_idx = torch.tensor(doc_of, dtype=torch.long)
     first_t = torch.tensor(first, dtype=torch.long).to(device)
-    lp0, hit0 = _log_softmax_at(out.logits[:, -1][doc_idx.to(device)], first_t)
+    lp0, hit0 = _log_softmax_at(last_logits[doc_idx.to(last_logits.device)], first_t)
     scored = {}
-    wx = max(len(r) for r in rest)
     finite = bool(torch.isfinite(lp0).all())
-    if wx == 0:  # every continuation is one token long
-        for r, i in enumerate(order):
-            scored[i] = (float(lp0[r]), bool(hit0[r]))
-        return scored, finite
-    n_rows = len(order)
-    cache.batch_select_indices(doc_idx.to(device))
-    # continuation inputs (all but the last token), right-padded; positions follow the context
-    xids = torch.full((n_rows, wx), pad_id, dtype=torch.long)
-    xmask = torch.zeros((n_rows, wx), dtype=torch.long)
-    xpos = torch.zeros((n_rows, wx), dtype=torch.long)
-    for r, toks in enumerate(rest):
-        c = c_len[doc_of[r]]
-        xpos[r] = torch.arange(c, c + wx)
-        if toks:  # inputs: the continuation but its last token; targets: all but its first
-            xids[r, : len(toks)] = torch.tensor([first[r], *toks[:-1]], dtype=torch.long)
-            xmask[r, : len(toks)] = 1
-    mask = torch.cat([cmask[doc_idx], xmask], dim=1)
-    out2 = model(
-        input_ids=xids.to(device),
-        attention_mask=mask.to(device),
-        position_ids=xpos.to(device),
-        use_cache=False,
-        **{cache_arg: cache},
-    )
-    logits = out2.logits
-    rows = torch.cat([torch.full((len(t),), r, dtype=torch.long) for r, t in enumerate(rest)])
-    cols = torch.cat([torch.arange(len(t)) for t in rest])
-    targets = torch.tensor([t for toks in rest for t in toks], dtype=torch.long)
-    if len(targets):
+    # rows with more than one continuation token, longest first, in chunks whose widths halve
+    # (little padding); each chunk runs on its own copy of the contexts' cache
+    todo = sorted((r for r in range(len(order)) if rest[r]), key=lambda r: -len(rest[r]))
+    chunks: list[list[int]] = []
+    for k, r in enumerate(todo):
+        if not chunks or (
+            2 * len(rest[r]) <= len(rest[chunks[-1][0]])
+            and min(len(chunks[-1]), len(todo) - k) >= MIN_CHUNK_ROWS
+        ):
+            chunks.append([])
+        chunks[-1].append(r)
+    extra: dict[int, tuple[float, bool]] = {}
+    for n_chunk, chunk in enumerate(chunks):
+        part = cache if n_chunk == len(chunks) - 1 else copy.deepcopy(cache)
+        sel = doc_idx[chunk]
+        part.batch_select_indices(sel.to(device))
+        w = len(rest[chunk[0]])
+        # continuation inputs (all but the last token), right-padded; positions follow the context
+        xids = torch.full((len(chunk), w), pad_id, dtype=torch.long)
+        xmask = torch.zeros((len(chunk), w), dtype=torch.long)
+        xpos = torch.zeros((len(chunk), w), dtype=torch.long)
+        for k, r in enumerate(chunk):
+            c, toks = c_len[doc_of[r]], rest[r]
+            xpos[k] = torch.arange(c, c + w)
+            xids[k, : len(toks)] = torch.tensor([first[r], *toks[:-1]], dtype=torch.long)
+            xmask[k, : len(toks)] = 1
+        out2 = model(
+            input_ids=xids.to(device),
+            attention_mask=torch.cat([cmask[sel], xmask], dim=1).to(device),
+            position_ids=xpos.to(device),
+            use_cache=False,
+            **{cache_arg: part},
+        )
+        logits = out2.logits
+        rows = torch.cat(
+            [torch.full((len(rest[r]),), k, dtype=torch.long) for k, r in enumerate(chunk)]
+        )
+        cols = torch.cat([torch.arange(len(rest[r])) for r in chunk])
+        targets = torch.tensor([t for r in chunk for t in rest[r]], dtype=torch.long)
         lp, hit = _log_softmax_at(
             logits[rows.to(logits.device), cols.to(logits.device)], targets.to(logits.device)
         )
         finite = finite and bool(torch.isfinite(lp).all())
-    a = 0
+        a = 0
+        for r in chunk:
+            n = len(rest[r])
+            extra[r] = (float(lp[a : a + n].sum()), bool(hit[a : a + n].all()))
+            a += n
     for r, i in enumerate(order):
-        n = len(rest[r])
-        scored[i] = (
-            float(lp0[r]) + float(lp[a : a + n].sum()) if n else float(lp0[r]),
-            bool(hit0[r]) and (bool(hit[a : a + n].all()) if n else True),
-        )
-        a += n
+        lp_r, hit_r = extra.get(r, (0.0, True))
+        scored[i] = (float(lp0[r]) + lp_r, bool(hit0[r]) and hit_r)
     return scored, finite
 
 
@@ -370,20 +416,34 @@ def score_encoded(
             shared_set.update(members)
         plain = [i for i in plain if i not in shared_set]
     # documents per batch: at most batch_size choices (and max_batch_tokens padded tokens);
-    # contexts sorted longest first, so a batch's first context is its widest
-    shared_units.sort(key=lambda u: (-len(u[0]), u[1][0]))
+    # contexts sorted by their tokens, so neighbours share their few-shot prefix
+    shared_units.sort(key=lambda u: (u[0], u[1][0]))
     unit_batches: list[list[tuple[list[int], list[int]]]] = []
     cur_u: list[tuple[list[int], list[int]]] = []
-    n_rows = cont_w = 0
-    for u in shared_units:
+    n_rows = ctx_w = cont_w = 0
+    # tokens each document shares with the next one (sorted order)
+    nxt = [_common_prefix(a[0], b[0]) for a, b in zip(shared_units, shared_units[1:], strict=False)]
+    for k, u in enumerate(shared_units):
         u_cont = max(len(encoded[i].continuation) for i in u[1])
-        rows, width = n_rows + len(u[1]), (len(cur_u[0][0]) if cur_u else len(u[0]))
-        width += max(cont_w, u_cont)
-        if cur_u and (rows > batch_size or (max_batch_tokens and width * rows > max_batch_tokens)):
+        rows = n_rows + len(u[1])
+        width = max(ctx_w, len(u[0])) + max(cont_w, u_cont)
+        # a batch does not straddle the edge of a group of documents with a common (few-shot)
+        # prefix: the prefix is run once per batch
+        straddles = (
+            bool(cur_u)
+            and nxt[k - 1] < MIN_GROUP_PREFIX
+            and (
+                (k + 1 < len(shared_units) and nxt[k] >= MIN_GROUP_PREFIX)
+                or (len(cur_u) > 1 and nxt[k - 2] >= MIN_GROUP_PREFIX)
+            )
+        )
+        if cur_u and (
+            straddles or rows > batch_size or (max_batch_tokens and width * rows > max_batch_tokens)
+        ):
             unit_batches.append(cur_u)
-            cur_u, rows, cont_w = [], len(u[1]), 0
+            cur_u, rows, ctx_w, cont_w = [], len(u[1]), 0, 0
         cur_u.append(u)
-        n_rows, cont_w = rows, max(cont_w, u_cont)
+        n_rows, ctx_w, cont_w = rows, max(ctx_w, len(u[0])), max(cont_w, u_cont)
     if cur_u:
         unit_batches.append(cur_u)
 
