@@ -29,6 +29,13 @@ def _load() -> str:
         return "load average n/a"
 
 
+def _load1() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "n/a"
+
+
 def bench_labellers(store, cfg, sample: int, seed: int, ppl: int) -> list[dict]:
     """Fit seconds and single-process docs/s of each labeller on a seeded sample of the store."""
     from macs.labels.registry import make_labeller
@@ -71,19 +78,61 @@ def bench_labellers(store, cfg, sample: int, seed: int, ppl: int) -> list[dict]:
                 "docs": len(sub),
                 "docs_per_s": len(sub) / dt,
                 "mb_per_s": sum(len(t) for t in sub) / dt / 1e6,
+                "load": _load1(),
             }
         )
+        if (actor, method) == (
+            "quality",
+            "classifier",
+        ) and c.quality.classifier.backend == "hashing":
+            rows.append(_sklearn_baseline(lab, sub))
     print(
         f"\n## per labeller, one process ({len(texts)} docs sampled, mean {n_chars / len(texts):.0f} chars)"
     )
-    print("| labeller | fit s | docs scored | docs/s | MB/s | vs 20,000 docs/s goal |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| labeller | fit s | docs scored | docs/s | MB/s | vs 20,000 docs/s goal | load 1 min |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r['labeller']} | {r['fit_s']:.1f} | {r['docs']} | {r['docs_per_s']:,.3g} | "
-            f"{r['mb_per_s']:.3g} | {r['docs_per_s'] / 20000:.3g}x |"
+            f"{r['mb_per_s']:.3g} | {r['docs_per_s'] / 20000:.3g}x | {r['load']} |"
+        )
+    new = next((r for r in rows if r["labeller"] == "quality/classifier"), None)
+    old = next((r for r in rows if r["labeller"].startswith("baseline:")), None)
+    if new and old:
+        print(
+            f"quality classifier vs the sklearn HashingVectorizer baseline (same docs, same run): "
+            f"{new['docs_per_s'] / old['docs_per_s']:.2f}x"
         )
     return rows
+
+
+def _sklearn_baseline(lab, texts: list[str]) -> dict:
+    """The previous scoring path on the same docs: sklearn HashingVectorizer + sparse dot (docs/s)."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    c = lab.cfg.classifier
+    vec = HashingVectorizer(
+        n_features=c.buckets,
+        ngram_range=(1, c.ngrams),
+        alternate_sign=False,
+        norm="l2",
+        dtype=np.float32,
+    )
+    coef, icpt = lab.clf._coef, lab.clf._intercept
+    t0 = time.perf_counter()
+    for a in range(0, len(texts), 2048):
+        chunk = [t[: lab.max_chars] for t in texts[a : a + 2048]]
+        z = np.asarray(vec.transform(chunk) @ coef.T, dtype=np.float64) + icpt
+        _ = 5.0 / (1.0 + np.exp(-z[:, 0]))
+    dt = time.perf_counter() - t0
+    return {
+        "labeller": "baseline: sklearn HashingVectorizer (previous quality path)",
+        "fit_s": 0.0,
+        "docs": len(texts),
+        "docs_per_s": len(texts) / dt,
+        "mb_per_s": sum(len(t) for t in texts) / dt / 1e6,
+        "load": _load1(),
+    }
 
 
 def bench_executors(store, cfg, workers: int, seed: int, ray: bool) -> None:

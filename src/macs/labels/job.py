@@ -121,8 +121,10 @@ def score_rows(
 ) -> dict[str, np.ndarray]:
     """Score rows with one labeller: score, group, and per-row empty/truncated flags."""
     m = lab.max_chars
-    trunc = np.fromiter((len(t) > m for t in texts), dtype=bool, count=len(texts))
-    empty = np.fromiter((not t.strip() for t in texts), dtype=bool, count=len(texts))
+    n = len(texts)
+    trunc = np.fromiter(map(len, texts), dtype=np.int64, count=n) > m
+    # empty = only whitespace; isspace() copies nothing (strip() copied every document)
+    empty = np.fromiter((not t or t.isspace() for t in texts), dtype=bool, count=n)
     cut = [t[:m] for t in texts] if trunc.any() else texts
     try:
         score, group = lab.score(Batch(ids, cut, domains, extra))

@@ -221,7 +221,9 @@ class QualityLabeller(Labeller):
         else:
             raw = s.scores(batch)
         raw = np.asarray(raw, dtype=np.float32)
-        empty = np.array([not t.strip() for t in batch.texts], dtype=bool)
+        empty = np.fromiter(
+            (not t or t.isspace() for t in batch.texts), dtype=bool, count=len(batch.texts)
+        )
         raw[empty] = 0.0
         return raw
 
