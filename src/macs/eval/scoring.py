@@ -36,6 +36,7 @@ MIN_SHARED_PREFIX = 16  # tokens; a shorter prefix common to a batch's contexts 
 MIN_GROUP_PREFIX = (
     32  # tokens; documents sharing this many (few-shot examples) are batched together
 )
+CPU_BATCH_TOKENS = 2048  # padded tokens per plain batch on CPU when max_batch_tokens is unset
 MIN_CHUNK_ROWS = 4  # continuation rows; fewer are padded into the wider chunk (a call costs ms)
 
 
@@ -448,13 +449,15 @@ def score_encoded(
         unit_batches.append(cur_u)
 
     order = sorted(plain, key=lambda i: (-len(items[i][0]), i))
+    # on CPU, padded batches past a few thousand tokens run slower per token (cache misses,
+    # masked attention) than one long sequence: cap them unless the caller chose a cap
+    plain_tokens = max_batch_tokens or (CPU_BATCH_TOKENS if device.type == "cpu" else None)
     batches: list[list[int]] = []
     cur: list[int] = []
     for i in order:
         width = len(items[cur[0]][0]) if cur else len(items[i][0])
         if cur and (
-            len(cur) >= batch_size
-            or (max_batch_tokens and width * (len(cur) + 1) > max_batch_tokens)
+            len(cur) >= batch_size or (plain_tokens and width * (len(cur) + 1) > plain_tokens)
         ):
             batches.append(cur)
             cur = []
