@@ -121,3 +121,34 @@ def test_real_task_requests(tiny_model, tiny_tokenizer, shared_rows, task, shots
         assert any(a.truncated for a in alone)
     else:
         assert shared_rows  # the documents that fit the window are shared
+
+
+def test_few_shot_prefix_shared_across_documents_and_batches(
+    tiny_model, tiny_tokenizer, shared_rows, monkeypatch
+):
+    # a common few-shot prefix runs once and its cache serves the next batches
+    shots = "Question: Which is a fox?\nAnswer: quick brown\n\n" * 2
+    docs = [
+        (shots + f"Question: {q}\nAnswer:", [" the lazy dog", " a guardian angel", " roofing"])
+        for q in ("Who jumps?", "Who sits on a roof?", "What is clear?", "Which stone?", "A pig?")
+    ]
+    pairs = _pairs(docs)
+    calls = []
+    real_forward = tiny_model.forward
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("attention_mask") is None)  # the prefix run has no padding
+        return real_forward(*args, **kwargs)
+
+    # keep the signature the engine inspects
+    counting.__signature__ = __import__("inspect").signature(real_forward)
+    monkeypatch.setattr(tiny_model, "forward", counting)
+    for batch_size in (3, 6, 64):
+        shared_rows.clear()
+        _check(tiny_model, tiny_tokenizer, pairs, batch_size=batch_size)
+        assert sorted(shared_rows) == list(range(len(pairs)))
+    # 2 or 5 documents per batch: the prefix runs once (batch 1), its cache serves every batch
+    for batch_size in (6, 64):
+        calls.clear()
+        score_pairs(tiny_model, tiny_tokenizer, pairs, batch_size=batch_size)
+        assert sum(calls) == 1

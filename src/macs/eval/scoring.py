@@ -15,9 +15,12 @@ Shared contexts: when several pairs have the same context tokens (the choices of
 multiple-choice document), the context is run once with a KV cache, which is then repeated
 along the batch dimension for the choices' continuation tokens (positions continue after the
 context; the first continuation token is scored from the context's last logit). Several
-documents go in one batch (contexts left-padded, continuations right-padded). Scores equal
-the plain path to float32 rounding (~1e-6 nats). A document whose choices would be cut from
-the left by different amounts (the window) takes the plain path.
+documents go in one batch (right-padded, explicit positions and masks); a token prefix common
+to the batch's contexts (the few-shot examples) runs once and its cache serves the following
+batches; continuation rows run in chunks of similar length. Scores equal the plain path to
+float32 rounding (~1e-5 nats). A document whose choices would be cut from the left by
+different amounts (the window) takes the plain path. On CPU, plain batches are capped at
+CPU_BATCH_TOKENS padded tokens unless max_batch_tokens is given.
 """
 
 from __future__ import annotations
@@ -214,10 +217,11 @@ def _cache_arg(model) -> str | None:
     return None
 
 
-def _forward_shared(model, units, items, pad_id: int, device, cache_arg: str):
+def _forward_shared(model, units, items, pad_id: int, device, cache_arg: str, prefix_store: dict):
     """Score groups of pairs sharing a context: {pair index: (log-prob nats, greedy)}, all finite.
 
     units: [(context ids, [pair indices])]; each pair's continuation = items[i][0][len(context):].
+    prefix_store: the last common prefix run ({"tokens", "cache"}), reused by the next batch.
     """
     import torch
 
@@ -225,20 +229,33 @@ def _forward_shared(model, units, items, pad_id: int, device, cache_arg: str):
     c_len = [len(ctx) for ctx, _ in units]
     # a token prefix common to all contexts of the batch (e.g. the few-shot examples) runs once;
     # every context keeps >= 1 token of its own, whose last logit scores the first choice token
-    n_pre = 0
-    if n_docs > 1:
-        first_ctx, last_ctx = min(u[0] for u in units), max(u[0] for u in units)
-        n_pre = min(_common_prefix(first_ctx, last_ctx), min(c_len) - 1)
-        if n_pre < MIN_SHARED_PREFIX:
-            n_pre = 0
+    # (a lone document runs no prefix of its own, but takes the previous batch's)
+    first_ctx, last_ctx = min(u[0] for u in units), max(u[0] for u in units)
+    n_pre = min(_common_prefix(first_ctx, last_ctx), min(c_len) - 1)
+    if n_pre < MIN_SHARED_PREFIX:
+        n_pre = 0
     cache = None
     if n_pre:
-        pre = torch.tensor([units[0][0][:n_pre]], dtype=torch.long)
-        out = model(input_ids=pre.to(device), use_cache=True, logits_to_keep=1)
-        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
-        if cache is None or not hasattr(cache, "batch_select_indices"):
-            return None, False
-        cache.batch_select_indices(torch.zeros(n_docs, dtype=torch.long, device=device))
+        # the previous batch's prefix cache serves again when it is a prefix of this one's
+        kept = prefix_store.get("tokens")
+        if (
+            kept is not None
+            and MIN_SHARED_PREFIX <= len(kept) <= n_pre
+            and list(units[0][0][: len(kept)]) == kept
+        ):
+            n_pre, cache = len(kept), copy.deepcopy(prefix_store["cache"])
+        if cache is None and n_docs == 1:
+            n_pre = 0
+        elif cache is None:
+            pre = torch.tensor([units[0][0][:n_pre]], dtype=torch.long)
+            out = model(input_ids=pre.to(device), use_cache=True, logits_to_keep=1)
+            cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+            if cache is None or not hasattr(cache, "batch_select_indices"):
+                return None, False
+            prefix_store["tokens"], prefix_store["cache"] = list(units[0][0][:n_pre]), cache
+            cache = copy.deepcopy(cache)
+        if cache is not None:
+            cache.batch_select_indices(torch.zeros(n_docs, dtype=torch.long, device=device))
     # each context's own part, right-padded, positions after the common prefix
     s_len = [c - n_pre for c in c_len]
     ws = max(s_len)
@@ -474,10 +491,13 @@ def score_encoded(
         if device.type == "cuda"
         else torch.autocast(device_type="cpu", enabled=False)
     )
+    prefix_store: dict = {}
     try:
         with torch.inference_mode(), autocast:
             for units in unit_batches:
-                scored_s, finite = _forward_shared(model, units, items, pad_id, device, cache_arg)
+                scored_s, finite = _forward_shared(
+                    model, units, items, pad_id, device, cache_arg, prefix_store
+                )
                 if not finite:  # a model that mishandles the cache or padding: plain path
                     batches.extend([i] for _, m in units for i in m)
                     continue
