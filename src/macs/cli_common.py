@@ -8,11 +8,14 @@ from typing import Annotated
 import typer
 
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="YAML config file (defaults apply without one).")
+    Path | None,
+    typer.Option("--config", "-c", help="YAML config file (defaults apply without one)."),
 ]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override a config field, e.g. --set train.tokens=2e6 (repeatable)."),
+    typer.Option(
+        "--set", "-s", help="Override a config field, e.g. --set train.tokens=2e6 (repeatable)."
+    ),
 ]
 
 

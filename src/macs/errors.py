@@ -10,7 +10,9 @@ class MissingDependency(MacsError):
 
     def __init__(self, package: str, extra: str | None = None, why: str = ""):
         how = f'pip install "macs[{extra}]"' if extra else f"pip install {package}"
-        super().__init__(f"{why + ': ' if why else ''}the package '{package}' is not installed; run `{how}`")
+        super().__init__(
+            f"{why + ': ' if why else ''}the package '{package}' is not installed; run `{how}`"
+        )
         self.package = package
 
 

@@ -173,7 +173,9 @@ def test_train_cli_killed_run_resumes_to_the_same_result(tmp_path, mini_data, ca
     assert not (killed / "DONE").exists()
     main(["train", "--resume", str(killed)])
     err = capsys.readouterr().err
-    assert "resuming" in err and "(stage 1)" in err  # from a checkpoint inside stage 1, not from scratch
+    assert (
+        "resuming" in err and "(stage 1)" in err
+    )  # from a checkpoint inside stage 1, not from scratch
     main(argv("clean"))
     clean = tmp_path / "clean"
     capsys.readouterr()
