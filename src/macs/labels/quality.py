@@ -317,6 +317,12 @@ class _TorchScorer:
         self.max_tokens = max_tokens
         self.batch_size = batch_size
 
+    def _encode(self, chunk: list[str]):
+        """Tokenize a chunk (padded, truncated to max_tokens) onto the scorer's device."""
+        return self.tok(
+            chunk, return_tensors="pt", truncation=True, max_length=self.max_tokens, padding=True
+        ).to(self.device)
+
     def _batches(self, texts: list[str]):
         order = np.argsort([-len(t) for t in texts], kind="stable")
         for a in range(0, len(order), self.batch_size):
@@ -365,13 +371,7 @@ class PerplexityScorer(_TorchScorer):
         out = np.full(len(texts), np.nan, dtype=np.float64)
         with torch.inference_mode():
             for idx, chunk in self._batches(texts):
-                enc = self.tok(
-                    chunk,
-                    return_tensors="pt",
-                    truncation=True,
-                    max_length=self.max_tokens,
-                    padding=True,
-                ).to(self.device)
+                enc = self._encode(chunk)
                 logits = self.model(**enc).logits[:, :-1].float()
                 target = enc["input_ids"][:, 1:]
                 mask = enc["attention_mask"][:, 1:].float()
@@ -423,13 +423,7 @@ class HFClassifierScorer(_TorchScorer):
         out = np.zeros(len(batch), dtype=np.float64)
         with torch.inference_mode():
             for idx, chunk in self._batches(batch.texts):
-                enc = self.tok(
-                    chunk,
-                    return_tensors="pt",
-                    truncation=True,
-                    max_length=self.max_tokens,
-                    padding=True,
-                ).to(self.device)
+                enc = self._encode(chunk)
                 logits = self.model(**enc).logits.float()
                 if logits.shape[1] == 1:
                     s = logits[:, 0].clamp(0.0, 5.0)
