@@ -67,7 +67,9 @@ class TextClassifier:
                 for i in order:
                     f.write(f"__label__{self.classes.index(labels[i])} {_ft_clean(texts[i])}\n")
             lr = self.cfg.lr
-            for _ in range(4):  # fastText diverges (NaN) when lr is too high for the data: halve it
+            # fastText reports NaN when lr is too high for the data, and (fasttext-numpy2) now
+            # and then at random: retry each lr once, then halve it
+            for attempt in range(8):
                 try:
                     model = fasttext.train_supervised(
                         train,
@@ -86,10 +88,12 @@ class TextClassifier:
                 except RuntimeError as e:
                     if "NaN" not in str(e):
                         raise
-                    lr /= 2
+                    if attempt % 2:
+                        lr /= 2
             else:
                 raise MacsError(
-                    f"fastText training diverged even at lr={lr * 2:g}; lower the classifier lr"
+                    f"fastText training diverged even at lr={lr * 2:g}; lower the classifier lr "
+                    "or use classifier.backend: hashing (the default)"
                 )
             self.lr_used = lr
             path = os.path.join(tmp, "model.bin")
