@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from macs.corpus.store import replace_dir
 from macs.errors import MacsError
 from macs.io import read_json, write_bytes, write_json, write_parquet
 from macs.labels.base import Batch, Labeller
@@ -574,19 +575,8 @@ def publish(
     for p in (job.work / ".labeller.pkl", job.work / ".fit.json"):
         p.unlink(missing_ok=True)
     shutil.rmtree(job.work / ".done", ignore_errors=True)
-    _swap_dir(job.work, job.final)
+    replace_dir(job.work, job.final)
     return manifest
-
-
-def _swap_dir(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    old = None
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-    os.replace(src, dst)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def run_labels(
