@@ -152,3 +152,89 @@ def test_few_shot_prefix_shared_across_documents_and_batches(
         calls.clear()
         score_pairs(tiny_model, tiny_tokenizer, pairs, batch_size=batch_size)
         assert sum(calls) == 1
+
+
+def test_one_choice_documents_share_a_few_shot_prefix(tiny_model, tiny_tokenizer, shared_rows):
+    # WinoGrande-style: every context differs (one pair each), but all start with the same
+    # few-shot examples; those pairs are packed (prefix run once), the lone 0-shot pair is not
+    shots = "Question: Which is a fox?\nAnswer: quick brown\n\n" * 2
+    pairs = [(shots + f"Question: {q}\nAnswer:", " the lazy dog") for q in ("A?", "B c?", "D?")]
+    pairs.append(("Roof shingle removal:", " A man is sitting on a roof."))
+    _check(tiny_model, tiny_tokenizer, pairs, batch_size=2)
+    assert sorted(shared_rows) == [0, 1, 2]
+
+
+class _MaskIgnoringLM:
+    """Wraps a causal LM but drops custom 4-D attention masks (as some model code does)."""
+
+    def __init__(self, model):
+        self._m = model
+        self.config = model.config
+        self.training = False
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, cache=None,
+                use_cache=None, logits_to_keep=0, **kw):  # fmt: skip
+        if attention_mask is not None and attention_mask.dim() == 4:
+            attention_mask = None
+        return self._m(input_ids=input_ids, attention_mask=attention_mask,
+                       position_ids=position_ids, cache=cache, use_cache=use_cache,
+                       logits_to_keep=logits_to_keep, **kw)  # fmt: skip
+
+    __call__ = forward
+
+    def parameters(self):
+        return self._m.parameters()
+
+    def get_output_embeddings(self):
+        return self._m.get_output_embeddings()
+
+    def eval(self):
+        return self
+
+    def train(self, mode=True):
+        return self
+
+
+def test_model_ignoring_custom_masks_is_scored_plainly(tiny_model, tiny_tokenizer, shared_rows):
+    wrapped = _MaskIgnoringLM(tiny_model)
+    pairs = _pairs(DOCS)
+    alone = _independent(tiny_model, tiny_tokenizer, pairs)
+    got = score_pairs(wrapped, tiny_tokenizer, pairs, batch_size=64)
+    # the packing probe fails for this model, so no pair takes the packed path; scores still match
+    assert shared_rows == []
+    for a, s in zip(alone, got, strict=True):
+        assert s.logprob == pytest.approx(a.logprob, abs=1e-5)
+
+
+def test_plan_batches_runs_prefixes_and_caps():
+    from macs.eval.packed import plan_batches
+
+    shots = list(range(100, 140))  # 40 tokens of few-shot examples
+    # (context, [pair ids]); items[i] = (context + continuation, ...)
+    units = [
+        (shots + [1, 2], [0, 1]),
+        (shots + [3], [2, 3]),
+        (shots + [4, 5, 6], [4]),
+        ([7, 8, 9], [5, 6]),
+        ([10], [7]),  # one pair, no prefix to share: left to the plain path
+    ]
+    conts = {0: [50], 1: [51, 52], 2: [53], 3: [54], 4: [55, 56], 5: [57], 6: [58], 7: [59]}
+    items = {}
+    for ctx, members in units:
+        for i in members:
+            items[i] = (ctx + conts[i], len(conts[i]), False)
+    batches, lone = plan_batches(units, items, batch_size=64, max_tokens=None)
+    assert lone == [7]
+    # the few-shot run: one batch, prefix = the 40 shared tokens; the rest: no prefix
+    assert [(n, sorted(m for _, ms in us for m in ms)) for n, us in batches] == [
+        (40, [0, 1, 2, 3, 4]),
+        (0, [5, 6]),
+    ]
+    # a batch never holds more than batch_size pairs; rows longest first within a run
+    batches, _ = plan_batches(units, items, batch_size=2, max_tokens=None)
+    assert all(sum(len(ms) for _, ms in us) <= 2 or len(us) == 1 for _, us in batches)
+    first_run = [us for n, us in batches if n == 40]
+    assert [u[0][-1] for us in first_run for u in us] == [6, 2, 3]
+    # a token cap of 3 (docs x longest row after the prefix) puts each document alone
+    batches, _ = plan_batches(units, items, batch_size=64, max_tokens=3)
+    assert all(len(us) == 1 for _, us in batches)

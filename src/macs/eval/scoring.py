@@ -12,20 +12,18 @@ forward takes no `position_ids`/`logits_to_keep` are padded on the right instead
 never changes a score (tested to 1e-4 nats against an unbatched loop).
 
 Shared contexts: when several pairs have the same context tokens (the choices of one
-multiple-choice document), the context is run once with a KV cache, which is then repeated
-along the batch dimension for the choices' continuation tokens (positions continue after the
-context; the first continuation token is scored from the context's last logit). Several
-documents go in one batch (right-padded, explicit positions and masks); a token prefix common
-to the batch's contexts (the few-shot examples) runs once and its cache serves the following
-batches; continuation rows run in chunks of similar length. Scores equal the plain path to
-float32 rounding (~1e-5 nats). A document whose choices would be cut from the left by
-different amounts (the window) takes the plain path. On CPU, plain batches are capped at
+multiple-choice document), the document is scored in one packed row (macs.eval.packed): its
+context once, then every choice's tokens under a 4-D mask in which a choice sees only the
+context and itself. Several documents go in one batch; a token prefix common to the batch's
+contexts (the few-shot examples) runs once and its KV cache serves the following batches.
+Scores equal the plain path to float32 rounding (~1e-5 nats). A document whose choices would be
+cut from the left by different amounts (the window) takes the plain path, and so does every
+pair when the model fails the packing check. On CPU, plain batches are capped at
 CPU_BATCH_TOKENS padded tokens unless max_batch_tokens is given.
 """
 
 from __future__ import annotations
 
-import copy
 import inspect
 import math
 import sys
@@ -33,14 +31,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from macs.errors import MacsError
+from macs.eval.packed import forward_packed as _forward_shared
+from macs.eval.packed import packing_supported, plan_batches
 
 LN2 = math.log(2.0)
-MIN_SHARED_PREFIX = 16  # tokens; a shorter prefix common to a batch's contexts is not run apart
-MIN_GROUP_PREFIX = (
-    32  # tokens; documents sharing this many (few-shot examples) are batched together
-)
-CPU_BATCH_TOKENS = 2048  # padded tokens per plain batch on CPU when max_batch_tokens is unset
-MIN_CHUNK_ROWS = 4  # continuation rows; fewer are padded into the wider chunk (a call costs ms)
+CPU_BATCH_TOKENS = 2048  # padded tokens per batch on CPU when max_batch_tokens is unset
 
 
 @dataclass(frozen=True)
@@ -87,7 +82,10 @@ def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str]]) -> list[EncodedPai
             raise MacsError(f"pair {i}: the continuation is empty; nothing to score")
     # the tokenizer's own special tokens (e.g. a BOS it adds) stay, exactly as lm-eval's HFLM does
     whole = tokenizer([c + x for c, x in splits])["input_ids"]
-    ctx = tokenizer([c for c, _ in splits])["input_ids"]
+    # each distinct context once (the choices of a document share theirs)
+    distinct = list(dict.fromkeys(c for c, _ in splits))
+    by_text = dict(zip(distinct, tokenizer(distinct)["input_ids"], strict=True))
+    ctx = [by_text[c] for c, _ in splits]
     out = []
     prefix = None
     for (c, x), w, cenc in zip(splits, whole, ctx, strict=True):
@@ -190,161 +188,12 @@ def _forward(model, rows, pad_id: int, device, left: bool):
     return out_rows, bool(torch.isfinite(tok_lp).all())
 
 
-def _log_softmax_at(logits, targets):
-    """(log-prob of each target in nats, float64 on CPU; target is the argmax) from float32 logits rows."""
-    import torch
-
-    lp = torch.log_softmax(logits.float(), dim=-1)
-    tok = lp.gather(-1, targets[:, None]).squeeze(-1)
-    return tok.double().cpu(), (lp.argmax(-1) == targets).cpu()
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """Number of leading tokens two sequences share."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 def _cache_arg(model) -> str | None:
     """The keyword under which model.forward takes a KV cache ('cache' in transformers >= 5.x, else 'past_key_values')."""
     for name in ("cache", "past_key_values"):
         if _accepts(model, name):
             return name
     return None
-
-
-def _forward_shared(model, units, items, pad_id: int, device, cache_arg: str, prefix_store: dict):
-    """Score groups of pairs sharing a context: {pair index: (log-prob nats, greedy)}, all finite.
-
-    units: [(context ids, [pair indices])]; each pair's continuation = items[i][0][len(context):].
-    prefix_store: the last common prefix run ({"tokens", "cache"}), reused by the next batch.
-    """
-    import torch
-
-    n_docs = len(units)
-    c_len = [len(ctx) for ctx, _ in units]
-    # a token prefix common to all contexts of the batch (e.g. the few-shot examples) runs once;
-    # every context keeps >= 1 token of its own, whose last logit scores the first choice token
-    # (a lone document runs no prefix of its own, but takes the previous batch's)
-    first_ctx, last_ctx = min(u[0] for u in units), max(u[0] for u in units)
-    n_pre = min(_common_prefix(first_ctx, last_ctx), min(c_len) - 1)
-    if n_pre < MIN_SHARED_PREFIX:
-        n_pre = 0
-    cache = None
-    if n_pre:
-        # the previous batch's prefix cache serves again when it is a prefix of this one's
-        kept = prefix_store.get("tokens")
-        if (
-            kept is not None
-            and MIN_SHARED_PREFIX <= len(kept) <= n_pre
-            and list(units[0][0][: len(kept)]) == kept
-        ):
-            n_pre, cache = len(kept), copy.deepcopy(prefix_store["cache"])
-        if cache is None and n_docs == 1:
-            n_pre = 0
-        elif cache is None:
-            pre = torch.tensor([units[0][0][:n_pre]], dtype=torch.long)
-            out = model(input_ids=pre.to(device), use_cache=True, logits_to_keep=1)
-            cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
-            if cache is None or not hasattr(cache, "batch_select_indices"):
-                return None, False
-            prefix_store["tokens"], prefix_store["cache"] = list(units[0][0][:n_pre]), cache
-            cache = copy.deepcopy(cache)
-        if cache is not None:
-            cache.batch_select_indices(torch.zeros(n_docs, dtype=torch.long, device=device))
-    # each context's own part, right-padded, positions after the common prefix
-    s_len = [c - n_pre for c in c_len]
-    ws = max(s_len)
-    ids = torch.full((n_docs, ws), pad_id, dtype=torch.long)
-    smask = torch.zeros((n_docs, ws), dtype=torch.long)
-    for d, (ctx, _) in enumerate(units):
-        ids[d, : s_len[d]] = torch.tensor(ctx[n_pre:], dtype=torch.long)
-        smask[d, : s_len[d]] = 1
-    cmask = torch.cat([torch.ones((n_docs, n_pre), dtype=torch.long), smask], dim=1)
-    last = sorted(set(n - 1 for n in s_len))
-    out = model(
-        input_ids=ids.to(device),
-        attention_mask=cmask.to(device),
-        position_ids=(torch.arange(n_pre, n_pre + ws).expand(n_docs, ws)).to(device),
-        use_cache=True,
-        logits_to_keep=torch.tensor(last, dtype=torch.long, device=device),
-        **({cache_arg: cache} if cache is not None else {}),
-    )
-    cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
-    if cache is None or not hasattr(cache, "batch_select_indices"):
-        return None, False
-    col = {n: k for k, n in enumerate(last)}
-    last_logits = out.logits[torch.arange(n_docs), torch.tensor([col[n - 1] for n in s_len])]
-    # one row per choice: its document, first continuation token, remaining continuation tokens
-    doc_of, first, rest, order = [], [], [], []
-    for d, (ctx, members) in enumerate(units):
-        for i in members:
-            cont = items[i][0][len(ctx) :]
-            doc_of.append(d)
-            first.append(cont[0])
-            rest.append(cont[1:])
-            order.append(i)
-    doc_idx = torch.tensor(doc_of, dtype=torch.long)
-    first_t = torch.tensor(first, dtype=torch.long).to(device)
-    lp0, hit0 = _log_softmax_at(last_logits[doc_idx.to(last_logits.device)], first_t)
-    scored = {}
-    finite = bool(torch.isfinite(lp0).all())
-    # rows with more than one continuation token, longest first, in chunks whose widths halve
-    # (little padding); each chunk runs on its own copy of the contexts' cache
-    todo = sorted((r for r in range(len(order)) if rest[r]), key=lambda r: -len(rest[r]))
-    chunks: list[list[int]] = []
-    for k, r in enumerate(todo):
-        if not chunks or (
-            2 * len(rest[r]) <= len(rest[chunks[-1][0]])
-            and min(len(chunks[-1]), len(todo) - k) >= MIN_CHUNK_ROWS
-        ):
-            chunks.append([])
-        chunks[-1].append(r)
-    extra: dict[int, tuple[float, bool]] = {}
-    for n_chunk, chunk in enumerate(chunks):
-        part = cache if n_chunk == len(chunks) - 1 else copy.deepcopy(cache)
-        sel = doc_idx[chunk]
-        part.batch_select_indices(sel.to(device))
-        w = len(rest[chunk[0]])
-        # continuation inputs (all but the last token), right-padded; positions follow the context
-        xids = torch.full((len(chunk), w), pad_id, dtype=torch.long)
-        xmask = torch.zeros((len(chunk), w), dtype=torch.long)
-        xpos = torch.zeros((len(chunk), w), dtype=torch.long)
-        for k, r in enumerate(chunk):
-            c, toks = c_len[doc_of[r]], rest[r]
-            xpos[k] = torch.arange(c, c + w)
-            xids[k, : len(toks)] = torch.tensor([first[r], *toks[:-1]], dtype=torch.long)
-            xmask[k, : len(toks)] = 1
-        out2 = model(
-            input_ids=xids.to(device),
-            attention_mask=torch.cat([cmask[sel], xmask], dim=1).to(device),
-            position_ids=xpos.to(device),
-            use_cache=False,
-            **{cache_arg: part},
-        )
-        logits = out2.logits
-        rows = torch.cat(
-            [torch.full((len(rest[r]),), k, dtype=torch.long) for k, r in enumerate(chunk)]
-        )
-        cols = torch.cat([torch.arange(len(rest[r])) for r in chunk])
-        targets = torch.tensor([t for r in chunk for t in rest[r]], dtype=torch.long)
-        lp, hit = _log_softmax_at(
-            logits[rows.to(logits.device), cols.to(logits.device)], targets.to(logits.device)
-        )
-        finite = finite and bool(torch.isfinite(lp).all())
-        a = 0
-        for r in chunk:
-            n = len(rest[r])
-            extra[r] = (float(lp[a : a + n].sum()), bool(hit[a : a + n].all()))
-            a += n
-    for r, i in enumerate(order):
-        lp_r, hit_r = extra.get(r, (0.0, True))
-        scored[i] = (float(lp0[r]) + lp_r, bool(hit0[r]) and hit_r)
-    return scored, finite
 
 
 def score_pairs(
@@ -413,7 +262,8 @@ def score_encoded(
         seq = seq[-(max_length + 1) :]
         n_cont = min(len(e.continuation), len(seq) - 1)
         items.append((seq, n_cont, truncated))
-    # pairs sharing their context tokens (the choices of a document) score the context once
+    # pairs sharing their context tokens (the choices of a document) score the context once;
+    # documents sharing a few-shot prefix run it once
     shared_units: list[tuple[list[int], list[int]]] = []
     plain = list(range(len(items)))
     cache_arg = _cache_arg(model)
@@ -423,8 +273,6 @@ def score_encoded(
             groups.setdefault(tuple(e.context), []).append(i)
         shared_set = set()
         for ctx, members in groups.items():
-            if len(members) < 2:
-                continue
             # tokens cut from the left of each choice's window; sharing needs one cut for all
             cuts = {len(ctx) + len(encoded[i].continuation) - 1 - max_length for i in members}
             cut = max(0, *cuts)
@@ -433,49 +281,26 @@ def score_encoded(
             shared_units.append((list(ctx[cut:]), members))
             shared_set.update(members)
         plain = [i for i in plain if i not in shared_set]
-    # documents per batch: at most batch_size choices (and max_batch_tokens padded tokens);
-    # contexts sorted by their tokens, so neighbours share their few-shot prefix
-    shared_units.sort(key=lambda u: (u[0], u[1][0]))
-    unit_batches: list[list[tuple[list[int], list[int]]]] = []
-    cur_u: list[tuple[list[int], list[int]]] = []
-    n_rows = ctx_w = cont_w = 0
-    # tokens each document shares with the next one (sorted order)
-    nxt = [_common_prefix(a[0], b[0]) for a, b in zip(shared_units, shared_units[1:], strict=False)]
-    for k, u in enumerate(shared_units):
-        u_cont = max(len(encoded[i].continuation) for i in u[1])
-        rows = n_rows + len(u[1])
-        width = max(ctx_w, len(u[0])) + max(cont_w, u_cont)
-        # a batch does not straddle the edge of a group of documents with a common (few-shot)
-        # prefix: the prefix is run once per batch
-        straddles = (
-            bool(cur_u)
-            and nxt[k - 1] < MIN_GROUP_PREFIX
-            and (
-                (k + 1 < len(shared_units) and nxt[k] >= MIN_GROUP_PREFIX)
-                or (len(cur_u) > 1 and nxt[k - 2] >= MIN_GROUP_PREFIX)
-            )
-        )
-        if cur_u and (
-            straddles or rows > batch_size or (max_batch_tokens and width * rows > max_batch_tokens)
-        ):
-            unit_batches.append(cur_u)
-            cur_u, rows, ctx_w, cont_w = [], len(u[1]), 0, 0
-        cur_u.append(u)
-        n_rows, ctx_w, cont_w = rows, max(ctx_w, len(u[0])), max(cont_w, u_cont)
-    if cur_u:
-        unit_batches.append(cur_u)
+    # on CPU, padded batches past a few thousand tokens run slower per token (cache misses,
+    # masked attention) than smaller ones: cap them unless the caller chose a cap
+    cap = max_batch_tokens or (CPU_BATCH_TOKENS if device.type == "cpu" else None)
+    unit_batches, lone = plan_batches(shared_units, items, batch_size, cap)
+    plain = sorted(plain + lone)
+    if unit_batches and not packing_supported(
+        model,
+        device,
+        cache_arg,
+        lambda rows: _forward(model, rows, pad_id, device, left),
+        unit_batches[0][1][0][0],
+    ):  # the model ignores custom 4-D masks or explicit positions: score every pair plainly
+        unit_batches, plain = [], list(range(len(items)))
 
     order = sorted(plain, key=lambda i: (-len(items[i][0]), i))
-    # on CPU, padded batches past a few thousand tokens run slower per token (cache misses,
-    # masked attention) than one long sequence: cap them unless the caller chose a cap
-    plain_tokens = max_batch_tokens or (CPU_BATCH_TOKENS if device.type == "cpu" else None)
     batches: list[list[int]] = []
     cur: list[int] = []
     for i in order:
         width = len(items[cur[0]][0]) if cur else len(items[i][0])
-        if cur and (
-            len(cur) >= batch_size or (plain_tokens and width * (len(cur) + 1) > plain_tokens)
-        ):
+        if cur and (len(cur) >= batch_size or (cap and width * (len(cur) + 1) > cap)):
             batches.append(cur)
             cur = []
         cur.append(i)
@@ -494,9 +319,9 @@ def score_encoded(
     prefix_store: dict = {}
     try:
         with torch.inference_mode(), autocast:
-            for units in unit_batches:
+            for n_pre, units in unit_batches:
                 scored_s, finite = _forward_shared(
-                    model, units, items, pad_id, device, cache_arg, prefix_store
+                    model, units, n_pre, items, pad_id, device, cache_arg, prefix_store
                 )
                 if not finite:  # a model that mishandles the cache or padding: plain path
                     batches.extend([i] for _, m in units for i in m)
