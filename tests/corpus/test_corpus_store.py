@@ -109,3 +109,41 @@ def test_open_errors(tmp_path):
     (tmp_path / "manifest.json").write_text("{broken")
     with pytest.raises(MacsError, match="not valid JSON"):
         CorpusStore.open(tmp_path)
+
+
+def _reference_hash(seed: int, key: str) -> int:
+    """heldout_hashes' formula, one key at a time in plain Python integers."""
+    m = (1 << 64) - 1
+
+    def mix(x: int) -> int:
+        x ^= x >> 30
+        x = (x * 0xBF58476D1CE4E5B9) & m
+        x ^= x >> 27
+        x = (x * 0x94D049BB133111EB) & m
+        return x ^ (x >> 31)
+
+    p, h = 0x100000001B3, 0
+    data = key.encode("utf-8")
+    for b in data:
+        h = (h * p + b + 1) & m
+    h = (h + len(data) * pow(p, len(data), 1 << 64)) & m
+    return mix(mix(seed & m) ^ h)
+
+
+def test_heldout_hashes_match_the_formula_and_are_pinned():
+    import pyarrow as pa
+
+    from macs.corpus.store import heldout_hashes
+
+    keys = ["", "a", "b", "ab", "ba", "doc/00001", "Ünïcødé ✓ 文字", "x" * 300, "a\x00b"]
+    for seed in (0, 1, 12345):
+        got = heldout_hashes(seed, keys)
+        assert got.dtype == np.uint64
+        assert [int(v) for v in got] == [_reference_hash(seed, k) for k in keys]
+    # a sliced Arrow array (non-zero offset) and a list give the same hashes
+    arr = pa.array(["skip"] + keys, pa.string()).slice(1)
+    assert (heldout_hashes(7, arr) == heldout_hashes(7, keys)).all()
+    assert len(set(heldout_hashes(0, keys).tolist())) == len(keys)
+    # pinned: a change of these values changes every store's held-out split
+    assert int(heldout_hashes(0, ["doc/00001"])[0]) == 10943121181616207724
+    assert heldout_hashes(0, []).size == 0
