@@ -9,6 +9,7 @@ order is shards sorted by file name, rows in order; a row's position is its doc 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator, Sequence
@@ -40,48 +41,21 @@ def store_schema():
     )
 
 
-_MUL = np.uint64(0x100000001B3)  # FNV-1 64-bit prime: polynomial base over the UTF-8 bytes
+def heldout_hash(seed: int, key: str) -> int:
+    """A stable 64-bit hash of (seed, key) (keyed blake2b); lower = earlier in the held-out ranking."""
+    k = str(seed).encode()[:64]
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8, key=k).digest(), "little")
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser on uint64 arrays (wrapping arithmetic)."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def heldout_hashes(seed: int, keys) -> np.ndarray:
-    """A stable seeded 64-bit hash per key (str list or pyarrow string array), as np.uint64;
-    lower = earlier in the held-out ranking.
-
-    h = mix64(mix64(seed) ^ (sum_i (byte_i + 1) * P^(n-1-i) + n * P^n, mod 2^64)) over the
-    key's n UTF-8 bytes: vectorised over all keys at once (no Python loop per key).
-    """
-    import pyarrow as pa
-
-    arr = keys if isinstance(keys, pa.Array) else pa.array(list(keys), pa.string())
-    arr = arr.cast(pa.large_string())
-    n = len(arr)
-    if n == 0:
-        return np.zeros(0, dtype=np.uint64)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    starts, lens = offsets[:-1] - offsets[0], np.diff(offsets)
-    max_len = int(lens.max())
-    powers = np.ones(max_len + 1, dtype=np.uint64)
-    if max_len:
-        powers[1:] = np.cumprod(np.full(max_len, _MUL, dtype=np.uint64), dtype=np.uint64)
-    h = lens.astype(np.uint64) * powers[lens]
-    if data.size:
-        owner = np.repeat(np.arange(n), lens)
-        from_end = (offsets[1:] - offsets[0])[owner] - 1 - np.arange(data.size)
-        terms = (data.astype(np.uint64) + np.uint64(1)) * powers[from_end]
-        nonempty = lens > 0
-        h[nonempty] += np.add.reduceat(terms, starts[nonempty])
-    seed_mix = _mix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
-    return _mix64(h ^ seed_mix)
+def _heldout_hashes(seed: int, keys: Sequence[str]) -> np.ndarray:
+    """heldout_hash(seed, k) for every key, as np.uint64 (the keyed state is copied, not redone)."""
+    base = hashlib.blake2b(digest_size=8, key=str(seed).encode()[:64])
+    out = bytearray()
+    for x in keys:
+        h = base.copy()
+        h.update(x.encode())
+        out += h.digest()
+    return np.frombuffer(bytes(out), dtype="<u8").astype(np.uint64)
 
 
 def compute_heldout_mask(
@@ -108,11 +82,11 @@ def compute_heldout_mask(
     if isinstance(enc, pa.ChunkedArray):
         enc = enc.combine_chunks()
     parent_of = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    keys = enc.dictionary
+    keys = enc.dictionary.to_pylist()
     _, first = np.unique(parent_of, return_index=True)  # first doc of each parent (sorted ids)
     p_domain_arr = np.asarray(domains)[first]
     sizes = np.bincount(parent_of, minlength=len(keys))
-    hashes = heldout_hashes(seed, keys)
+    hashes = _heldout_hashes(seed, keys)
     held_parent = np.zeros(len(keys), dtype=np.bool_)
     for d in np.unique(p_domain_arr):
         members = np.flatnonzero(p_domain_arr == d)
@@ -450,8 +424,7 @@ class StoreWriter:
         manifest["heldout"] = {
             "fraction": heldout_fraction,
             "seed": heldout_seed,
-            "by": "parent_id hash (macs.corpus.store.heldout_hashes: seeded 64-bit "
-            "polynomial hash of the UTF-8 bytes, splitmix64-mixed), per domain",
+            "by": "parent_id hash (blake2b of 'seed\\x1fparent_id'), per domain",
         }
         manifest["shards"] = [
             {"file": f"shards/part-{i:05d}.parquet", "rows": r}
