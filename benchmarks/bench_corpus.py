@@ -164,6 +164,48 @@ def bench_import(src: Path, work: Path, n_bytes: int, repeats: int) -> None:
     print(f"import: ratio vs loop importer: {'; '.join(parts)}; {_load()} (goal >= 2x wall)")
 
 
+def _parse_for(src: str, seconds: float) -> None:
+    """Child process: msgspec-parse the file over and over for `seconds` (a busy second core)."""
+    import msgspec
+
+    data = Path(src).read_bytes()
+    dec = msgspec.json.Decoder()
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        dec.decode_lines(data)
+
+
+def bench_overlap(src: Path, work: Path, repeats: int) -> None:
+    """How much of a second core the import's two halves can use on this machine: the zstd
+    Parquet write of the imported shard alone, then while another process parses JSON."""
+    import multiprocessing as mp
+
+    import pyarrow.parquet as pq
+
+    from macs.corpus.store import ROW_GROUP_ROWS, store_schema
+
+    table = pq.read_table(next((work / "store" / "shards").glob("*.parquet")))
+
+    def write():
+        with pq.ParquetWriter(work / "w.parquet", store_schema(), compression="zstd") as w:
+            w.write_table(table, row_group_size=ROW_GROUP_ROWS)
+
+    alone = _best(write, repeats)[0]
+    child = mp.get_context("spawn").Process(
+        target=_parse_for, args=(str(src), 4 * alone * repeats + 2)
+    )
+    child.start()
+    time.sleep(1.0)  # the child is parsing
+    busy = _best(write, repeats)[0]
+    child.terminate()
+    child.join()
+    print(
+        f"overlap: zstd Parquet write of the shard {alone:.3f} s alone, {busy:.3f} s while another "
+        f"process parses JSON ({busy / alone:.2f}x slower: the two cores share memory bandwidth "
+        "and cache, which caps what running the parse and the write side by side can gain)"
+    )
+
+
 def bench_tokenize(
     work: Path, vocab: int, workers: int | None, repeats: int
 ) -> tuple[float, float]:
@@ -236,6 +278,7 @@ def main() -> None:
             f"input: {n_bytes / 1e6:.1f} MB JSONL of real text (mini corpus x {n_bytes // FIXTURE.stat().st_size})"
         )
         bench_import(src, work, n_bytes, args.repeats)
+        bench_overlap(src, work, args.repeats)
         bench_tokenize(work, args.vocab, args.workers, args.tok_repeats)
     finally:
         shutil.rmtree(work, ignore_errors=True)

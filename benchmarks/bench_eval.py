@@ -111,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest on a busy shared CPU)"
     )
+    ap.add_argument(
+        "--per-task",
+        action="store_true",
+        help="also time one at a time vs batched+shared for each task:shots on its own",
+    )
     args = ap.parse_args(argv)
 
     import torch
@@ -130,8 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         what = "random Llama, hidden 128 x 4 layers, 4,096-token BPE (the CPU demo size)"
     n_params = sum(p.numel() for p in model.parameters())
     reqs = []
+    per_task = {}
     for task, shots in parse_tasks(args.tasks):
-        reqs += load_requests(task, shots, limit=args.docs, seed=args.seed)
+        per_task[f"{task}:{shots}"] = load_requests(task, shots, limit=args.docs, seed=args.seed)
+        reqs += per_task[f"{task}:{shots}"]
     pairs = [(r.context, r.continuation) for r in reqs]
     n_docs = len({r.context for r in reqs})
     print(
@@ -178,6 +185,20 @@ def main(argv: list[str] | None = None) -> int:
             f"   CPU {c:7.2f} s ({n / c:7.1f} req/CPU-s)   x{t_one / t:.1f} wall, x{c_one / c:.1f} CPU"
             f"   max |delta log-lik| {diff:.1e} nats"
         )
+    if args.per_task:
+        for name, task_reqs in per_task.items():
+            tp = [(r.context, r.continuation) for r in task_reqs]
+            t0 = time.perf_counter()
+            one = score_pairs(model, tok, tp, batch_size=1, share_context=False)
+            t1 = time.perf_counter()
+            shared = score_pairs(model, tok, tp, batch_size=args.batch_size, share_context=True)
+            t2 = time.perf_counter()
+            diff = max(abs(a.logprob - b.logprob) for a, b in zip(one, shared, strict=True))
+            print(
+                f"  {name:<18} {len(tp):5d} requests: one at a time {t1 - t0:6.2f} s, "
+                f"batched+shared {t2 - t1:6.2f} s, x{(t1 - t0) / (t2 - t1):.1f}, "
+                f"max |delta log-lik| {diff:.1e} nats"
+            )
     load1 = os.getloadavg()
     print(f"load average after: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     b_mode, s_mode = list(modes)[1], list(modes)[2]
