@@ -238,3 +238,21 @@ def test_plan_batches_runs_prefixes_and_caps():
     # a token cap of 3 (docs x longest row after the prefix) puts each document alone
     batches, _ = plan_batches(units, items, batch_size=64, max_tokens=3)
     assert all(len(us) == 1 for _, us in batches)
+
+
+def test_packed_failure_falls_back_to_plain_scores(tiny_model, tiny_tokenizer, monkeypatch, capsys):
+    # a device kernel that raises inside the packed path: every pair is scored plainly instead
+    calls = []
+
+    def boom(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("attn_mask dtype not supported\nmore detail")
+
+    monkeypatch.setattr(scoring, "_forward_shared", boom)
+    pairs = _pairs(DOCS)
+    alone = _independent(tiny_model, tiny_tokenizer, pairs)
+    got = score_pairs(tiny_model, tiny_tokenizer, pairs, batch_size=3)
+    assert len(calls) == 1  # not retried batch after batch
+    assert "packed multiple-choice scoring failed" in capsys.readouterr().err
+    for a, s in zip(alone, got, strict=True):
+        assert s.logprob == pytest.approx(a.logprob, abs=1e-5)

@@ -319,11 +319,22 @@ def score_encoded(
     prefix_store: dict = {}
     try:
         with torch.inference_mode(), autocast:
+            failed = None
             for n_pre, units in unit_batches:
-                scored_s, finite = _forward_shared(
-                    model, units, n_pre, items, pad_id, device, cache_arg, prefix_store
-                )
-                if not finite:  # a model that mishandles the cache or padding: plain path
+                finite = False
+                if failed is None:
+                    try:
+                        scored_s, finite = _forward_shared(
+                            model, units, n_pre, items, pad_id, device, cache_arg, prefix_store
+                        )
+                    except RuntimeError as e:  # e.g. a device kernel rejecting the 4-D mask
+                        failed = e
+                        print(
+                            f"warning: packed multiple-choice scoring failed on {device.type} "
+                            f"({str(e).splitlines()[0][:200]}); scoring those pairs one by one",
+                            file=sys.stderr,
+                        )
+                if not finite:  # a model that mishandles the cache, padding or mask: plain path
                     batches.extend([i] for _, m in units for i in m)
                     continue
                 for i, (lp, greedy) in scored_s.items():
