@@ -256,3 +256,12 @@ def test_packed_failure_falls_back_to_plain_scores(tiny_model, tiny_tokenizer, m
     assert "packed multiple-choice scoring failed" in capsys.readouterr().err
     for a, s in zip(alone, got, strict=True):
         assert s.logprob == pytest.approx(a.logprob, abs=1e-5)
+
+
+def test_model_without_output_embeddings_hook_still_scores_right(
+    tiny_model, tiny_tokenizer, shared_rows, monkeypatch
+):
+    # a model whose output layer cannot be hooked returns every kept position: same scores
+    monkeypatch.setattr(tiny_model, "get_output_embeddings", lambda: None)
+    _check(tiny_model, tiny_tokenizer, _pairs(DOCS), batch_size=64)
+    assert sorted(shared_rows) == list(range(len(_pairs(DOCS))))

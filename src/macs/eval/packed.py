@@ -139,24 +139,28 @@ def _attention_mask(model, allowed):
 
 
 @contextmanager
-def _output_layer_at(model, rows, cols):
+def _output_layer_at(model, rows, cols, keep: int):
     """Within the block, the model's output layer sees only hidden states [rows, cols] (as one row).
 
     The model's own code after the output layer (scaling, soft-capping) still applies; a model
-    without get_output_embeddings() computes every kept position instead.
+    without get_output_embeddings() computes every kept position instead. Yields a list that is
+    non-empty once the gather has happened.
     """
+    fired: list[bool] = []  # yielded: non-empty once the hook has gathered
     get = getattr(model, "get_output_embeddings", None)
     head = get() if callable(get) else None
     if head is None:
-        yield
+        yield fired
         return
 
     def gather(_module, args):
-        return (args[0][rows, cols][None], *args[1:])
+        h = args[0]  # (docs, kept positions, hidden); a model ignoring logits_to_keep keeps all
+        fired.append(True)
+        return (h[rows, cols + (h.shape[1] - keep)][None], *args[1:])
 
     handle = head.register_forward_pre_hook(gather)
     try:
-        yield
+        yield fired
     finally:
         handle.remove()
 
@@ -224,7 +228,7 @@ def forward_packed(
             spans.append(len(cont))
     r_t = torch.tensor(r_idx, device=device)
     c_t = torch.tensor(c_idx, device=device)
-    with _output_layer_at(model, r_t, c_t):
+    with _output_layer_at(model, r_t, c_t, keep) as gathered:
         out = model(
             input_ids=ids.to(device),
             attention_mask=mask.to(device),
@@ -234,8 +238,9 @@ def forward_packed(
             **({cache_arg: cache} if cache is not None else {}),
         )
     logits = out.logits
-    # the output layer ran on the scored positions only (one row), unless the model bypassed it
-    logits = logits[0] if logits.shape[:2] == (1, len(r_idx)) else logits[r_t, c_t]
+    # the output layer ran on the scored positions only (one row), unless the model bypassed
+    # the hook and returned every kept position
+    logits = logits[0] if gathered else logits[r_t, c_t + (logits.shape[1] - keep)]
     lp, hit = log_softmax_at(logits, torch.tensor(targets, dtype=torch.long, device=device))
     scored, a = {}, 0
     for i, n in zip((i for _, m in units for i in m), spans, strict=True):
