@@ -105,21 +105,26 @@ def plan_batches(units, items, batch_size: int, max_tokens: int | None):
     left = [u[1][0] for u in alone if len(u[1]) == 1]
     runs = [r for r in runs if len(r) > 1] + [[u for u in alone if len(u[1]) > 1]]
 
-    def row(u, n_pre):  # tokens of the document's packed row after the prefix
-        return len(u[0]) - n_pre + sum(len(items[i][0]) - len(u[0]) - 1 for i in u[1])
-
     batches = []
     for run in runs:
         n_pre = _run_prefix(run)
+        # tokens of each document's packed row after the prefix, longest first
+        sized = sorted(
+            (
+                (len(u[0]) - n_pre + sum(len(items[i][0]) - len(u[0]) - 1 for i in u[1]), u)
+                for u in run
+            ),
+            key=lambda x: -x[0],
+        )
         cur: list = []
         n_pairs = width = 0
-        for u in sorted(run, key=lambda u: -row(u, n_pre)):
-            w = max(width, row(u, n_pre))
+        for r, u in sized:
+            w = max(width, r)
             if cur and (
                 n_pairs + len(u[1]) > batch_size or (max_tokens and w * (len(cur) + 1) > max_tokens)
             ):
                 batches.append((n_pre, cur))
-                cur, n_pairs, w = [], 0, row(u, n_pre)
+                cur, n_pairs, w = [], 0, r
             cur.append(u)
             n_pairs, width = n_pairs + len(u[1]), w
         if cur:

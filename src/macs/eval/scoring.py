@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from macs.errors import MacsError
 from macs.eval.packed import forward_packed as _forward_shared
-from macs.eval.packed import packing_supported, plan_batches
+from macs.eval.packed import log_softmax_at, packing_supported, plan_batches
 
 LN2 = math.log(2.0)
 CPU_BATCH_TOKENS = 2048  # padded tokens per batch on CPU when max_batch_tokens is unset
@@ -176,11 +176,9 @@ def _forward(model, rows, pad_id: int, device, left: bool):
     targets = torch.cat(
         [torch.tensor(seq[-n_cont:], dtype=torch.long) for seq, n_cont, _ in rows]
     ).to(logits.device)
-    lp = torch.log_softmax(
-        logits[row_idx.to(logits.device), pos_idx.to(logits.device)].float(), dim=-1
+    tok_lp, hit = log_softmax_at(
+        logits[row_idx.to(logits.device), pos_idx.to(logits.device)], targets
     )
-    tok_lp = lp.gather(-1, targets[:, None]).squeeze(-1).double().cpu()
-    hit = (lp.argmax(-1) == targets).cpu()
     out_rows, a = [], 0
     for _, n_cont, _ in rows:
         out_rows.append((float(tok_lp[a : a + n_cont].sum()), bool(hit[a : a + n_cont].all())))
