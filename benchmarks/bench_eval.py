@@ -6,7 +6,7 @@ of the CPU demo models (hidden 128, 4 layers, a 4,096-token byte-level BPE train
 LAMBADA text); `--model PATH` benchmarks any model folder, .gguf file or run dir instead.
 
     .venv/bin/python benchmarks/bench_eval.py                       # default, ~2.5 min on 2 cores
-    .venv/bin/python benchmarks/bench_eval.py --docs 10 --tasks paper   # the paper's 11 tasks, 0+5-shot
+    .venv/bin/python benchmarks/bench_eval.py --docs 10 --tasks downstream   # the 11 downstream tasks, 0+5-shot
     .venv/bin/python benchmarks/bench_eval.py --docs 10 --tasks hellaswag:0,piqa:0
 
 Three modes of the same engine on the same requests, same model, same run (timed through
@@ -73,7 +73,7 @@ def bpe_tokenizer(vocab_size: int = 4096):
 
 
 def parse_tasks(spec: str) -> list[tuple[str, int]]:
-    """'hellaswag:0,arc_easy:5' -> [('hellaswag', 0), ('arc_easy', 5)]; 'paper' = the paper's tasks at 0 and 5 shots."""
+    """'hellaswag:0,arc_easy:5' -> [('hellaswag', 0), ('arc_easy', 5)]; 'downstream' = that group's tasks at 0 and 5 shots."""
     from macs.tasks.registry import GROUPS
 
     if spec.strip() in GROUPS:
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--tasks",
         default="hellaswag:0,hellaswag:5,arc_easy:0,arc_easy:5",
-        help="comma-separated task:shots (ranked-choice requests), or a task group (paper)",
+        help="comma-separated task:shots (ranked-choice requests), or a task group (downstream)",
     )
     ap.add_argument(
         "--docs",

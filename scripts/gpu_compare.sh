@@ -26,7 +26,7 @@ if [ "${MACS_TINY:-0}" = "1" ]; then
   OUT="${MACS_RESULTS:-docs/results/gpu-small-tiny}"
   sets+=(--set run.name=gpu-small-tiny --set run.device=cpu --set model.size=llama-tiny
          --set train.tokens=2000 --set train.stages=3 --set train.seq_len=64 --set train.batch_size=4
-         --set train.compile=false --set train.threads=1 --set train.reward_max_tokens=64
+         --set train.compile=false --set train.threads=1 --set influence.max_windows=2
          --set selection.samples_per_group=2 --set influence.n_per_task=3 --set influence.window=64
          --set influence.overlap=0 --set "eval.tasks=[lambada, arc_easy]" --set eval.limit=2
          --set eval.heldout_docs_per_domain=1 --set eval.batch_size=8

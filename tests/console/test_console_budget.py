@@ -8,7 +8,8 @@ import pytest
 from macs.actors import Actor
 from macs.console import Console, doc_hash
 from macs.console.budget import budget_select, merge_sorted, round_rel
-from macs.console.manifest import manifest_table, read_manifest, summarize, write_manifest
+from macs.console.manifest import read_manifest, stage_table, summarize, write_manifest
+from macs.pool import LabelSet, Pool
 
 
 def test_large_tie_level_uses_the_predicted_window_and_matches_brute_force():
@@ -63,21 +64,30 @@ def _small():
     return Console([q, d], seed=0), np.array([10, 20, 30, 40, 50, 60])
 
 
+def _pool(c: Console, tok, eligible=None) -> Pool:
+    labels = {a.name: LabelSet(a.name, a.groups, a.group_names) for a in c.actors}
+    ids = list("abcdef")
+    elig = np.ones(len(tok), bool) if eligible is None else eligible
+    return Pool(tok, elig, labels, lambda ix: [ids[i] for i in ix])
+
+
 def test_manifest_roundtrip(tmp_path):
     c, tok = _small()
     idx, scores = c.select(tok, 100, return_scores=True)
     # quality weights 0.5, 1, 1.5 (mean 1), domain 1, 1; theta 0.5 each -> 'high' docs 4, 5 first
     assert idx.tolist() == [4, 5]
     np.testing.assert_allclose(scores, [1.25, 1.25])
-    table = manifest_table(c, idx, ["e", "f"], tok, scores)
+    table = stage_table(_pool(c, tok), idx, c.counts, scores)
     path = write_manifest(tmp_path / "stage-1.parquet", table, {"stage": 1, "theta": c.theta})
     back, meta = read_manifest(path)
+    assert back.column_names[:5] == ["doc", "id", "tokens", "times_selected", "score"]
+    assert back.column("doc").to_pylist() == [4, 5]
     assert back.column("id").to_pylist() == ["e", "f"]
     assert back.column("tokens").to_pylist() == [50, 60]
     assert back.column("quality").to_pylist() == ["high", "high"]
     assert back.column("domain").to_pylist() == ["web", "code"]
     assert back.column("times_selected").to_pylist() == [1, 1]
-    assert meta == {"stage": 1, "theta": [0.5, 0.5]}
+    assert meta == {"schema": 1, "stage": 1, "theta": [0.5, 0.5]}
     assert not list(tmp_path.glob(".*tmp"))  # atomic write left no temp file
 
 
@@ -85,12 +95,13 @@ def test_summary_shares_by_hand():
     c, tok = _small()
     eligible = np.array([True, True, True, True, True, False])  # doc 5 held out
     idx = c.select(tok, 60, eligible)  # high/web (50) then a mid doc: 40 (doc 3) > ... by score tie
-    s = summarize(c, idx, tok, eligible)
+    s = summarize(_pool(c, tok, eligible), idx)
     assert s["pool_tokens"] == 150 and s["selected_tokens"] == int(tok[idx].sum())
     q = s["actors"]["quality"]
     # pool by quality: low 30, mid 70, high 50 of 150
-    assert [q[g]["pool_tokens"] for g in ("low", "mid", "high")] == [30, 70, 50]
-    assert q["high"]["pool_share"] == pytest.approx(50 / 150, abs=1e-6)
-    assert q["high"]["selected_tokens"] == 50
+    assert [q[g]["pool_share"] for g in ("low", "mid", "high")] == pytest.approx(
+        [30 / 150, 70 / 150, 50 / 150], abs=1e-6
+    )
+    assert q["high"]["selected_share"] == pytest.approx(50 / tok[idx].sum(), abs=1e-6)
     assert sum(r["selected_share"] for r in q.values()) == pytest.approx(1.0, abs=1e-5)
-    assert q["low"]["selected_tokens"] == 0 and q["low"]["ratio"] == 0.0
+    assert q["low"]["selected_share"] == 0 and q["low"]["ratio"] == 0.0

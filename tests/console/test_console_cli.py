@@ -71,12 +71,14 @@ def test_select_with_a_custom_actor_writes_manifest_summary_and_jsonl(tmp_path, 
     assert not held[docs].any()
     assert store.ids(docs) == table.column("id").to_pylist()
     n_bytes = np.asarray(store.read_column("n_bytes"))
-    tok = np.maximum(np.ceil(n_bytes / 4), 1).astype(int)
+    content = np.ceil(n_bytes / 4).astype(int)
+    tok = np.where(content > 0, content + 1, 0)  # the pool's token rule: content + 1 EOS
     budget = int(np.ceil(0.2 * tok[~held].sum()))
     got = sum(table.column("tokens").to_pylist())
     assert budget <= got < budget + tok[docs].max()
     assert set(table.column("length").to_pylist()) <= {"short", "medium", "long"}
-    assert meta["select"]["budget"] == budget and meta["seed"] == 0
+    assert meta["budget"] == meta["select"]["budget"] == budget and meta["seed"] == 0
+    assert meta["kind"] == "static_select" and meta["method"] == "multi_actor"
     # length weights 1, 1, 4 (x 0.5 mean-1 scale: 0.5, 0.5, 2): long docs are preferred
     summary = json.loads((manifest.parent / "manifest.summary.json").read_text())
     assert summary["actors"]["length"]["long"]["ratio"] > 1.0
@@ -84,7 +86,10 @@ def test_select_with_a_custom_actor_writes_manifest_summary_and_jsonl(tmp_path, 
     lines = [json.loads(x) for x in (tmp_path / "sel.jsonl").read_text().splitlines()]
     assert [x["id"] for x in lines] == table.column("id").to_pylist()
     assert all(x["text"] and x["domain"] and x["length"] for x in lines)
-    assert (manifest.parent / "manifest.console.npz").exists()
+    from macs.console.state import load_state
+
+    state = load_state(manifest.parent / "manifest.selector.npz")
+    assert state["stage"] == 0 and state["selector"]["console"]["counts"][docs].min() == 1
     # the same config and seed give the same manifest
     main(["select", "-c", cfg, "-o", str(tmp_path / "again.parquet")])
     again, _ = read_manifest(tmp_path / "again.parquet")
@@ -107,8 +112,8 @@ def test_select_uses_token_shards_when_present(tmp_path, data_dir, capsys):
     table, _ = read_manifest(tmp_path / "runs" / "sel" / "select" / "manifest.parquet")
     lengths = TokenStore.open(data_dir / "corpus" / "mini" / "tokens" / "byte").lengths
     docs = np.array(table.column("doc").to_pylist())
-    assert table.column("tokens").to_pylist() == lengths[docs].tolist()
-    assert 20000 <= lengths[docs].sum() < 20000 + lengths[docs].max()
+    assert table.column("tokens").to_pylist() == (lengths[docs] + 1).tolist()  # + 1 EOS each
+    assert 20000 <= (lengths[docs] + 1).sum() < 20000 + lengths[docs].max() + 1
     # the selected docs' tokens, copied into a TokenStore of their own
     src, sel = (
         TokenStore.open(data_dir / "corpus" / "mini" / "tokens" / "byte"),

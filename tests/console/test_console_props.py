@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 import macs.console.budget as budget_mod
 import macs.console.console as console_mod
 from macs.actors import Actor
+from macs.baselines.random import least_selected_first
 from macs.console import Console, doc_hash
 from macs.console.budget import round_rel
-from macs.console.manifest import manifest_table
+from macs.console.manifest import stage_table
+from macs.pool import LabelSet, Pool
 
 # MACS_HYPOTHESIS_EXAMPLES=500 for a longer search (the default keeps the suite fast)
 SETTINGS = settings(
@@ -45,7 +47,7 @@ def pools(draw, max_docs=150):
         "counts": rng.integers(0, 3, n).astype(np.uint16) if draw(st.booleans()) else None,
         "frac": draw(st.floats(0.01, 1.2)),
         "seed": int(rng.integers(0, 2**31)),
-        "mode": draw(st.sampled_from(["multi_actor", "random"])),
+        "mode": draw(st.sampled_from(["multi_actor", "fixed_theta"])),
     }
 
 
@@ -140,7 +142,7 @@ def test_theta_stays_on_the_simplex(k, seed, rewards, eta):
 @SETTINGS
 @given(pools(), st.integers(0, 2), st.integers(0, 4), st.sampled_from([0.25, 0.5, 1.0, 3.0]))
 def test_raising_a_group_weight_never_lowers_its_share(p, ai, gj, delta):
-    p = {**p, "counts": None, "mode": "multi_actor"}
+    p = {**p, "counts": None}
     ai = ai % len(p["actors"])
     a = p["actors"][ai]
     gj = gj % a.n_groups
@@ -172,7 +174,9 @@ def test_same_seed_same_manifest(p, seed):
     for _ in range(2):
         c = _console(p, seed=seed)
         idx, scores = c.select(tok, budget, elig, return_scores=True)
-        tables.append(manifest_table(c, idx, [f"d{i}" for i in idx], tok, scores))
+        labels = {a.name: LabelSet(a.name, a.groups, a.group_names) for a in c.actors}
+        pool = Pool(tok, elig, labels, lambda ix: [f"d{i}" for i in ix])
+        tables.append(stage_table(pool, idx, c.counts, scores))
     assert tables[0].equals(tables[1])
 
 
@@ -190,14 +194,27 @@ def test_decay_moves_repeated_selections_to_unselected_docs(p):
     # docs of one cell share a score; a chosen doc's score drops by 1/1.1, so in every cell a
     # repeat happens only after every fresh eligible doc (with tokens) of that cell was taken
     cell = np.zeros(len(tok), np.int64)
-    if p["mode"] != "random":
-        for a in p["actors"]:
-            cell = cell * a.n_groups + a.groups
+    for a in p["actors"]:
+        cell = cell * a.n_groups + a.groups
     for cid in np.unique(cell):
         in_cell = (cell == cid) & elig & (tok > 0)
         if (second & first & in_cell).any():
             assert second[in_cell & ~first].all()
-    # with equal weights and enough fresh tokens, the second stage avoids the first entirely
-    fresh = int(tok[elig & ~first].sum())
-    if p["mode"] == "random" and fresh >= budget + 60:
-        assert not (second & first & (tok > 0)).any()
+
+
+@SETTINGS
+@given(pools())
+def test_random_selector_least_selected_first_equals_brute_force(p):
+    """The random baseline: eligible docs by (times selected asc, seeded hash), shortest prefix >= budget."""
+    tok, elig = p["tokens"], p["eligible"]
+    counts = p["counts"] if p["counts"] is not None else np.zeros(len(tok), np.uint16)
+    budget = p["frac"] * tok[elig].sum()
+    idx, info = least_selected_first(counts, tok, elig, budget, p["seed"])
+    cand = np.flatnonzero(elig & (tok > 0))
+    order = cand[np.lexsort((cand, doc_hash(cand, p["seed"]), counts[cand]))]
+    k = int(np.searchsorted(np.cumsum(tok[order]), np.ceil(budget), side="left")) + 1
+    np.testing.assert_array_equal(idx, np.sort(order[:k]) if np.ceil(budget) > 0 else [])
+    # with enough never-selected tokens, no doc chosen before is chosen again
+    fresh = int(tok[elig & (counts == 0)].sum())
+    if fresh >= budget + 60:
+        assert (counts[idx] == 0).all()

@@ -110,19 +110,6 @@ def test_theta_is_clipped_at_zero_and_renormalised():
     assert c.theta.tolist() == [1.0, 0.0]
 
 
-def test_random_mode_ignores_weights_and_is_seeded():
-    tok = np.arange(1, 10)
-    a, b = _console(mode="random", seed=7), _console(mode="random", seed=7)
-    _refresh(a)  # weights change but random selection ignores them
-    assert a.scores(dtype=np.float64).tolist() == [1.0] * 9
-    first = a.select(tok, 15)
-    np.testing.assert_array_equal(first, b.select(tok, 15))
-    second = a.select(tok, 15)  # 45 tokens in all, at most 23 taken: >= 22 fresh tokens remain
-    assert not set(second.tolist()) & set(first.tolist())  # decay prefers docs not chosen before
-    c = Console([], mode="random", n_docs=9, seed=7)
-    np.testing.assert_array_equal(c.select(tok, 15), first)  # no actors needed
-
-
 def test_single_actor_subset():
     c = Console([Actor("domain", DOMAIN, ["web", "wiki", "code"], init=[1, 2, 3])], seed=0)
     idx = c.select(np.full(9, 10), 30)

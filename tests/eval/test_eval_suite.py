@@ -55,7 +55,7 @@ def test_evaluate_tiny_model(tiny_model, tiny_tokenizer):
         assert m["bpb"] > 0 and m["chance"] == 0.5
     assert piqa["5shot"]["n_truncated"] > 0  # 5-shot PIQA does not fit a 128-token window
     assert lam["0shot"]["n_docs"] == 4 and lam["0shot"]["bpb"] > 0
-    assert res["groups"]["paper"]["0shot"]["n_tasks"] == 1
+    assert res["groups"]["downstream"]["0shot"]["n_tasks"] == 1
     assert res["settings"]["seed"] == 1 and res["n_requests"] == 8 + 8 + 4
     # the same call gives the same numbers
     again = evaluate(tiny_model, tiny_tokenizer, ["lambada"], limit=4, seed=1, progress=False)

@@ -93,9 +93,9 @@ def test_refresh_follows_weight_changes_and_bf16_agrees(reference):
     model = tiny_llama(seed=1)
     docs = code_docs(12, length=40)
     est = make_estimator(InfluenceConfig(chunk_size=5), reference)
-    r1 = est.rewards(model, docs)
-    est.rewards(model, docs[:2])
-    assert est.stats["refreshes"] == 1  # unchanged weights: the reference vectors are reused
+    r1 = est.rewards(model, docs, step=0)
+    est.rewards(model, docs[:2], step=0)
+    assert est.stats["refreshes"] == 1  # the same training step: the reference vectors are reused
     for method in ("ghost", "vmap"):
         cfg = InfluenceConfig(dtype="bf16", chunk_size=5, method=method)
         bf = make_estimator(cfg, reference).rewards(model, docs)
@@ -106,8 +106,10 @@ def test_refresh_follows_weight_changes_and_bf16_agrees(reference):
     ).loss
     loss.backward()
     opt.step()
-    r2 = est.rewards(model, docs)
+    r2 = est.rewards(model, docs, step=1)
     assert est.stats["refreshes"] == 2 and not np.allclose(r1, r2)
+    est.rewards(model, docs[:2])
+    assert est.stats["refreshes"] == 3  # no step given: always recomputed
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -9,8 +9,9 @@ import pyarrow as pa
 import pytest
 
 from macs.config import Config, save_config
+from macs.console.manifest import write_manifest
 from macs.errors import MacsError
-from macs.io import append_jsonl, write_json, write_parquet
+from macs.io import append_jsonl, write_json
 from macs.report.build import build_report, compare_table
 from macs.report.load import eval_metrics, load_run, stage_mix
 
@@ -19,7 +20,7 @@ def write_run(
     d: Path, mode: str, seed: int, lambada_bpb: float, arc_acc: float, heldout: dict[str, float]
 ) -> Path:
     """A run directory in the format `macs train` writes (3 stages, actors domain and quality)."""
-    cfg = Config.model_validate({"run": {"seed": seed}, "selection": {"mode": mode}})
+    cfg = Config.model_validate({"run": {"seed": seed}, "selection": {"method": mode}})
     save_config(cfg, d / "config.yaml")
     write_json(
         d / "pool.json",
@@ -34,19 +35,28 @@ def write_run(
         },
     )
     rng = np.random.default_rng(seed)
+
+    def groups(codes, names):
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(names))
+
     for k in range(3):
         idx = np.sort(rng.choice(10, 4, replace=False))
-        write_parquet(
+        write_manifest(
             d / "stages" / f"stage-{k}.parquet",
             pa.table(
                 {
-                    "index": idx,
+                    "doc": idx,
                     "id": [f"d{i}" for i in idx],
-                    "n_tokens": np.full(4, 100),
-                    "domain": np.array([0, 0, 1, 2] if k == 0 else [2, 2, 2, 0], dtype=np.int32),
-                    "group_quality": np.array([0, 1, 1, 1], dtype=np.int32),
+                    "tokens": np.full(4, 100),
+                    "times_selected": np.ones(4, dtype=np.uint16),
+                    "score": np.full(4, np.nan, dtype=np.float32),
+                    "quality": groups([0, 1, 1, 1], ["low", "high"]),
+                    "store_domain": groups(
+                        [0, 0, 1, 2] if k == 0 else [2, 2, 2, 0], ["web", "code", "wiki"]
+                    ),
                 }
             ),
+            {"kind": "stage", "stage": k},
         )
         actors = (
             {}
@@ -94,7 +104,7 @@ def write_run(
         {
             "tasks": {
                 "lambada": {"group": "reference", "0shot": {"bpb": lambada_bpb}},
-                "arc_easy": {"group": "paper", "0shot": {"acc_per_char": arc_acc, "bpb": 3.0}},
+                "arc_easy": {"group": "downstream", "0shot": {"acc_per_char": arc_acc, "bpb": 3.0}},
             },
             "heldout": {
                 "domains": {k: {"bpb": v} for k, v in heldout.items()},
@@ -134,22 +144,24 @@ def test_eval_table_means_over_seeds_and_differences(runs):
     assert data["reference/lambada 0shot bpb"]["random"] == pytest.approx(2.6)
     by_name = {r[0]: r for r in rows}
     assert by_name["reference/lambada 0shot bpb (lower = better)"][3] == "-0.5000 ✓"
-    assert by_name["paper/arc_easy 0shot acc_per_char (higher = better)"][3] == "+0.1500 ✓"
+    assert by_name["downstream/arc_easy 0shot acc_per_char (higher = better)"][3] == "+0.1500 ✓"
     assert by_name["heldout/code bpb (lower = better)"][3] == "-0.1000 ✓"
     assert by_name["heldout/web bpb (lower = better)"][3] == "-0.3000 ✓"
-    assert by_name["paper/arc_easy 0shot bpb (lower = better)"][3] == "+0.0000"
+    assert by_name["downstream/arc_easy 0shot bpb (lower = better)"][3] == "+0.0000"
     # reference tasks first, then downstream, then held-out domains
     groups = [r[0].split("/")[0].split(" ")[0] for r in rows]
-    assert groups == sorted(groups, key=["reference", "paper", "heldout"].index)
+    assert groups == sorted(groups, key=["reference", "downstream", "heldout"].index)
 
 
 def test_stage_mix_and_eval_flattening(runs):
     r = load_run(runs[0])
-    mix = stage_mix(r, "domain", 3)
+    mix = stage_mix(r, "store_domain", 3)
     np.testing.assert_allclose(mix[0], [0.5, 0.25, 0.25])
     np.testing.assert_allclose(mix[1], [0.25, 0.0, 0.75])
     m = eval_metrics(r.eval)
-    assert m["heldout overall bpb"] == (2.5, False) and m["paper/arc_easy 0shot acc_per_char"] == (
+    assert m["heldout overall bpb"] == (2.5, False) and m[
+        "downstream/arc_easy 0shot acc_per_char"
+    ] == (
         0.5,
         True,
     )

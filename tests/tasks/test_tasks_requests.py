@@ -138,7 +138,7 @@ def test_load_reference_jsonl(tmp_path):
 def test_task_names_and_groups():
     assert expand_tasks("reference") == ["lambada", "squad", "jeopardy"]
     assert expand_tasks(["piqa,ARC-Easy", "piqa"]) == ["piqa", "arc_easy"]
-    assert len(expand_tasks("paper")) == 11 and "mmlu" in expand_tasks("all")
+    assert len(expand_tasks("downstream")) == 11 and "mmlu" in expand_tasks("all")
     assert task_spec("CommonsenseQA").name == "csqa"
     with pytest.raises(MacsError, match="unknown task"):
         task_spec("race")

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from macs.train.pool import Pool
-from macs.train.selection import ActorLabels
+from macs.pool import LabelSet, Pool, training_tokens
 
 
 class MemmapTokens:
@@ -47,15 +46,18 @@ def make_pool(tmp: Path, n_docs: int = 120, vocab: int = 96, seed: int = 0) -> P
     tokens = MemmapTokens(path, lengths, vocab, eos_id=0)
     heldout = np.zeros(n_docs, dtype=bool)
     heldout[::10] = True
-    actors = {
-        "domain": ActorLabels("domain", domain.astype(np.int32), ["a", "b", "c"]),
-        "quality": ActorLabels("quality", quality, ["q0", "q1", "q2", "q3"]),
+    labels = {
+        "domain": LabelSet("domain", domain.astype(np.int32), ["a", "b", "c"]),
+        "quality": LabelSet(
+            "quality", quality, ["q0", "q1", "q2", "q3"], scores=quality + rng.random(n_docs)
+        ),
     }
     return Pool(
-        tokens=tokens,
-        eligible=~heldout & (lengths > 0),
-        actors=actors,
+        n_tokens=training_tokens(lengths),
+        eligible=~heldout,
+        labels=labels,
         ids=lambda idx: [f"doc{int(i)}" for i in idx],
+        tokens=tokens,
         domain_codes=domain,
         domain_names=["a", "b", "c"],
     )
@@ -84,11 +86,11 @@ SMALL_SETS = [
     "train.stages=3",
     "train.threads=1",
     "train.log_every=2",
-    "train.reward_max_tokens=64",
     "selection.samples_per_group=4",
     "influence.n_per_task=4",
     "influence.window=64",
     "influence.overlap=0",
+    "influence.max_windows=2",
     "eval.tasks=[reference, arc_easy]",
     "eval.limit=4",
     "eval.heldout_docs_per_domain=2",
@@ -101,7 +103,7 @@ def mini_data(tmp_path_factory, mini_corpus_path) -> tuple[Path, list[str]]:
     """A data dir holding the mini corpus store with its tokenizer, token shards and labels; and the settings."""
     from macs.config import load_config
     from macs.corpus.importer import import_corpus
-    from macs.train.pipeline import prepare_data
+    from macs.pipeline import prepare_data
 
     data = tmp_path_factory.mktemp("macs-data")
     import_corpus(

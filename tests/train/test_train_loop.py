@@ -13,8 +13,8 @@ from macs.config import load_config
 from macs.influence import make_estimator
 from macs.influence.reference import ReferenceExample, ReferenceSet
 from macs.io import read_json, read_jsonl
+from macs.online import OnlineSelection
 from macs.train.loop import train
-from macs.train.selection import make_selector
 
 
 def reference_like_domain_a(n: int = 8, seed: int = 5) -> ReferenceSet:
@@ -36,7 +36,7 @@ def make_cfg(runs: Path, name: str, mode: str = "multi_actor", **extra):
         "train.seq_len=32",
         "train.batch_size=4",
         "train.stages=3",
-        f"selection.mode={mode}",
+        f"selection.method={mode}",
         "train.log_every=4",
         "selection.samples_per_group=6",
         "selection.actors=[domain, quality]",
@@ -51,20 +51,21 @@ def make_cfg(runs: Path, name: str, mode: str = "multi_actor", **extra):
 
 
 def run(cfg, pool, stop_at_step=None):
-    def rewards(p):
-        est = make_estimator(cfg.influence, reference_like_domain_a())
-        return lambda model, idx: est.rewards(
-            model, [np.asarray(p.tokens.doc(i), np.int64) for i in idx]
-        )
+    est = make_estimator(cfg.influence, reference_like_domain_a())
 
-    return train(
-        cfg,
-        pool,
-        lambda p: make_selector(p, cfg, cfg.run.seed),
-        rewards,
-        None,
-        stop_at_step=stop_at_step,
-    )
+    def rewards(model, idx, step=None, optimizer=None):
+        return est.rewards(model, [np.asarray(pool.doc(i), np.int64) for i in idx], step=step)
+
+    def make_selection(budgets):
+        return OnlineSelection.from_config(cfg, budgets, pool=pool, reward_fn=rewards)
+
+    return train(cfg, pool, make_selection, None, stop_at_step=stop_at_step)
+
+
+def _manifest(d: Path, k: int):
+    from macs.console.manifest import read_manifest
+
+    return read_manifest(d / "stages" / f"stage-{k}.parquet")[0]
 
 
 def test_multi_actor_run_updates_weights_and_writes_run_dir(pool, tmp_path):
@@ -81,6 +82,7 @@ def test_multi_actor_run_updates_weights_and_writes_run_dir(pool, tmp_path):
         "DONE",
         "stages/stage-0.parquet",
         "stages/stage-2.parquet",
+        "rewards/stage-1.parquet",
         "model/config.json",
         "checkpoints/latest.json",
     ):
@@ -93,7 +95,7 @@ def test_multi_actor_run_updates_weights_and_writes_run_dir(pool, tmp_path):
     assert any(np.ptp(t) > 0 for t in thetas[1:])  # theta moved off 1/2, 1/2 at a refresh
     for a in ("domain", "quality"):
         assert np.ptp(last["actors"][a]["w"]) > 0 and len(last["actors"][a]["R_j"]) == len(
-            pool.actors[a].group_names
+            pool.labels[a].group_names
         )
     # the reference looks like domain 'a': its group earns the highest reward and weight
     w_dom = np.array(last["actors"]["domain"]["w"])
@@ -102,13 +104,24 @@ def test_multi_actor_run_updates_weights_and_writes_run_dir(pool, tmp_path):
     met = read_jsonl(d / "metrics.jsonl")
     assert met[-1]["step"] == 60 and met[-1]["overhead"] > 0 and met[-1]["tokens_per_s"] > 0
     assert met[-1]["loss"] < met[0]["loss"]
-    st = pq.read_table(d / "stages" / "stage-2.parquet").to_pydict()
-    assert {"index", "id", "n_tokens", "group_domain", "group_quality", "domain"} <= set(st)
-    assert sum(st["n_tokens"]) >= 20 * 128 and not pool.eligible[~pool.eligible].any()
-    assert all(pool.eligible[i] for i in st["index"])
+    st = _manifest(d, 2)
+    assert {"doc", "id", "tokens", "times_selected", "score", "domain", "quality"} <= set(
+        st.column_names
+    ) and "store_domain" in st.column_names
+    docs = st.column("doc").to_numpy()
+    # no held-out (index % 10 == 0 in the test pool) or empty document was ever selected
+    for k in range(3):
+        chosen = _manifest(d, k).column("doc").to_numpy()
+        assert chosen.size and not np.any(chosen % 10 == 0)
+        assert (pool.n_tokens[chosen] > 0).all()
+    assert st.column("tokens").to_pylist() == pool.n_tokens[docs].tolist()
     # the later stages lean to domain a (selection follows the weights)
-    share_a = np.mean(np.array(st["group_domain"]) == 0)
+    share_a = pool.group_shares(pool.labels["domain"].groups, 3, docs)[0]
     assert share_a > read_json(d / "pool.json")["actors"]["domain"]["token_share"][0] * 0.9
+    # every reward-sampled doc is recorded with its reward
+
+    rw = pq.read_table(d / "rewards" / "stage-1.parquet").to_pydict()
+    assert len(rw["doc"]) == sel[1]["n_reward_docs"] and np.isfinite(rw["reward"]).any()
     from transformers import AutoModelForCausalLM
 
     m = AutoModelForCausalLM.from_pretrained(d / "model")
@@ -140,20 +153,48 @@ def test_resume_matches_uninterrupted(pool, tmp_path, stops):
     assert [r["theta"] for r in sa] == [r["theta"] for r in sb]
     assert [r["actors"] for r in sa] == [r["actors"] for r in sb]
     for k in range(3):
-        ta = pq.read_table(ref.run_dir / f"stages/stage-{k}.parquet").column("index").to_pylist()
-        tb = pq.read_table(res.run_dir / f"stages/stage-{k}.parquet").column("index").to_pylist()
-        assert ta == tb
+        assert _manifest(ref.run_dir, k).equals(_manifest(res.run_dir, k))
     ma, mb = read_jsonl(ref.run_dir / "metrics.jsonl"), read_jsonl(res.run_dir / "metrics.jsonl")
     assert [(r["step"], r["loss"]) for r in ma] == [(r["step"], r["loss"]) for r in mb]
 
 
-def test_random_and_fixed_theta_modes(pool, tmp_path):
+def _stage_tokens(d: Path) -> list[int]:
+    return [sum(_manifest(d, k).column("tokens").to_pylist()) for k in range(3)]
+
+
+def test_every_method_selects_and_trains_equal_tokens(pool, tmp_path):
+    """Tokens actually selected and trained per stage, for the method and each baseline."""
+    runs = {
+        m: run(make_cfg(tmp_path, m.replace(":", "-"), m), pool)
+        for m in ("multi_actor", "fixed_theta:domain", "random")
+    }
+    budgets = [2560, 2560, 2560]
+    for m, r in runs.items():
+        assert r.tokens == 60 * 128, m  # trained: 20 steps x 128 tokens per stage
+        met = read_jsonl(r.run_dir / "metrics.jsonl")
+        per_stage = [max(x["tokens"] for x in met if x["stage"] == k) for k in range(3)]
+        assert per_stage == [2560, 5120, 7680], m
+        sel = _stage_tokens(r.run_dir)  # selected: at least the budget, less than one doc over
+        for got, b in zip(sel, budgets, strict=True):
+            assert b <= got < b + int(pool.n_tokens.max()), (m, sel)
+    f = read_jsonl(runs["fixed_theta:domain"].run_dir / "selection.jsonl")
+    assert f[-1]["theta"] == {"domain": 1.0} and list(f[-1]["actors"]) == ["domain"]
+    assert np.ptp(f[-1]["actors"]["domain"]["w"]) > 0
+
+
+def test_random_selector_matches_pool_domain_shares(pool, tmp_path):
+    """Random stages take each domain in proportion to its tokens, within sampling error."""
     r = run(make_cfg(tmp_path, "rnd", "random"), pool)
     sel = read_jsonl(r.run_dir / "selection.jsonl")
-    assert all(s["theta"] == {} and s["seconds"]["reward"] == 0 for s in sel)
-    f = run(make_cfg(tmp_path, "fix", "fixed_theta", **{"selection.actors": "[domain]"}), pool)
-    sel = read_jsonl(f.run_dir / "selection.jsonl")
-    assert sel[-1]["theta"] == {"domain": 1.0} and list(sel[-1]["actors"]) == ["domain"]
-    assert np.ptp(sel[-1]["actors"]["domain"]["w"]) > 0
-    ma = read_jsonl(r.run_dir / "stages/../selection.jsonl")
-    assert [s["budget"] for s in ma] == [s["budget"] for s in sel]  # equal token budgets
+    assert all("theta" not in s and s["method"] == "random" for s in sel)
+    dom = pool.labels["domain"].groups
+    want = pool.group_shares(dom, 3)
+    docs = np.concatenate([_manifest(r.run_dir, k).column("doc").to_numpy() for k in range(3)])
+    got = pool.group_shares(dom, 3, docs)
+    # tokens of ~200 docs: the standard error of a share is below 0.05; allow 3 of them
+    assert np.abs(got - want).max() < 0.15, (got, want)
+    # without replacement across stages while the pool lasts: the pool (~3,700 tokens) runs out
+    # in stage 1, which therefore holds every document stage 0 did not choose
+    s0, s1 = (set(_manifest(r.run_dir, k).column("doc").to_pylist()) for k in (0, 1))
+    assert pool.eligible_tokens < 2 * 2560 and not (s0 & set(np.flatnonzero(~pool.eligible)))
+    assert s0 | s1 == set(np.flatnonzero(pool.eligible).tolist())

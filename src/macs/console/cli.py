@@ -53,9 +53,9 @@ def select_cmd(
         ),
     ] = "domain",
 ) -> None:
-    """Static selection with the initial actor weights: write a stage manifest and print the mixture.
+    """Static selection: stage 0 of selection.method at a token budget; write a stage manifest and print the mixture.
 
-    Scores every eligible (not held-out) document by S = sum over actors of theta_A * w_A(group), higher = chosen first, takes documents until the token budget is met, and writes the manifest (Parquet: id, tokens, each actor's group, score), a summary JSON and the console state beside it.
+    For the multi-actor method every eligible (not held-out) document scores S = sum over actors of theta_A * w_A(group) with the initial weights, higher = chosen first; baselines (random, quality_topk, ...) choose their own way. Documents are taken until the token budget is met; writes the manifest (Parquet: doc, id, tokens, each label's group, score), a summary JSON and the selector state beside it.
     """
     import sys
     import time
@@ -91,66 +91,84 @@ def run_select(
     token_shards: Path | None = None,
     log=print,
 ) -> dict:
-    """Run a static selection for a Config; returns {'manifest', 'summary', 'jsonl', 'state', ...}."""
+    """Run a static selection (stage 0 of selection.method) for a Config; returns {'manifest', 'summary', ...}."""
     import numpy as np
 
     from macs.console.export import write_selected_jsonl, write_selected_tokens
-    from macs.console.manifest import manifest_table, summarize, write_manifest
-    from macs.console.pool import build_console, open_pool
+    from macs.console.manifest import stage_table, summarize, write_manifest
     from macs.console.state import save_state
     from macs.errors import MacsError
     from macs.io import write_json
+    from macs.online import OnlineSelection
+    from macs.pool import open_pool
 
     s = cfg.selection
-    pool = open_pool(cfg)
+    pool = open_pool(cfg, need_tokens=False)
     log(
-        f"pool: {pool.store.n_docs:,} docs ({int(pool.heldout.sum()):,} held out); tokens {pool.token_source}"
+        f"pool: {pool.n_docs:,} docs ({int((~pool.eligible).sum()):,} not eligible: held out or "
+        f"empty); tokens {pool.token_source}"
     )
-    console = build_console(cfg, pool.store, pool.n_tokens)
-    elig = pool.eligible
-    pool_tok = int(pool.n_tokens[elig].sum())
+    pool_tok = pool.eligible_tokens
     budget = tokens if tokens is not None else s.tokens
     if budget is None:
         budget = s.fraction * pool_tok
-    idx, scores = console.select(pool.n_tokens, budget, elig, return_scores=True)
-    info = dict(console.last_select)
+    budget = int(np.ceil(budget))
+    if budget <= 0:
+        raise MacsError(f"token budget must be positive, not {budget}")
+    sel = OnlineSelection.from_config(cfg, [budget], pool=pool, log=log)
+    stage = sel.initial()
+    info = stage.log.get("select_info", {})
     if info.get("exhausted"):
         log(
-            f"note: the budget {int(budget):,} is at least the eligible pool ({pool_tok:,} tokens): all selected"
+            f"note: the budget {budget:,} is at least the eligible pool ({pool_tok:,} tokens): all selected"
         )
     out = Path(out or s.out or Path(cfg.run.run_dir) / "select" / "manifest.parquet")
-    ids = pool.store.ids(idx)
-    table = manifest_table(console, idx, ids, pool.n_tokens, scores)
+    extra = sel.selector.group_columns()
+    weights = sel.selector.weights()
     meta = {
         "kind": "static_select",
+        "method": s.method,
         "store": str(pool.store.path),
         "token_source": pool.token_source,
         "seed": cfg.run.seed,
+        "budget": budget,
         "selection": s.model_dump(mode="json"),
         "select": info,
         "weights": {
-            a.name: dict(zip(a.group_names, a.weights.tolist(), strict=True))
-            for a in console.actors
+            a: dict(
+                zip(
+                    (pool.labels[a].group_names if a in pool.labels else extra[a][1]),
+                    w.tolist(),
+                    strict=True,
+                )
+            )
+            for a, w in weights.items()
         },
     }
-    write_manifest(out, table, meta)
-    summary = summarize(console, idx, pool.n_tokens, elig)
-    summary.update(
-        {"budget": int(np.ceil(budget)), "token_source": pool.token_source, "select": info}
-    )
+    write_manifest(out, stage_table(pool, stage.idx, sel.counts, stage.scores, extra), meta)
+    summary = summarize(pool, stage.idx, weights, extra)
+    summary.update({"budget": budget, "method": s.method, "token_source": pool.token_source})
     summary_path = out.with_name(out.stem + ".summary.json")
     write_json(summary_path, summary)
-    state_path = out.with_name(out.stem + ".console.npz")
-    save_state(state_path, console.state_dict())
+    state_path = out.with_name(out.stem + ".selector.npz")
+    save_state(state_path, sel.state_dict())
     if jsonl is not None:
-        write_selected_jsonl(jsonl, pool.store, console, idx, pool.n_tokens, scores, log)
+        write_selected_jsonl(
+            jsonl,
+            pool.store,
+            _groups_view(pool, extra),
+            stage.idx,
+            pool.n_tokens,
+            stage.scores,
+            log,
+        )
     if token_shards is not None:
-        if pool.token_dir is None:
+        if pool.tokens is None:
             raise MacsError(
                 f"--token-shards needs the store's token shards ({pool.token_source}); run "
                 "`macs corpus tokenize` first"
             )
-        write_selected_tokens(token_shards, pool.token_dir, idx, log)
+        write_selected_tokens(token_shards, pool.tokens.path, stage.idx, log)
     return {
         "manifest": out,
         "summary": summary,
@@ -159,6 +177,18 @@ def run_select(
         "jsonl": jsonl,
         "token_shards": token_shards,
     }
+
+
+def _groups_view(pool, extra: dict):
+    """The group columns of a selection as objects with name / groups / group_names (the exporter's view)."""
+    from types import SimpleNamespace
+
+    cols = {n: (lab.groups, lab.group_names) for n, lab in pool.labels.items()}
+    cols.update(extra)
+    actors = [
+        SimpleNamespace(name=n, groups=g, group_names=list(names)) for n, (g, names) in cols.items()
+    ]
+    return SimpleNamespace(actors=actors)
 
 
 def print_summary(summary: dict, show: str = "domain") -> None:
@@ -179,15 +209,13 @@ def print_summary(summary: dict, show: str = "domain") -> None:
     for name in names:
         t = Table(title=f"selected vs pool tokens by {name}")
         t.add_column("group", no_wrap=True, max_width=30)
-        for col in ("weight", "pool tokens", "pool %", "sel tokens", "sel %", "sel/pool"):
+        for col in ("weight", "pool %", "sel %", "sel/pool"):
             t.add_column(col, justify="right", no_wrap=True)
         for g, r in actors[name].items():
             t.add_row(
                 g,
-                f"{r['weight']:.3f}",
-                f"{r['pool_tokens']:,}",
+                "-" if r["weight"] is None else f"{r['weight']:.3f}",
                 f"{100 * r['pool_share']:.1f}",
-                f"{r['selected_tokens']:,}",
                 f"{100 * r['selected_share']:.1f}",
                 "-" if r["ratio"] is None else f"{r['ratio']:.2f}",
             )

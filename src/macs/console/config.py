@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 
 class ActorSpec(BaseModel):
@@ -25,7 +25,7 @@ class ActorSpec(BaseModel):
 class SelectionConfig(BaseModel):
     """Actors, the console and budgeted selection (method.md sections 1, 2, 4, 7)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
     actors: list[str | ActorSpec] = Field(
         default_factory=lambda: ["quality", "domain", "topic"],
         description="actors used (any subset; names or {name, cls, labels, init})",
@@ -44,9 +44,11 @@ class SelectionConfig(BaseModel):
         "standardized",
         description="theta step uses R_A - Rbar divided by its std over actors (standardized) or raw",
     )
-    mode: Literal["multi_actor", "fixed_theta", "random"] = Field(
+    method: str = Field(
         "multi_actor",
-        description="multi_actor | fixed_theta (ablation) | random (seeded, same tokens)",
+        validation_alias=AliasChoices("method", "mode"),
+        description="selector by name (macs.baselines registry): multi_actor | fixed_theta | random | "
+        "quality_topk | ... ; an actor subset as multi_actor:quality+domain",
     )
     decay_factor: float = Field(
         0.1, ge=0.0, description="repetition decay 1 / (1 + decay_factor * times_selected)"

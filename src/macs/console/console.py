@@ -4,9 +4,9 @@
 times_selected(x))`; higher score = selected first. After each reward refresh the console
 updates every actor's weights, then `theta_A += eta_theta * (R_A - Rbar)` with
 `R_A = mean_j w_A[j] R_A[j]` (clipped at 0 and renormalised to sum 1).
-Modes: `multi_actor` (the method), `fixed_theta` (actors update, theta stays equal: the
-ablation) and `random` (seeded uniform random documents to the same token budget; the
-decay still applies, so stages prefer documents not chosen before).
+Modes: `multi_actor` (the method) and `fixed_theta` (actors update, theta stays equal: the
+ablation). Baselines that ignore the actors (random, quality top-k, ...) are selectors in
+`macs.baselines`, not console modes.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from macs.actors.base import Actor
 from macs.console.budget import CHUNK, BudgetResult, budget_select, doc_hash, hash_bits
 from macs.errors import MacsError
 
-MODES = ("multi_actor", "fixed_theta", "random")
+MODES = ("multi_actor", "fixed_theta")
 THETA_REWARDS = ("standardized", "raw")
 _MAX_COUNT = np.iinfo(np.uint16).max
 _KEY_LIMIT = 1 << 22  # above this many (cell x count) keys, fall back to per-doc score levels
@@ -42,15 +42,13 @@ class Console:
     ):
         if mode not in MODES:
             raise MacsError(f"selection mode must be one of {MODES}, not {mode!r}")
-        if mode != "random" and not actors:
-            raise MacsError(f"mode {mode!r} needs at least one actor (or use mode: random)")
+        if not actors:
+            raise MacsError(f"mode {mode!r} needs at least one actor")
         names = [a.name for a in actors]
         if len(set(names)) != len(names):
             raise MacsError(f"duplicate actor names {names}")
         sizes = {a.n_docs for a in actors}
         if n_docs is None:
-            if not sizes:
-                raise MacsError("Console needs n_docs when it has no actors")
             n_docs = sizes.pop() if len(sizes) == 1 else -1
         if n_docs < 0 or any(s != n_docs for s in sizes):
             raise MacsError(
@@ -90,17 +88,12 @@ class Console:
         return [a.name for a in self.actors]
 
     # ------------------------------------------------------------------ scores
-    def _uses_actors(self) -> bool:
-        return self.mode != "random"
-
     def decay(self, counts: np.ndarray) -> np.ndarray:
         """Repetition decay 1 / (1 + decay_factor * times_selected), in (0, 1]; 1 = never selected."""
         return 1.0 / (1.0 + self.decay_factor * np.asarray(counts, dtype=np.float64))
 
     def cell_scores(self) -> np.ndarray:
         """sum_A theta_A w_A[g_A] for every (group x group x ...) cell, first actor most significant."""
-        if not self._uses_actors():
-            return np.ones(1)  # random mode: every doc scores 1 (times its decay)
         cs = np.zeros(1)
         for th, a in zip(self.theta, self.actors, strict=True):
             cs = (cs[:, None] + th * a.weights[None, :]).ravel()
@@ -115,15 +108,12 @@ class Console:
 
     def _n_cells(self) -> int:
         n = 1
-        if self._uses_actors():
-            for a in self.actors:
-                n *= a.n_groups
+        for a in self.actors:
+            n *= a.n_groups
         return n
 
     def _cell_chunk(self, s: int, e: int, dtype=np.int32) -> np.ndarray:
         """Cell id (first actor most significant) of docs s..e-1."""
-        if not self._uses_actors():
-            return np.zeros(e - s, dtype=dtype)
         cell = None
         for a, st in zip(self.actors, self._strides(), strict=True):
             g = a.groups[s:e]
@@ -189,11 +179,8 @@ class Console:
         if idx is not None:
             idx = np.asarray(idx, dtype=np.int64)
             s = np.zeros(len(idx), dtype=np.float64)
-            if self._uses_actors():
-                for th, a in zip(self.theta, self.actors, strict=True):
-                    s += th * a.weights[a.groups[idx]]
-            else:
-                s += 1.0
+            for th, a in zip(self.theta, self.actors, strict=True):
+                s += th * a.weights[a.groups[idx]]
             return (s * self.decay(self.counts[idx])).astype(dtype)
         out = np.empty(self.n_docs, dtype=dtype)
         cs = self.cell_scores()

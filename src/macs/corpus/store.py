@@ -463,5 +463,9 @@ class StoreWriter:
 
 
 def store_path(cfg) -> Path:
-    """The store folder of a Config: run.data_dir/corpus/<corpus.name>."""
+    """The corpus store folder of a Config, for every command: labels.store if set, else
+    run.data_dir/corpus/<corpus.name>."""
+    explicit = getattr(getattr(cfg, "labels", None), "store", None)
+    if explicit is not None:
+        return Path(explicit)
     return Path(cfg.run.data_dir) / "corpus" / cfg.corpus.name

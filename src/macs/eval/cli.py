@@ -24,7 +24,9 @@ def eval_cmd(
     ] = None,
     tasks: Annotated[
         str | None,
-        typer.Option("--tasks", "-t", help="Comma list of tasks or groups: reference, paper, all."),
+        typer.Option(
+            "--tasks", "-t", help="Comma list of tasks or groups: reference, downstream, all."
+        ),
     ] = None,
     shots: Annotated[
         str | None, typer.Option("--shots", help="Comma list of 0 and/or 5 (default 0).")

@@ -8,8 +8,8 @@ class EvalConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     tasks: list[str] = Field(
-        default_factory=lambda: ["reference", "paper"],
-        description="task names or groups: reference (LAMBADA, SQuAD, Jeopardy), paper (11 tasks), all",
+        default_factory=lambda: ["reference", "downstream"],
+        description="task names or groups: reference (LAMBADA, SQuAD, Jeopardy), downstream (11 ranked-choice tasks), all",
     )
     shots: list[int] = Field(
         default_factory=lambda: [0], description="in-context examples: 0 and/or 5"

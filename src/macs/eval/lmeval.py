@@ -110,7 +110,7 @@ def task_yaml(name: str, data_file: Path, docs: list[dict], kind: str) -> str:
 
 def export_lm_eval(
     out_dir: str | os.PathLike,
-    tasks="paper",
+    tasks="downstream",
     shots=(0,),
     limit: int | None = None,
     seed: int = 0,

@@ -82,7 +82,7 @@ def bpb_metrics(
 def evaluate(
     model,
     tokenizer,
-    tasks: str | Sequence[str] = ("reference", "paper"),
+    tasks: str | Sequence[str] = ("reference", "downstream"),
     shots: int | Sequence[int] = (0,),
     limit: int | None = None,
     seed: int = 0,
@@ -112,7 +112,7 @@ def evaluate(
         task_shots = [max(spec.variants)] if is_ref else [s for s in shot_list if s in spec.shots]
         entry: dict = {
             "title": spec.title,
-            "group": "reference" if is_ref else "paper",
+            "group": "reference" if is_ref else "downstream",
             "split": spec.split,
         }
         for s in task_shots:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from macs.device import unwrap
 from macs.influence.batching import Unit, chunks, collate, doc_units
 from macs.influence.config import InfluenceConfig
 from macs.influence.reference import ReferenceSet
@@ -35,15 +36,6 @@ def scoring_mode(model):
             model.gradient_checkpointing_enable()
 
 
-def unwrap(model):
-    """The plain module inside torch.compile / DDP wrappers (hooks must see the real modules)."""
-    while True:
-        inner = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
-        if inner is None or not hasattr(inner, "parameters"):
-            return model
-        model = inner
-
-
 def model_device(model):
     """The device of the model's first parameter."""
     return next(model.parameters()).device
@@ -59,15 +51,6 @@ def compute_dtype(model):
 def reference_units(reference: ReferenceSet) -> dict[str, list[Unit]]:
     """The reference examples as units whose loss covers the continuation tokens only."""
     return {t: [Unit(e.input_ids, e.n_context) for e in ex] for t, ex in reference.tasks.items()}
-
-
-def model_version(model) -> tuple:
-    """A cheap fingerprint that changes whenever a parameter is modified in place (optimiser steps)."""
-    return (
-        id(model),
-        tuple(p._version for p in model.parameters()),
-        tuple(p.data_ptr() for p in model.parameters()),
-    )
 
 
 class RewardEstimator:
@@ -87,29 +70,36 @@ class RewardEstimator:
             "refreshes": 0,
             "refresh_seconds": 0.0,
         }
-        self._version: tuple | None = None
+        self._step: int | None = None  # the training step the reference side was computed at
 
-    def refresh(self, model) -> None:
-        """Recompute the reference-side quantities for the current model weights."""
+    def refresh(self, model, step: int | None = None) -> None:
+        """Recompute the reference-side quantities for the current model weights (at training step `step`)."""
         t0 = time.perf_counter()
         model = unwrap(model)
         with scoring_mode(model):
             self._refresh(model)
-        self._version = model_version(model)
+        self._step = step
         self.stats["refreshes"] += 1
         self.stats["refresh_seconds"] += time.perf_counter() - t0
 
-    def rewards(self, model, docs: Sequence[np.ndarray], **kw) -> np.ndarray:
+    def rewards(
+        self, model, docs: Sequence[np.ndarray], step: int | None = None, **kw
+    ) -> np.ndarray:
         """Reward per document, float64 (higher = more helpful); nan for docs shorter than min_tokens.
 
-        Long documents are cut into windows (cfg.window tokens, cfg.overlap shared) and their
-        windows' rewards averaged. Reference quantities are refreshed when the weights changed.
+        Long documents are cut into windows (cfg.window tokens, cfg.overlap shared; at most
+        cfg.max_windows, evenly spaced) and their windows' rewards averaged. The reference side
+        is recomputed on every call unless `step` (the training step, given by the caller) equals
+        the step it was last computed at: a cache keyed on anything the optimiser might not
+        bump (a fused step does not change tensor versions) could go stale silently.
         """
         cfg = self.cfg
         model = unwrap(model)
-        units, owner, short = doc_units(docs, cfg.window, cfg.overlap, cfg.min_tokens)
-        if units and model_version(model) != self._version:
-            self.refresh(model)
+        units, owner, short = doc_units(
+            docs, cfg.window, cfg.overlap, cfg.min_tokens, cfg.max_windows
+        )
+        if units and (step is None or step != self._step):
+            self.refresh(model, step)
         t0 = time.perf_counter()
         with scoring_mode(model):
             r_units = self._unit_rewards(model, units, **kw) if units else np.zeros(0)

@@ -31,10 +31,20 @@ def windows(ids: np.ndarray, window: int, overlap: int) -> list[np.ndarray]:
         s += stride
 
 
+def spread(items: list, cap: int) -> list:
+    """At most `cap` items, evenly spaced from first to last (all of them when cap <= 0)."""
+    if cap <= 0 or len(items) <= cap:
+        return items
+    if cap == 1:
+        return items[:1]
+    pos = np.unique(np.round(np.linspace(0, len(items) - 1, cap)).astype(int))
+    return [items[i] for i in pos]
+
+
 def doc_units(
-    docs: Sequence[np.ndarray], window: int, overlap: int, min_tokens: int
+    docs: Sequence[np.ndarray], window: int, overlap: int, min_tokens: int, max_windows: int = 0
 ) -> tuple[list[Unit], np.ndarray, np.ndarray]:
-    """Units of all docs, the doc index of each unit, and a mask of docs too short to have a loss."""
+    """Units of all docs (at most max_windows evenly spaced windows each; 0 = all), the doc of each unit, and a mask of docs too short to have a loss."""
     units, owner = [], []
     short = np.zeros(len(docs), dtype=bool)
     for i, d in enumerate(docs):
@@ -42,7 +52,7 @@ def doc_units(
         if len(d) < min_tokens:
             short[i] = True
             continue
-        for w in windows(d, window, overlap):
+        for w in spread(windows(d, window, overlap), max_windows):
             if len(w) >= 2:
                 units.append(Unit(w, 1))
                 owner.append(i)

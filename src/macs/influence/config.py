@@ -42,6 +42,11 @@ class InfluenceConfig(BaseModel):
     )
     window: int = Field(1024, ge=2, description="tokens per window of a long document")
     overlap: int = Field(256, ge=0, description="tokens shared by consecutive windows")
+    max_windows: int = Field(
+        0,
+        ge=0,
+        description="windows scored per long document at most, evenly spaced (0 = all windows)",
+    )
     min_tokens: int = Field(
         2, ge=2, description="documents shorter than this (in tokens) get nan and are counted"
     )

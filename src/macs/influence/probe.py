@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from macs.influence.alignment import trainable
-from macs.influence.base import RewardEstimator, model_device, model_version, reference_units
+from macs.influence.base import RewardEstimator, model_device, reference_units
 from macs.influence.batching import Unit, collate, model_loss
 
 
@@ -75,5 +75,4 @@ class ProbeEstimator(RewardEstimator):
                 for p, s, g in zip(params, saved, saved_grads, strict=True):
                     p.copy_(s)
                     p.grad = g
-        self._version = model_version(model)  # restored weights: the base loss is still valid
-        return out
+        return out  # every parameter is restored: the base loss stays valid for this step

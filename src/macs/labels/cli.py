@@ -13,7 +13,7 @@ from macs.cli_common import ConfigOpt, SetOpt, load
 def _open_store(cfg, store: Path | None):
     from macs.corpus.store import CorpusStore, store_path
 
-    return CorpusStore.open(store or cfg.labels.store or store_path(cfg))
+    return CorpusStore.open(store or store_path(cfg))
 
 
 def register(app: typer.Typer) -> None:

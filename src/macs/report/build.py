@@ -102,11 +102,11 @@ def _mix_specs(run: Run) -> list[tuple[str, str, list[str], list[float]]]:
     pool = run.pool or {}
     if "store_domain" in pool:
         d = pool["store_domain"]
-        specs.append(("domain (store)", "domain", d["group_names"], d["token_share"]))
+        specs.append(("domain (store)", "store_domain", d["group_names"], d["token_share"]))
     for a, d in (pool.get("actors") or {}).items():
         if a == "domain" and "store_domain" in pool:
             continue
-        specs.append((f"actor '{a}'", f"group_{a}", d["group_names"], d["token_share"]))
+        specs.append((f"labels '{a}'", a, d["group_names"], d["token_share"]))
     return specs
 
 
@@ -198,7 +198,7 @@ def compare_table(runs: list[Run], method: str) -> tuple[list[str], list[list[st
     if method not in by_mode:
         return [], [], {}
     baselines = [m for m in sorted(by_mode) if m != method]
-    order = ("reference", "paper", "heldout")
+    order = ("reference", "downstream", "heldout")
     metrics = sorted(
         set.intersection(*(set(m) for ms in by_mode.values() for m in ms)),
         key=lambda k: (next((i for i, o in enumerate(order) if k.startswith(o)), 9), k),

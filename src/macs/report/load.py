@@ -29,8 +29,9 @@ class Run:
 
     @property
     def mode(self) -> str:
-        """The selection mode (multi_actor | fixed_theta | random)."""
-        return (self.config.get("selection") or {}).get("mode", "?")
+        """The selection method (a selector name: multi_actor | fixed_theta | random | ...)."""
+        sel = self.config.get("selection") or {}
+        return sel.get("method") or sel.get("mode") or "?"
 
     @property
     def seed(self) -> int:
@@ -56,14 +57,29 @@ def load_run(path: str | Path) -> Run:
     stages = []
     k = 0
     while (path / "stages" / f"stage-{k}.parquet").exists():
-        t = pq.read_table(path / "stages" / f"stage-{k}.parquet")
-        stages.append({c: t.column(c).to_numpy() for c in t.column_names if c != "id"})
+        stages.append(_stage_columns(pq.read_table(path / "stages" / f"stage-{k}.parquet")))
         k += 1
     ev = read_json(path / "eval.json") if (path / "eval.json").exists() else None
     summary = read_json(path / "summary.json") if (path / "summary.json").exists() else None
     run = Run(path, config, metrics, selection, pool, stages, ev, summary)
     run.label = f"{run.mode} (seed {run.seed})"
     return run
+
+
+def _stage_columns(t) -> dict[str, np.ndarray]:
+    """A stage manifest as arrays: group columns as int codes, the rest as they are (ids dropped)."""
+    import pyarrow as pa
+
+    out = {}
+    for c in t.column_names:
+        if c == "id":
+            continue
+        col = t.column(c).combine_chunks()
+        if pa.types.is_dictionary(col.type):
+            out[c] = col.indices.to_numpy(zero_copy_only=False)
+        else:
+            out[c] = col.to_numpy(zero_copy_only=False)
+    return out
 
 
 def stage_mix(run: Run, column: str, n_groups: int) -> np.ndarray:
@@ -73,7 +89,7 @@ def stage_mix(run: Run, column: str, n_groups: int) -> np.ndarray:
         if column not in st:
             continue
         w = np.bincount(
-            st[column].astype(np.int64), weights=st["n_tokens"].astype(float), minlength=n_groups
+            st[column].astype(np.int64), weights=st["tokens"].astype(float), minlength=n_groups
         )
         out[k] = w[:n_groups] / max(w.sum(), 1.0)
     return out

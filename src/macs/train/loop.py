@@ -1,123 +1,142 @@
-"""The staged training loop: train U steps -> refresh rewards -> update actors and console -> reselect.
+"""The staged training loop: train U steps -> refresh (rewards, actors, console) -> next stage.
 
-Single process or DDP under torchrun (gloo on CPU, nccl on CUDA). The selection runs on rank 0
-and its document indices are broadcast. Everything is checkpointed so a killed run resumes to
-the same selections, weights and (on CPU) the same final loss.
+`train()` runs four named steps over a `TrainState`:
+`setup` (model, optimiser, selection), `start_or_resume` (fresh run directory or the latest
+checkpoint), `fit` (per stage: `open_stage` selects or reloads the stage's documents, then
+`train_step` until the stage ends, with `log_metrics` and `checkpoint`), and `finish` (model,
+evaluation, summary). Single process or DDP under torchrun (macs.train.dist): the selection
+runs on rank 0 and its document indices are broadcast. Everything is checkpointed, so a
+killed run resumes to the same selections, weights and (on CPU) the same final loss.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import sys
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from macs.errors import MacsError
-from macs.io import append_jsonl, read_jsonl, write_json, write_parquet, write_text
+from macs.io import append_jsonl, read_json, write_json, write_text
+from macs.progress import Bar
 from macs.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
 from macs.train.data import PackedStage
-from macs.train.pool import Pool
-from macs.train.schedule import lr_at, stage_bounds
-from macs.train.selection import Selector
+from macs.train.dist import Dist, barrier, broadcast, init_dist, mean_over_ranks
+from macs.train.rundir import check_same_config, manifest_path, truncate_jsonl, write_stage
+from macs.train.schedule import lr_at
+from macs.train.state import MetricWindow, TrainResult, TrainState, plan
 
 
 @dataclass
-class Dist:
-    """This process's place in a torchrun job (world 1 when not distributed)."""
+class Trainer:
+    """The fixed parts of a run: config, pool, process, model, optimiser, selection, evaluator."""
 
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        """Rank 0: the process that selects, logs and checkpoints."""
-        return self.rank == 0
-
-
-@dataclass
-class TrainResult:
-    """What train() returns."""
-
+    cfg: Any
+    pool: Any  # macs.pool.Pool
+    dist: Dist
+    device: str
     run_dir: Path
-    steps: int
-    tokens: int
-    final_loss: float
-    train_seconds: float
-    refresh_seconds: float
-    finished: bool
-
-    @property
-    def overhead(self) -> float:
-        """Online selection time (rewards + updates + selection) as a fraction of training time."""
-        return self.refresh_seconds / self.train_seconds if self.train_seconds > 0 else float("nan")
+    model: Any  # the plain model (checkpoints, rewards, evaluation)
+    forward: Any  # what the step calls: the model, compiled and/or wrapped in DDP
+    optimizer: Any
+    selection: Any  # macs.online.OnlineSelection on rank 0, None on the others
+    evaluator: Callable[[Any, Path], dict] | None
+    use_bf16: bool
+    keep_steps: set[int]
 
 
-def init_dist(device_pref: str) -> tuple[Dist, str]:
-    """Join the torchrun process group if WORLD_SIZE > 1; return (Dist, device string)."""
+def train(
+    cfg,
+    pool,
+    make_selection: Callable[[list[int]], Any],
+    evaluator: Callable[[Any, Path], dict] | None = None,
+    stop_at_step: int | None = None,
+) -> TrainResult:
+    """Run (or resume) the staged training of `cfg` in cfg.run.run_dir; returns totals (loss in nats/token).
+
+    `make_selection(stage_budgets)` builds the OnlineSelection (called on rank 0 only).
+    """
+    run_dir = Path(cfg.run.run_dir)
+    done = finished_result(cfg, run_dir)
+    if done is not None:
+        return done
+    tr, p = setup(cfg, pool, make_selection, evaluator)
+    st = start_or_resume(tr, p)
+    fit(tr, st, stop_at_step)
+    finished = st.stage >= st.n_stages
+    if finished and tr.dist.main:
+        finish(tr, st)
+    barrier(tr.dist)
+    return TrainResult.of(run_dir, st, finished)
+
+
+def finished_result(cfg, run_dir: Path) -> TrainResult | None:
+    """The saved result of a finished run directory (same config), else None."""
+    if not ((run_dir / "DONE").exists() and (run_dir / "summary.json").exists()):
+        return None
+    check_same_config(cfg, run_dir)
+    s = read_json(run_dir / "summary.json")
+    Dist().say(f"[train] {run_dir} is finished already (delete it to train again)")
+    keys = ("steps", "tokens", "final_loss", "train_seconds", "refresh_seconds")
+    return TrainResult(run_dir, *(s[k] for k in keys), True)
+
+
+def setup(cfg, pool, make_selection, evaluator) -> tuple[Trainer, dict]:
+    """Join the process group, build the model (seeded), optimiser and, on rank 0, the selection."""
     import torch
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if device_pref == "auto":
-        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-    elif device_pref == "cuda" and world > 1:
-        device = f"cuda:{local}"
-    else:
-        device = device_pref
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise MacsError(
-                f"run.device={device_pref}: CUDA is not available here; use run.device=cpu"
-            )
-        torch.cuda.set_device(torch.device(device))
-    if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if device.startswith("cuda") else "gloo"
-        torch.distributed.init_process_group(backend=backend)
-    return Dist(rank, world, local), device
+    from macs.train.model import build_model
 
-
-def _broadcast(obj, dist: Dist):
-    if dist.world == 1:
-        return obj
-    import torch.distributed as td
-
-    box = [obj]
-    td.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-def _say(dist: Dist, msg: str) -> None:
-    if dist.main:
-        print(msg, file=sys.stderr, flush=True)
-
-
-def plan(cfg, world: int) -> dict:
-    """Steps, stage bounds and token counts implied by the config (tokens per optimiser step = all ranks)."""
     t = cfg.train
-    step_tokens = t.batch_size * t.grad_accum * t.seq_len * world
-    total = max(t.stages, math.ceil(t.tokens / step_tokens))
-    bounds = stage_bounds(total, t.stages)
-    return {
-        "total_steps": total,
-        "bounds": bounds,
-        "step_tokens": step_tokens,
-        "stage_budgets": [
-            (bounds[k + 1] - bounds[k]) * step_tokens for k in range(len(bounds) - 1)
-        ],
-    }
+    dist, device = init_dist(cfg.run.device)
+    if t.threads > 0:
+        torch.set_num_threads(t.threads)
+    p = plan(cfg, dist.world)
+    torch.manual_seed(cfg.run.seed)
+    np.random.seed(cfg.run.seed % 2**32)
+    model = build_model(
+        cfg.model, int(pool.tokens.vocab_size), t.seq_len, int(pool.tokens.eos_id), cfg.run.seed
+    )
+    model.to(device)
+    optimizer = torch.optim.AdamW(
+        param_groups(model, t.weight_decay),
+        lr=t.lr,
+        betas=(t.beta1, t.beta2),
+        fused=device.startswith("cuda"),
+    )
+    forward = model
+    if t.compile and device.startswith("cuda"):
+        forward = torch.compile(model)
+    if dist.world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        forward = DDP(forward, device_ids=[dist.local_rank] if device.startswith("cuda") else None)
+    use_bf16 = t.precision == "bf16" or (t.precision == "auto" and device.startswith("cuda"))
+    selection = make_selection(p["stage_budgets"]) if dist.main else None
+    tr = Trainer(
+        cfg,
+        pool,
+        dist,
+        device,
+        Path(cfg.run.run_dir),
+        model,
+        forward,
+        optimizer,
+        selection,
+        evaluator,
+        use_bf16,
+        set(),
+    )
+    return tr, p
 
 
-def _param_groups(model, weight_decay: float):
-    decay, no_decay = [], []
-    seen = set()
+def param_groups(model, weight_decay: float) -> list[dict]:
+    """AdamW parameter groups: weight decay on matrices, none on norms and biases."""
+    decay, no_decay, seen = [], [], set()
     for name, p in model.named_parameters():
         if not p.requires_grad or id(p) in seen:
             continue
@@ -129,423 +148,242 @@ def _param_groups(model, weight_decay: float):
     ]
 
 
-def _truncate_jsonl(path: Path, keep: Callable[[dict], bool]) -> None:
-    if path.exists():
-        recs = [r for r in read_jsonl(path) if keep(r)]
-        write_text(path, "".join(json.dumps(r) + "\n" for r in recs))
+def start_or_resume(tr: Trainer, p: dict) -> TrainState:
+    """A fresh state (run directory prepared) or the state of the latest checkpoint (outputs truncated to it)."""
+    from macs.config import save_config
+    from macs.train.model import n_params
+
+    run_dir, dist = tr.run_dir, tr.dist
+    latest = latest_checkpoint(run_dir / "checkpoints") if run_dir.exists() else None
+    if latest is None:
+        if dist.main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(tr.cfg, run_dir / "config.yaml")
+            for f in ("metrics.jsonl", "selection.jsonl"):
+                (run_dir / f).unlink(missing_ok=True)
+            write_json(run_dir / "pool.json", tr.pool.mixes())
+            dist.say(
+                f"[train] {run_dir}: {n_params(tr.model) / 1e6:.2f}M params, {p['total_steps']} "
+                f"steps x {p['step_tokens']} tokens in {len(p['stage_budgets'])} stages, method "
+                f"{tr.cfg.selection.method}, device {tr.device}"
+            )
+        return TrainState(plan=p)
+    check_same_config(tr.cfg, run_dir)
+    loaded = load_checkpoint(latest, tr.model, tr.optimizer)
+    if loaded["plan"] != p:
+        raise MacsError(
+            f"{run_dir}: the checkpoint was made with a different plan "
+            f"({loaded['plan']['total_steps']} steps) than the config gives ({p['total_steps']}); "
+            "resume with the run's own config.yaml"
+        )
+    if dist.main:
+        tr.selection.load_state_dict(loaded["selector"])
+    set_rng_state(loaded["rng"])
+    st = TrainState.from_dict(loaded)
+    dist.say(f"[train] resuming {run_dir} at step {st.step}/{p['total_steps']} (stage {st.stage})")
+    if dist.main:
+        truncate_jsonl(run_dir / "metrics.jsonl", lambda r: r.get("step", 0) <= st.step)
+        last = st.stage if st.stage_ready else st.stage - 1
+        truncate_jsonl(run_dir / "selection.jsonl", lambda r: r.get("stage", 0) <= last)
+    return st
 
 
-def stage_table(pool: Pool, idx: np.ndarray, counts_before: np.ndarray | None):
-    """The stage manifest as a pyarrow Table: index, id, n_tokens, times selected before, group per actor."""
-    import pyarrow as pa
-
-    cols = {
-        "index": pa.array(idx, pa.int64()),
-        "id": pa.array(pool.ids(idx), pa.string()),
-        "n_tokens": pa.array(pool.doc_tokens[idx], pa.int64()),
-        "times_selected_before": pa.array(
-            (counts_before[idx] if counts_before is not None else np.zeros(idx.size)).astype(
-                np.int32
-            ),
-            pa.int32(),
-        ),
-    }
-    if pool.domain_codes is not None:
-        cols["domain"] = pa.array(np.asarray(pool.domain_codes)[idx].astype(np.int32), pa.int32())
-    for name, lab in pool.actors.items():
-        cols[f"group_{name}"] = pa.array(np.asarray(lab.groups)[idx].astype(np.int32), pa.int32())
-    return pa.table(cols)
+def checkpoint(tr: Trainer, st: TrainState, data_state: dict | None) -> None:
+    """Save model, optimiser, state and selection (rank 0); keeps stage-start checkpoints if configured."""
+    if not tr.dist.main:
+        return
+    st.data = data_state
+    keep = tr.keep_steps if tr.cfg.train.keep_stage_checkpoints else set()
+    state = {**st.to_dict(), "selector": tr.selection.state_dict()}
+    save_checkpoint(tr.run_dir / "checkpoints", st.step, tr.model, tr.optimizer, state, keep)
 
 
-def train(
-    cfg,
-    pool: Pool,
-    make_selector: Callable[[Pool], Selector],
-    make_reward_fn: Callable[[Pool], Callable[[object, list[int]], np.ndarray]] | None = None,
-    evaluator: Callable[[object, Path], dict] | None = None,
-    stop_at_step: int | None = None,
-) -> TrainResult:
-    """Run (or resume) the staged training of `cfg` in cfg.run.run_dir; returns totals (loss in nats/token)."""
+def fit(tr: Trainer, st: TrainState, stop_at_step: int | None = None) -> None:
+    """Train stage after stage until the plan ends (or `stop_at_step`, a test's stand-in for a kill)."""
+    total = st.plan["total_steps"]
+    bar = Bar(total, "train", enabled=tr.dist.main, unit="steps", done=st.step)
+    try:
+        while st.stage < st.n_stages:
+            data = open_stage(tr, st)
+            if not run_stage(tr, st, data, bar, stop_at_step):
+                break
+    finally:
+        bar.close()
+
+
+def open_stage(tr: Trainer, st: TrainState) -> PackedStage:
+    """The current stage's packed data: select it (rank 0, then broadcast) or reload its manifest."""
+    t, seed = tr.cfg.train, tr.cfg.run.seed
+    if st.stage_ready:
+        from macs.console.manifest import manifest_docs
+
+        data = PackedStage(
+            tr.pool.tokens,
+            manifest_docs(manifest_path(tr.run_dir, st.stage)),
+            t.seq_len,
+            seed,
+            st.stage,
+        )
+        if st.data is not None:
+            data.load_state_dict(st.data)
+        return data
+    idx = select_stage(tr, st) if tr.dist.main else None
+    idx = broadcast(idx, tr.dist)
+    st.stage_ready = True
+    data = PackedStage(tr.pool.tokens, idx, t.seq_len, seed, st.stage)
+    tr.keep_steps.add(st.step)
+    checkpoint(tr, st, data.state_dict())
+    return data
+
+
+def select_stage(tr: Trainer, st: TrainState):
+    """Rank 0: choose the stage's documents (initial or refresh on the current model) and write them."""
+    sel = tr.selection
+    t0 = time.perf_counter()
+    stage = sel.initial() if st.stage == 0 else sel.refresh(tr.model, st.step, tr.optimizer)
+    dt = time.perf_counter() - t0
+    if st.stage > 0:
+        st.refresh_seconds += dt
+    stage.log["step"] = st.step
+    stage.log.setdefault("seconds", {})["wall"] = dt
+    stage.log["overhead_so_far"] = st.overhead
+    meta = {"method": tr.cfg.selection.method, "seed": tr.cfg.run.seed, "step": st.step}
+    write_stage(tr.run_dir, tr.pool, stage, sel.counts, meta, sel.selector.group_columns())
+    theta = stage.log.get("theta") or {}
+    tr.dist.say(
+        f"[train] stage {st.stage}: selected {stage.idx.size} docs, {stage.n_tokens} tokens "
+        f"(budget {stage.budget}) in {dt:.1f}s"
+        + (f"; theta {', '.join(f'{k} {v:.3f}' for k, v in theta.items())}" if theta else "")
+    )
+    return stage.idx
+
+
+def run_stage(
+    tr: Trainer, st: TrainState, data: PackedStage, bar: Bar, stop_at: int | None
+) -> bool:
+    """Optimiser steps until the stage ends; False when stopped early at `stop_at`."""
+    end_step = st.stage_end
+    while st.step < end_step:
+        loss, gnorm, lr, dt = train_step(tr, st, data)
+        st.train_seconds += dt
+        st.tokens += st.plan["step_tokens"]
+        st.step += 1
+        st.last_loss = loss
+        st.window.add(loss, st.plan["step_tokens"], dt)
+        bar.update(st.step, f"stage {st.stage} loss {loss:.3f}")
+        end = st.step == end_step
+        if tr.dist.main and (st.step % tr.cfg.train.log_every == 0 or end):
+            log_metrics(tr, st, data, lr, gnorm, loss)
+        if end:
+            st.stage += 1
+            st.stage_ready = False
+            checkpoint(tr, st, None)
+            tr.dist.say(
+                f"[train] step {st.step}/{st.plan['total_steps']} loss {loss:.4f} lr {lr:.2e} "
+                f"({st.tokens} tokens, {st.train_seconds:.1f}s training)"
+            )
+        elif tr.cfg.train.checkpoint_every and st.step % tr.cfg.train.checkpoint_every == 0:
+            checkpoint(tr, st, data.state_dict())
+        if stop_at is not None and st.step >= stop_at:
+            return False
+    return True
+
+
+def train_step(tr: Trainer, st: TrainState, data: PackedStage) -> tuple[float, float, float, float]:
+    """One optimiser step (with gradient accumulation): (mean loss over ranks, grad norm, lr, seconds)."""
     import torch
 
-    from macs.config import save_config
-    from macs.train.model import build_model, n_params, save_model
-
-    t_cfg = cfg.train
-    run_dir = Path(cfg.run.run_dir)
-    if (run_dir / "DONE").exists() and (run_dir / "summary.json").exists():
-        check_same_config(cfg, run_dir)
-        s = json.loads((run_dir / "summary.json").read_text())
-        print(f"[train] {run_dir} is finished already (delete it to train again)", file=sys.stderr)
-        return TrainResult(
-            run_dir,
-            s["steps"],
-            s["tokens"],
-            s["final_loss"],
-            s["train_seconds"],
-            s["refresh_seconds"],
-            True,
-        )
-    dist, device = init_dist(cfg.run.device)
-    if t_cfg.threads > 0:
-        torch.set_num_threads(t_cfg.threads)
-    ckpt_dir = run_dir / "checkpoints"
-    p = plan(cfg, dist.world)
-    total, bounds = p["total_steps"], p["bounds"]
-    n_stages = len(bounds) - 1
-
-    seed = cfg.run.seed
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    model = build_model(
-        cfg.model, int(pool.tokens.vocab_size), t_cfg.seq_len, int(pool.tokens.eos_id), seed
+    t = tr.cfg.train
+    total = st.plan["total_steps"]
+    lr = lr_at(
+        st.step,
+        total,
+        t.lr,
+        int(round(t.warmup_frac * total)),
+        t.schedule,
+        t.min_lr_ratio,
+        t.decay_frac,
     )
-    model.to(device)
-    optimizer = torch.optim.AdamW(
-        _param_groups(model, t_cfg.weight_decay),
-        lr=t_cfg.lr,
-        betas=(t_cfg.beta1, t_cfg.beta2),
-        fused=device.startswith("cuda"),
+    for g in tr.optimizer.param_groups:
+        g["lr"] = lr
+    t0 = time.perf_counter()
+    dev_type = "cuda" if tr.device.startswith("cuda") else "cpu"
+    loss_sum = 0.0
+    for micro in range(t.grad_accum):
+        x = torch.from_numpy(data.batch(t.batch_size, tr.dist.rank, tr.dist.world)).to(tr.device)
+        last = micro == t.grad_accum - 1
+        sync = (
+            tr.forward.no_sync() if (tr.dist.world > 1 and not last) else contextlib.nullcontext()
+        )
+        with sync, torch.autocast(dev_type, dtype=torch.bfloat16, enabled=tr.use_bf16):
+            loss = tr.forward(input_ids=x, labels=x).loss / t.grad_accum
+            loss.backward()
+        loss_sum += float(loss.detach())
+    gnorm = float("nan")
+    if t.grad_clip > 0:
+        gnorm = float(torch.nn.utils.clip_grad_norm_(tr.model.parameters(), t.grad_clip))
+    tr.optimizer.step()
+    tr.optimizer.zero_grad(set_to_none=True)
+    loss_sum = mean_over_ranks(loss_sum, tr.dist, tr.device)
+    if dev_type == "cuda":
+        torch.cuda.synchronize()
+    return loss_sum, gnorm, lr, time.perf_counter() - t0
+
+
+def log_metrics(
+    tr: Trainer, st: TrainState, data: PackedStage, lr: float, gnorm: float, loss: float
+) -> None:
+    """Append one metrics.jsonl line for the steps since the last one, and reset the window."""
+    w = st.window
+    append_jsonl(
+        tr.run_dir / "metrics.jsonl",
+        {
+            "step": st.step,
+            "stage": st.stage,
+            "tokens": st.tokens,
+            "loss": w.loss / max(w.steps, 1),
+            "last_loss": loss,
+            "lr": lr,
+            "grad_norm": gnorm,
+            "tokens_per_s": w.tokens / max(w.seconds, 1e-9),
+            "train_seconds": st.train_seconds,
+            "refresh_seconds": st.refresh_seconds,
+            "overhead": st.overhead,
+            "epochs_of_stage": data.epochs,
+        },
     )
-    selector = make_selector(pool) if dist.main else None
-    reward_fn_for = make_reward_fn  # built lazily (reference sets are tokenized once)
-    reward_fn = None
+    st.window = MetricWindow()
 
-    # state that is checkpointed besides model/optimiser
-    st = {
-        "step": 0,
-        "stage": 0,
-        "stage_ready": False,
-        "data": None,
-        "train_seconds": 0.0,
-        "refresh_seconds": 0.0,
-        "tokens": 0,
-        "last_loss": float("nan"),
-        "plan": p,
-        "acc": [0.0, 0, 0, 0.0],
-    }  # metrics accumulated since the last metrics line: loss, n, tokens, s
-    latest = latest_checkpoint(ckpt_dir) if run_dir.exists() else None
-    if latest is not None:
-        check_same_config(cfg, run_dir)
-        loaded = load_checkpoint(latest, model, optimizer)
-        if loaded["plan"] != p:
-            raise MacsError(
-                f"{run_dir}: the checkpoint was made with a different plan ({loaded['plan']['total_steps']} steps) "
-                f"than the config gives ({total}); resume with the run's own config.yaml"
-            )
-        if dist.main:
-            selector.load_state_dict(loaded["selector"])
-        set_rng_state(loaded["rng"])
-        st = {k: loaded[k] for k in st}
-        _say(dist, f"[train] resuming {run_dir} at step {st['step']}/{total} (stage {st['stage']})")
-        if dist.main:
-            _truncate_jsonl(run_dir / "metrics.jsonl", lambda r: r.get("step", 0) <= st["step"])
-            last_sel = st["stage"] if st["stage_ready"] else st["stage"] - 1
-            _truncate_jsonl(run_dir / "selection.jsonl", lambda r: r.get("stage", 0) <= last_sel)
-    elif dist.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
-        for f in ("metrics.jsonl", "selection.jsonl"):
-            (run_dir / f).unlink(missing_ok=True)
-        write_json(run_dir / "pool.json", pool.mixes())
-        _say(
-            dist,
-            f"[train] {run_dir}: {n_params(model) / 1e6:.2f}M params, {total} steps x "
-            f"{p['step_tokens']} tokens in {n_stages} stages, mode {cfg.selection.mode}, device {device}",
-        )
 
-    stage_keep: set[int] = set()
+def finish(tr: Trainer, st: TrainState) -> None:
+    """Rank 0 after the last stage: save the model, evaluate it, write summary.json and DONE."""
+    from macs.train.model import n_params, save_model
 
-    def checkpoint(data_state) -> None:
-        if not dist.main:
-            return
-        st["data"] = data_state
-        keep = stage_keep if t_cfg.keep_stage_checkpoints else set()
-        save_checkpoint(
-            ckpt_dir, st["step"], model, optimizer, {**st, "selector": selector.state_dict()}, keep
-        )
-
-    raw_model = model
-    if t_cfg.compile and device.startswith("cuda"):
-        model = torch.compile(model)
-    ddp_model = model
-    if dist.world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        ddp_model = DDP(model, device_ids=[dist.local_rank] if device.startswith("cuda") else None)
-    use_bf16 = t_cfg.precision == "bf16" or (
-        t_cfg.precision == "auto" and device.startswith("cuda")
+    run_dir = tr.run_dir
+    if tr.pool.tokenizer_path is not None:
+        save_model(tr.model, tr.pool.tokenizer_path, run_dir / "model")
+    else:
+        tr.model.save_pretrained(run_dir / "model")
+    if tr.evaluator is not None and tr.cfg.train.eval_at_end:
+        tr.model.eval()
+        res = tr.evaluator(tr.model, run_dir)
+        if res is not None:
+            write_json(run_dir / "eval.json", res)
+    summary = {
+        "steps": st.step,
+        "tokens": st.tokens,
+        "final_loss": st.last_loss,
+        "train_seconds": st.train_seconds,
+        "refresh_seconds": st.refresh_seconds,
+        "overhead": st.overhead,
+        "n_params": n_params(tr.model),
+        "method": tr.cfg.selection.method,
+        "world": tr.dist.world,
+        "device": tr.device,
+    }
+    write_json(run_dir / "summary.json", summary)
+    write_text(run_dir / "DONE", "finished\n")
+    tr.dist.say(
+        f"[train] done: {st.step} steps, {st.tokens} tokens, final loss {st.last_loss:.4f}, "
+        f"online overhead {summary['overhead']:.1%}, run dir {run_dir}"
     )
-    dev_type = "cuda" if device.startswith("cuda") else "cpu"
-
-    stopped = False
-    bar = _Bar(total, st["step"], enabled=dist.main and sys.stderr.isatty())
-    while st["stage"] < n_stages and not stopped:
-        stage = st["stage"]
-        budget = p["stage_budgets"][stage]
-        manifest = run_dir / "stages" / f"stage-{stage}.parquet"
-        if not st["stage_ready"]:
-            idx = None
-            if dist.main:
-                counts_before = np.asarray(selector.counts).copy()
-                t0 = time.perf_counter()
-                if stage == 0:
-                    idx, log = selector.initial(budget, st["step"])
-                else:
-                    if (
-                        reward_fn is None
-                        and reward_fn_for is not None
-                        and cfg.selection.mode != "random"
-                    ):
-                        reward_fn = reward_fn_for(pool)
-                    raw_model.eval()
-                    try:
-                        idx, log = selector.refresh(
-                            stage, st["step"], budget, _bind(reward_fn, raw_model)
-                        )
-                    finally:
-                        raw_model.train()
-                dt = time.perf_counter() - t0
-                if stage > 0:
-                    st["refresh_seconds"] += dt
-                write_parquet(manifest, stage_table(pool, idx, counts_before))
-                rec = log.record()
-                rec["seconds"]["wall"] = dt
-                rec["overhead_so_far"] = st["refresh_seconds"] / max(st["train_seconds"], 1e-9)
-                append_jsonl(run_dir / "selection.jsonl", rec)
-                _say(
-                    dist,
-                    f"[train] stage {stage}: selected {idx.size} docs, {int(log.n_tokens)} tokens "
-                    f"(budget {budget}) in {dt:.1f}s"
-                    + (f"; theta {_fmt(log.theta)}" if log.theta else ""),
-                )
-            idx = _broadcast(idx, dist)
-            st["stage_ready"] = True
-            data = PackedStage(pool.tokens, idx, t_cfg.seq_len, seed, stage)
-            stage_keep.add(st["step"])
-            checkpoint(data.state_dict())
-        else:
-            import pyarrow.parquet as pq
-
-            idx = pq.read_table(manifest, columns=["index"]).column("index").to_numpy()
-            data = PackedStage(pool.tokens, idx, t_cfg.seq_len, seed, stage)
-            if st["data"] is not None:
-                data.load_state_dict(st["data"])
-
-        while st["step"] < bounds[stage + 1]:
-            step = st["step"]
-            lr = lr_at(
-                step,
-                total,
-                t_cfg.lr,
-                int(round(t_cfg.warmup_frac * total)),
-                t_cfg.schedule,
-                t_cfg.min_lr_ratio,
-                t_cfg.decay_frac,
-            )
-            for g in optimizer.param_groups:
-                g["lr"] = lr
-            t0 = time.perf_counter()
-            step_loss = 0.0
-            for micro in range(t_cfg.grad_accum):
-                x = torch.from_numpy(data.batch(t_cfg.batch_size, dist.rank, dist.world)).to(device)
-                sync = micro == t_cfg.grad_accum - 1
-                ctx = ddp_model.no_sync() if (dist.world > 1 and not sync) else _null()
-                with ctx, torch.autocast(dev_type, dtype=torch.bfloat16, enabled=use_bf16):
-                    loss = ddp_model(input_ids=x, labels=x).loss / t_cfg.grad_accum
-                    loss.backward()
-                step_loss += float(loss.detach())
-            if t_cfg.grad_clip > 0:
-                gnorm = float(
-                    torch.nn.utils.clip_grad_norm_(raw_model.parameters(), t_cfg.grad_clip)
-                )
-            else:
-                gnorm = float("nan")
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            if dist.world > 1:
-                tl = torch.tensor([step_loss], device=device)
-                torch.distributed.all_reduce(tl)
-                step_loss = float(tl) / dist.world
-            if dev_type == "cuda":
-                torch.cuda.synchronize()
-            dt = time.perf_counter() - t0
-            st["train_seconds"] += dt
-            st["tokens"] += p["step_tokens"]
-            st["step"] += 1
-            st["last_loss"] = step_loss
-            bar.update(
-                st["step"],
-                f"stage {stage} loss {step_loss:.3f} {p['step_tokens'] / max(dt, 1e-9):,.0f} tok/s",
-            )
-            loss_acc, n_acc, tok_acc, t_int = st["acc"]
-            loss_acc, n_acc, tok_acc, t_int = (
-                loss_acc + step_loss,
-                n_acc + 1,
-                tok_acc + p["step_tokens"],
-                t_int + dt,
-            )
-            st["acc"] = [loss_acc, n_acc, tok_acc, t_int]
-            end_of_stage = st["step"] == bounds[stage + 1]
-            if dist.main and (st["step"] % t_cfg.log_every == 0 or end_of_stage):
-                append_jsonl(
-                    run_dir / "metrics.jsonl",
-                    {
-                        "step": st["step"],
-                        "stage": stage,
-                        "tokens": st["tokens"],
-                        "loss": loss_acc / n_acc,
-                        "last_loss": step_loss,
-                        "lr": lr,
-                        "grad_norm": gnorm,
-                        "tokens_per_s": tok_acc / max(t_int, 1e-9),
-                        "train_seconds": st["train_seconds"],
-                        "refresh_seconds": st["refresh_seconds"],
-                        "overhead": st["refresh_seconds"] / max(st["train_seconds"], 1e-9),
-                        "epochs_of_stage": data.epochs,
-                    },
-                )
-                st["acc"] = [0.0, 0, 0, 0.0]
-            if end_of_stage:
-                st["stage"] += 1
-                st["stage_ready"] = False
-                checkpoint(None)
-                _say(
-                    dist,
-                    f"[train] step {st['step']}/{total} loss {step_loss:.4f} lr {lr:.2e} "
-                    f"({st['tokens']} tokens, {st['train_seconds']:.1f}s training)",
-                )
-            elif t_cfg.checkpoint_every and st["step"] % t_cfg.checkpoint_every == 0:
-                checkpoint(data.state_dict())
-            if stop_at_step is not None and st["step"] >= stop_at_step:
-                stopped = True
-                break
-        if stop_at_step is not None and st["step"] >= stop_at_step and st["stage"] < n_stages:
-            stopped = True
-
-    bar.close()
-    finished = st["stage"] >= n_stages
-    if finished and dist.main:
-        tok_path = pool.tokenizer_path
-        if tok_path is not None:
-            save_model(raw_model, tok_path, run_dir / "model")
-        else:
-            getattr(raw_model, "_orig_mod", raw_model).save_pretrained(run_dir / "model")
-        if evaluator is not None and t_cfg.eval_at_end:
-            raw_model.eval()
-            res = evaluator(raw_model, run_dir)
-            if res is not None:
-                write_json(run_dir / "eval.json", res)
-        summary = {
-            "steps": st["step"],
-            "tokens": st["tokens"],
-            "final_loss": st["last_loss"],
-            "train_seconds": st["train_seconds"],
-            "refresh_seconds": st["refresh_seconds"],
-            "overhead": st["refresh_seconds"] / max(st["train_seconds"], 1e-9),
-            "n_params": n_params(raw_model),
-            "mode": cfg.selection.mode,
-            "world": dist.world,
-            "device": device,
-        }
-        write_json(run_dir / "summary.json", summary)
-        write_text(run_dir / "DONE", "finished\n")
-        _say(
-            dist,
-            f"[train] done: {st['step']} steps, {st['tokens']} tokens, final loss {st['last_loss']:.4f}, "
-            f"online overhead {summary['overhead']:.1%}, run dir {run_dir}",
-        )
-    if dist.world > 1:
-        import torch.distributed as td
-
-        td.barrier()
-    return TrainResult(
-        run_dir,
-        st["step"],
-        st["tokens"],
-        st["last_loss"],
-        st["train_seconds"],
-        st["refresh_seconds"],
-        finished,
-    )
-
-
-# fields that may differ between a run and its resumption (where it runs, not what it computes)
-_RUNTIME_FIELDS = {"run": {"device", "runs_dir", "name"}, "train": {"threads", "eval_at_end"}}
-
-
-def check_same_config(cfg, run_dir: Path) -> None:
-    """MacsError unless cfg computes the same run as the config.yaml saved in run_dir."""
-    import yaml
-
-    path = run_dir / "config.yaml"
-    if not path.exists():
-        return
-    saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    now = cfg.model_dump(mode="json")
-    diffs = []
-    for sec in sorted(set(saved) | set(now)):
-        a, b = saved.get(sec) or {}, now.get(sec) or {}
-        for k in sorted(set(a) | set(b)):
-            if k in _RUNTIME_FIELDS.get(sec, set()):
-                continue
-            if a.get(k) != b.get(k):
-                diffs.append(f"{sec}.{k}: {a.get(k)!r} -> {b.get(k)!r}")
-    if diffs:
-        raise MacsError(
-            f"{run_dir} holds a run with a different config ({'; '.join(diffs[:5])}); "
-            f"use `macs train --resume {run_dir}` to continue it, or set run.name to start a new run"
-        )
-
-
-def _bind(reward_fn, model):
-    if reward_fn is None:
-        return lambda docs: np.full(len(docs), np.nan)
-    return lambda docs: reward_fn(model, docs)
-
-
-def _fmt(d: dict) -> str:
-    return ", ".join(f"{k} {v:.3f}" for k, v in d.items())
-
-
-class _Bar:
-    """A rich progress bar over optimiser steps on an interactive stderr (else nothing)."""
-
-    def __init__(self, total: int, done: int, enabled: bool):
-        self.progress = None
-        if enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self.progress = Progress(
-                TextColumn("train"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                TextColumn("{task.description}"),
-                transient=True,
-            )
-            self.progress.start()
-            self.task = self.progress.add_task("", total=total, completed=done)
-
-    def update(self, step: int, text: str) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, completed=step, description=text)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False

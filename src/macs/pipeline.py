@@ -1,52 +1,30 @@
-"""`macs run`: corpus -> tokenizer -> token shards -> labels -> the method and baselines at equal tokens
--> evaluation -> report. Every step reuses what a previous run already finished."""
+"""The main jobs: `macs run` (the demo end to end) and the wiring of every layer for them.
+
+corpus -> tokenizer -> token shards -> labels -> each method per seed at equal tokens (the
+selector registry) -> evaluation -> report. Every step reuses what a previous run finished.
+This is the only module that imports `macs.report`.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 from macs.errors import MacsError
 
-# The built-in CPU demo (configs/demo.yaml holds the same values; a test keeps them equal).
-DEMO: dict = {
-    "run": {"name": "demo", "seed": 0, "device": "cpu"},
-    "corpus": {"name": "demo", "demo_max_mb_per_domain": 0.5},
-    "tokenizer": {"kind": "bpe", "vocab_size": 4096, "train_mb": 3.0},
-    "model": {"size": "llama-1m"},
-    "train": {
-        "tokens": 250000,
-        "stages": 3,
-        "seq_len": 128,
-        "batch_size": 16,
-        "lr": 0.003,
-        "warmup_frac": 0.05,
-        "reward_max_tokens": 128,
-        "log_every": 5,
-        "threads": 1,
-    },
-    "selection": {"samples_per_group": 12},
-    "influence": {"n_per_task": 24, "window": 128, "overlap": 32, "chunk_size": 16},
-    "eval": {
-        "tasks": ["reference", "arc_easy", "arc_challenge", "sciq", "piqa", "openbookqa"],
-        "limit": 100,
-        "heldout_docs_per_domain": 40,
-    },
-}
+
+def demo_config_path() -> Path:
+    """The packaged demo config (configs/demo.yaml in the repository links to it)."""
+    return Path(str(resources.files("macs") / "configs" / "demo.yaml"))
 
 
 def demo_config(sets: list[str] | None = None):
-    """The demo's Config: defaults plus DEMO, plus `--set` overrides."""
-    from pydantic import ValidationError
+    """The demo's Config: the packaged demo.yaml plus `--set` overrides."""
+    from macs.config import load_config
 
-    from macs.config import Config, deep_merge, parse_overrides
-
-    try:
-        return Config.model_validate(deep_merge(DEMO, parse_overrides(sets)))
-    except ValidationError as e:
-        bad = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-        raise MacsError(f"the --set overrides of the demo config are invalid: {bad}") from e
+    return load_config(demo_config_path(), sets)
 
 
 def _say(msg: str) -> None:
@@ -55,11 +33,10 @@ def _say(msg: str) -> None:
 
 def prepare_data(cfg) -> None:
     """Corpus store (the demo is built when missing), tokenizer, token shards and labels; all reused if present."""
-    from macs.corpus.store import CorpusStore
+    from macs.corpus.store import CorpusStore, store_path
     from macs.corpus.tokenizer import ensure_tokenizer
     from macs.corpus.tokens import tokenize_store
     from macs.labels.job import run_labels
-    from macs.train.run import store_path
 
     spath = store_path(cfg)
     t0 = time.perf_counter()
@@ -90,6 +67,26 @@ def prepare_data(cfg) -> None:
     _say(f"data ready in {time.perf_counter() - t0:.1f}s: {store.n_docs} docs at {spath}")
 
 
+def run_dir_name(root: str, method: str, seed: int, n_seeds: int) -> str:
+    """The run name of one (method, seed) under a job's root name."""
+    from macs.baselines.registry import method_label
+
+    return f"{root}/{method_label(method)}" + (f"-s{seed}" if n_seeds > 1 else "")
+
+
+def check_methods(cfg, methods: list[str], pool) -> None:
+    """Validate every method against the pool before any training (one-line errors)."""
+    from macs.baselines.base import SelectorContext
+    from macs.baselines.registry import check_method
+    from macs.train.state import plan
+
+    budgets = plan(cfg, 1)["stage_budgets"]
+    for m in methods:
+        check_method(
+            m, SelectorContext(pool=pool, cfg=cfg, seed=cfg.run.seed, stage_budgets=budgets)
+        )
+
+
 def run_pipeline(
     cfg=None,
     method: str = "multi_actor",
@@ -97,6 +94,7 @@ def run_pipeline(
     seeds: list[int] | None = None,
 ) -> Path:
     """Run the method and each baseline (per seed) at equal tokens, then write the report; returns report.md."""
+    from macs.pool import open_pool
     from macs.report.build import build_report
     from macs.train.run import train_from_config
 
@@ -104,22 +102,20 @@ def run_pipeline(
     cfg = cfg if cfg is not None else demo_config()
     baselines = ["random"] if baselines is None else baselines
     seeds = seeds or [cfg.run.seed]
-    modes = [method] + [b for b in baselines if b != method]
-    bad = [m for m in modes if m not in ("multi_actor", "random", "fixed_theta")]
-    if bad:
-        raise MacsError(f"unknown selection modes {bad}; use multi_actor, random or fixed_theta")
+    methods = [method] + [b for b in baselines if b != method]
     prepare_data(cfg)
+    pool = open_pool(cfg)
+    check_methods(cfg, methods, pool)
     root = Path(cfg.run.runs_dir) / cfg.run.name
     run_dirs = []
     for seed in seeds:
-        for mode in modes:
+        for m in methods:
             sub = cfg.model_copy(deep=True)
             sub.run.seed = seed
-            sub.selection.mode = mode
-            sub.run.name = f"{cfg.run.name}/{mode}" + (f"-s{seed}" if len(seeds) > 1 else "")
-            _say(f"training {sub.run.name} ({mode}, seed {seed})")
-            res = train_from_config(sub)
-            run_dirs.append(res.run_dir)
+            sub.selection.method = m
+            sub.run.name = run_dir_name(cfg.run.name, m, seed, len(seeds))
+            _say(f"training {sub.run.name} ({m}, seed {seed})")
+            run_dirs.append(train_from_config(sub, pool=pool).run_dir)
     report = build_report(run_dirs, root / "report", method=method)
     _say(f"done in {time.perf_counter() - t_start:.0f}s: {len(run_dirs)} runs; report {report}")
     return report

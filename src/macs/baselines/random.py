@@ -1,0 +1,76 @@
+"""`random`: uniformly random documents at the stage's token budget (the paper's main baseline).
+
+Across stages it samples without replacement: documents chosen fewer times before come first
+(every never-chosen document before any repeat), in a seeded uniform random order, so a run
+that needs less than the pool sees each document at most once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+
+from macs.baselines.base import Choice, Online, Selector, SelectorContext
+from macs.baselines.registry import register_selector
+from macs.console.budget import CHUNK, budget_select
+
+
+def least_selected_first(
+    counts: np.ndarray,
+    n_tokens: np.ndarray,
+    eligible: np.ndarray,
+    budget: float,
+    hash_key: int,
+    max_level: int = 255,
+) -> tuple[np.ndarray, dict]:
+    """Eligible docs by (times selected asc, seeded hash) until `budget` tokens: (sorted indices, info)."""
+    n = len(counts)
+    levels = min(int(counts.max()) + 1 if n else 1, max_level + 1)
+    sentinel = levels
+
+    def keys(s: int, e: int) -> np.ndarray:
+        k = np.minimum(counts[s:e], levels - 1).astype(np.intp)
+        k[~eligible[s:e] | (n_tokens[s:e] == 0)] = sentinel
+        return k
+
+    key_score = -np.arange(levels, dtype=np.float64)  # fewer selections = higher score
+    res = budget_select(keys, n, key_score, n_tokens, budget, hash_key, chunk=CHUNK)
+    return res.indices, res.info()
+
+
+@register_selector("random")
+class RandomSelector(Selector):
+    """Seeded uniform random documents to each stage's budget (no model, no labels)."""
+
+    description: ClassVar[str] = "uniform random documents at equal tokens"
+
+    def __init__(self, ctx: SelectorContext):
+        super().__init__(ctx)
+        self.rng = np.random.Generator(np.random.PCG64([ctx.seed, 0x52A4D]))
+
+    def _pick(self, stage: int, budget: int) -> Choice:
+        t0 = time.perf_counter()
+        key = int(self.rng.integers(0, 2**63 - 1))
+        idx, info = least_selected_first(
+            self.counts, self.pool.n_tokens, self.pool.eligible, budget, key
+        )
+        return self._choice(stage, budget, idx, t0, select_info=info)
+
+    def initial(self, budget: int) -> Choice:
+        """Stage 0: a uniform random sample of the eligible pool reaching the budget."""
+        return self._pick(0, budget)
+
+    def refresh(self, stage: int, budget: int, online: Online | None) -> Choice:
+        """The next uniform sample, preferring documents not chosen before."""
+        return self._pick(stage, budget)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Counts and the RNG state."""
+        return {**super().state_dict(), "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        """Restore counts and the RNG."""
+        super().load_state_dict(sd)
+        self.rng.bit_generator.state = sd["rng"]

@@ -1,0 +1,196 @@
+"""`OnlineSelection`: the public face of online data selection, for macs's loop and any trainer.
+
+```python
+sel = OnlineSelection.from_config(cfg, stage_budgets=[2_000_000] * 5)   # or from objects
+stage = sel.initial()              # stage 0: doc indices (stage.idx) reaching the budget
+...train on stage.idx...
+stage = sel.refresh(model, step)   # rewards on the current model -> actors, console -> stage 1
+sd = sel.state_dict(); sel.load_state_dict(sd)   # restores it exactly
+```
+`model` is any `torch.nn.Module` causal LM whose forward(input_ids=...) returns `.logits` (a
+Hugging Face `PreTrainedModel` included). The selector (multi-actor method or a baseline) is
+chosen by name through `macs.baselines.registry`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from macs.baselines.base import Choice, Online, Selector, SelectorContext
+from macs.errors import MacsError
+
+
+@dataclass
+class Stage:
+    """One stage's selection: sorted doc indices, scores, the selection.jsonl record, rewards scored."""
+
+    stage: int
+    idx: np.ndarray
+    budget: int
+    scores: np.ndarray | None = None
+    log: dict[str, Any] = field(default_factory=dict)
+    rewards: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def n_tokens(self) -> int:
+        """Training tokens selected (from the log)."""
+        return int(self.log.get("n_tokens", 0))
+
+
+def reward_function(cfg, pool, log: Callable[[str], None] | None = None):
+    """fn(model, doc indices, step, optimizer=None) -> rewards (float64, higher = more helpful, nan = skipped).
+
+    The reference set is tokenized once with the pool's tokenizer; documents are cut to
+    train.reward_max_tokens when it is set (else windowed by the influence config).
+    """
+    from macs.corpus.tokenizer import load_tokenizer
+    from macs.influence import make_estimator, reference_for_config
+
+    if pool.tokenizer_path is None:
+        raise MacsError("rewards need the pool's tokenizer; tokenize the corpus first")
+    tok = load_tokenizer(pool.tokenizer_path)
+    est = make_estimator(cfg.influence, reference_for_config(tok, cfg.influence))
+    cut = int(getattr(cfg.train, "reward_max_tokens", 0) or 0)
+
+    def rewards(model, idx, step: int | None = None, optimizer=None) -> np.ndarray:
+        docs = [np.asarray(pool.doc(int(i)), dtype=np.int64) for i in np.asarray(idx)]
+        if cut:
+            docs = [d[:cut] for d in docs]
+        kw = {"optimizer": optimizer} if cfg.influence.estimator == "probe" else {}
+        return est.rewards(model, docs, step=step, **kw)
+
+    rewards.estimator = est
+    return rewards
+
+
+class OnlineSelection:
+    """A selector over a pool with a reward function: initial(), refresh(model, step), state_dict()."""
+
+    def __init__(
+        self,
+        selector: Selector,
+        stage_budgets: list[int],
+        reward_fn=None,
+        log: Callable[[str], None] | None = None,
+    ):
+        if not stage_budgets or min(stage_budgets) <= 0:
+            raise MacsError(f"stage budgets must be positive token counts, got {stage_budgets}")
+        self.selector = selector
+        self.pool = selector.pool
+        self.stage_budgets = [int(b) for b in stage_budgets]
+        self._reward_fn = reward_fn
+        self.log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+        self.stage = -1  # index of the last stage returned
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg,
+        stage_budgets: list[int],
+        pool=None,
+        method: str | None = None,
+        seed: int | None = None,
+        cache_dir=None,
+        log: Callable[[str], None] | None = None,
+        reward_fn=None,
+    ) -> OnlineSelection:
+        """Build from a macs Config: pool (opened from the config unless given), selector `method`
+        (default selection.method), rewards from cfg.influence unless `reward_fn(model, idx, step,
+        optimizer)` is given."""
+        from macs.baselines.registry import build_selector
+        from macs.pool import open_pool
+
+        say = log or (lambda m: print(m, file=sys.stderr, flush=True))
+        pool = pool if pool is not None else open_pool(cfg)
+        for note in pool.notes:
+            say(f"[select] note: {note}")
+        ctx = SelectorContext(
+            pool=pool,
+            cfg=cfg,
+            seed=cfg.run.seed if seed is None else seed,
+            stage_budgets=list(stage_budgets),
+            cache_dir=cache_dir,
+            log=say,
+        )
+        selector = build_selector(method or cfg.selection.method, ctx)
+        if selector.online and reward_fn is None:
+            reward_fn = _lazy(lambda: reward_function(cfg, pool))
+        return cls(selector, stage_budgets, reward_fn, log=say)
+
+    @property
+    def n_stages(self) -> int:
+        """Number of stages."""
+        return len(self.stage_budgets)
+
+    def initial(self) -> Stage:
+        """Stage 0's selection."""
+        ch = self.selector.initial(self.stage_budgets[0])
+        self.stage = 0
+        return self._stage(0, ch)
+
+    def refresh(self, model=None, step: int | None = None, optimizer=None) -> Stage:
+        """The next stage's selection; online selectors score samples on `model` (at training `step`)."""
+        k = self.stage + 1
+        if self.stage < 0:
+            raise MacsError("call initial() before refresh()")
+        if k >= self.n_stages:
+            raise MacsError(f"all {self.n_stages} stages were selected already")
+        online = None
+        if self.selector.online:
+            if model is None:
+                raise MacsError(f"method {self.selector.name} needs the current model to refresh")
+            online = self._online(model, step, optimizer)
+        ch = self.selector.refresh(k, self.stage_budgets[k], online)
+        self.stage = k
+        return self._stage(k, ch)
+
+    def _online(self, model, step, optimizer) -> Online:
+        from macs.device import unwrap
+
+        fn = self._reward_fn() if isinstance(self._reward_fn, _lazy) else self._reward_fn
+        self._reward_fn = fn
+        raw = unwrap(model)
+        dev = str(next(raw.parameters()).device)
+        was_training = raw.training
+        step_key = step if step is not None else -1 - self.stage  # unique per refresh
+
+        def rewards(idx: np.ndarray) -> np.ndarray:
+            raw.eval()
+            try:
+                return fn(raw, idx, step_key, optimizer)
+            finally:
+                raw.train(was_training)
+
+        return Online(model=raw, step=step_key, rewards=rewards, optimizer=optimizer, device=dev)
+
+    def _stage(self, k: int, ch: Choice) -> Stage:
+        return Stage(k, ch.idx, self.stage_budgets[k], ch.scores, ch.log, ch.rewards)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Stages that chose each document so far."""
+        return self.selector.counts
+
+    def state_dict(self) -> dict[str, Any]:
+        """The selector's state and the stage counter."""
+        return {"stage": self.stage, "selector": self.selector.state_dict()}
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        """Restore exactly what state_dict saved."""
+        self.selector.load_state_dict(sd["selector"])
+        self.stage = int(sd["stage"])
+
+
+class _lazy:
+    """A deferred factory (the reward function tokenizes reference sets: built on first use)."""
+
+    def __init__(self, make):
+        self.make = make
+
+    def __call__(self):
+        return self.make()

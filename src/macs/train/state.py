@@ -1,0 +1,120 @@
+"""The training loop's state (checkpointed besides model and optimiser), its plan and its result."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from macs.train.schedule import stage_bounds
+
+
+def plan(cfg, world: int) -> dict:
+    """Steps, stage bounds and token budgets implied by the config (tokens per optimiser step = all ranks)."""
+    t = cfg.train
+    step_tokens = t.batch_size * t.grad_accum * t.seq_len * world
+    total = max(t.stages, math.ceil(t.tokens / step_tokens))
+    bounds = stage_bounds(total, t.stages)
+    return {
+        "total_steps": total,
+        "bounds": bounds,
+        "step_tokens": step_tokens,
+        "stage_budgets": [
+            (bounds[k + 1] - bounds[k]) * step_tokens for k in range(len(bounds) - 1)
+        ],
+    }
+
+
+@dataclass
+class MetricWindow:
+    """Training metrics accumulated since the last metrics.jsonl line."""
+
+    loss: float = 0.0
+    steps: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+    def add(self, loss: float, tokens: int, seconds: float) -> None:
+        """Count one optimiser step."""
+        self.loss += loss
+        self.steps += 1
+        self.tokens += tokens
+        self.seconds += seconds
+
+
+@dataclass
+class TrainState:
+    """Counters of a run: where it is (step, stage), what it has spent, and the data position."""
+
+    plan: dict
+    step: int = 0
+    stage: int = 0
+    stage_ready: bool = False  # the current stage's documents are selected (manifest written)
+    data: dict | None = None  # PackedStage.state_dict() of the current stage
+    train_seconds: float = 0.0
+    refresh_seconds: float = 0.0
+    tokens: int = 0
+    last_loss: float = float("nan")
+    window: MetricWindow = field(default_factory=MetricWindow)
+
+    @property
+    def n_stages(self) -> int:
+        """Number of stages of the plan."""
+        return len(self.plan["bounds"]) - 1
+
+    @property
+    def stage_end(self) -> int:
+        """First step of the next stage."""
+        return self.plan["bounds"][self.stage + 1]
+
+    @property
+    def overhead(self) -> float:
+        """Online selection time as a fraction of training time so far."""
+        return self.refresh_seconds / max(self.train_seconds, 1e-9)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the checkpoint."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainState:
+        """Rebuild from to_dict() (also reads the pre-dataclass checkpoint layout with `acc`)."""
+        d = dict(d)
+        if "acc" in d:  # macs 0.1 checkpoints
+            loss, n, tok, s = d.pop("acc")
+            d["window"] = {"loss": loss, "steps": n, "tokens": tok, "seconds": s}
+        win = MetricWindow(**d.pop("window", {}))
+        keep = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k != "window"}
+        return cls(**keep, window=win)
+
+
+@dataclass
+class TrainResult:
+    """What train() returns."""
+
+    run_dir: Path
+    steps: int
+    tokens: int
+    final_loss: float
+    train_seconds: float
+    refresh_seconds: float
+    finished: bool
+
+    @property
+    def overhead(self) -> float:
+        """Online selection time (rewards + updates + selection) as a fraction of training time."""
+        return self.refresh_seconds / self.train_seconds if self.train_seconds > 0 else float("nan")
+
+    @classmethod
+    def of(cls, run_dir: Path, st: TrainState, finished: bool) -> TrainResult:
+        """The result of a state."""
+        return cls(
+            run_dir,
+            st.step,
+            st.tokens,
+            st.last_loss,
+            st.train_seconds,
+            st.refresh_seconds,
+            finished,
+        )
