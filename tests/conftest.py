@@ -65,3 +65,66 @@ def mini_byte_tokens(mini_store, tmp_path_factory):
 
     path = build_tokenizer("byte", tmp_path_factory.mktemp("tokenizers") / "byte")
     return tokenize_store(mini_store, path, progress=False)
+
+
+# The smallest `macs run` settings on the committed mini corpus (store name "mini", no network).
+SMALL_SETS = [
+    "run.device=cpu",
+    "corpus.name=mini",
+    "tokenizer.vocab_size=512",
+    "tokenizer.train_mb=1",
+    "labels.topic.n_groups=4",
+    "labels.topic.sample_size=100",
+    "labels.topic.svd_dims=16",
+    "labels.workers=1",
+    "labels.quality.classifier.backend=hashing",
+    "model.size=llama-tiny",
+    "train.tokens=6000",
+    "train.seq_len=64",
+    "train.batch_size=4",
+    "train.stages=3",
+    "train.threads=1",
+    "train.log_every=2",
+    "selection.samples_per_group=4",
+    "influence.n_per_task=4",
+    "influence.window=64",
+    "influence.overlap=0",
+    "influence.max_windows=2",
+    "eval.tasks=[reference, arc_easy]",
+    "eval.limit=4",
+    "eval.heldout_docs_per_domain=2",
+    "eval.batch_size=8",
+]
+
+
+@pytest.fixture(scope="session")
+def mini_data(tmp_path_factory, mini_corpus_path) -> tuple[Path, list[str]]:
+    """A data dir holding the mini corpus store with its tokenizer, token shards and labels; and the settings."""
+    from macs.config import load_config
+    from macs.corpus.importer import import_corpus
+    from macs.pipeline import prepare_data
+
+    data = tmp_path_factory.mktemp("macs-data")
+    import_corpus(
+        [mini_corpus_path],
+        data / "corpus" / "mini",
+        name="mini",
+        max_chunk_bytes=8192,
+        heldout_fraction=0.1,
+        heldout_seed=0,
+        progress=False,
+    )
+    sets = [f"run.data_dir={data}", *SMALL_SETS]
+    prepare_data(load_config(None, sets))
+    return data, sets
+
+
+@pytest.fixture(scope="session")
+def mini_pool(mini_data):
+    """The macs.pool.Pool of mini_data (BPE-512 token shards, quality/domain/topic labels) and its config."""
+    from macs.config import load_config
+    from macs.pool import open_pool
+
+    _, sets = mini_data
+    cfg = load_config(None, sets)
+    return open_pool(cfg), cfg

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from macs.baselines.config import BaselinesConfig
 from macs.console.config import SelectionConfig
 from macs.corpus.config import CorpusConfig, TokenizerConfig
 from macs.errors import MacsError
@@ -55,6 +56,7 @@ class Config(BaseModel):
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    baselines: BaselinesConfig = Field(default_factory=BaselinesConfig)
     influence: InfluenceConfig = Field(default_factory=InfluenceConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

@@ -19,6 +19,7 @@ _SELECTORS: dict[str, type[Selector]] = {}
 _BUILTINS = (
     "macs.baselines.multi_actor",
     "macs.baselines.random",
+    "macs.baselines.quality",
 )
 
 
