@@ -23,7 +23,6 @@ app = typer.Typer(
 _COMMAND_MODULES = [
     "macs.corpus.cli",
     "macs.labels.cli",
-    "macs.console.cli",
     "macs.influence.cli",
     "macs.train.cli",
     "macs.eval.cli",

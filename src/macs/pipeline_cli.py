@@ -1,7 +1,8 @@
-"""CLI commands of the main jobs (`macs run`); heavy imports inside the command functions."""
+"""CLI commands of the jobs that wire several layers (`macs run`, `macs select`); heavy imports inside."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -38,6 +39,75 @@ def run_cmd(
     typer.echo(f"report: {report}")
 
 
+def select_cmd(
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Manifest path (default: selection.out or run_dir/select/manifest.parquet).",
+        ),
+    ] = None,
+    tokens: Annotated[
+        float | None,
+        typer.Option(
+            "--tokens",
+            help="Token budget (default: selection.tokens or selection.fraction of the pool).",
+        ),
+    ] = None,
+    token_shards: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-shards",
+            help="Also copy the selected documents' tokens into this folder (TokenStore layout).",
+        ),
+    ] = None,
+    jsonl: Annotated[
+        Path | None,
+        typer.Option(
+            "--jsonl", help="Also write the selected documents (id, text, groups) as JSONL."
+        ),
+    ] = None,
+    show: Annotated[
+        str,
+        typer.Option(
+            "--show", help="Actors whose summary to print: comma list, 'all' (default: domain)."
+        ),
+    ] = "domain",
+) -> None:
+    """Static selection: stage 0 of selection.method at a token budget; write a stage manifest and print the mixture.
+
+    For the multi-actor method every eligible (not held-out) document scores S = sum over actors of theta_A * w_A(group) with the initial weights, higher = chosen first; baselines (random, quality_topk, ...) choose their own way. Documents are taken until the token budget is met; writes the manifest (Parquet: doc, id, tokens, each label's group, score), a summary JSON and the selector state beside it.
+    """
+    import sys
+    import time
+
+    cfg = load(config, sets)
+    t0 = time.perf_counter()
+    from macs.select import print_summary, run_select
+
+    result = run_select(
+        cfg,
+        out=out,
+        tokens=tokens,
+        jsonl=jsonl,
+        token_shards=token_shards,
+        log=lambda m: typer.echo(m, err=True),
+    )
+    print_summary(result["summary"], show)
+    s = result["summary"]
+    typer.echo(
+        f"selected {s['n_selected']:,} docs, {s['selected_tokens']:,} tokens "
+        f"({100 * s['selected_fraction']:.1f}% of {s['pool_tokens']:,} eligible) in "
+        f"{time.perf_counter() - t0:.1f} s; manifest -> {result['manifest']}",
+        err=True,
+    )
+    sys.stderr.flush()
+
+
 def register(app: typer.Typer) -> None:
-    """Add the main jobs' commands to the root app."""
+    """Add the jobs' commands to the root app."""
     app.command("run")(run_cmd)
+    app.command("select")(select_cmd)

@@ -54,7 +54,7 @@ def test_select_with_a_custom_actor_writes_manifest_summary_and_jsonl(tmp_path, 
         data_dir,
         actors=[
             "domain",
-            {"name": "length", "cls": "test_console_cli:LengthActor", "init": [1, 1, 4]},
+            {"name": "length", "cls": "test_select:LengthActor", "init": [1, 1, 4]},
         ],
         init="natural",
         fraction=0.2,
