@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 import macs.console.budget as budget_mod
 import macs.console.console as console_mod
 from macs.actors import Actor
-from macs.baselines.random import least_selected_first
 from macs.console import Console, doc_hash
 from macs.console.budget import round_rel
 from macs.console.manifest import stage_table
+from macs.console.sampling import least_selected_first
 from macs.pool import LabelSet, Pool
 
 # MACS_HYPOTHESIS_EXAMPLES=500 for a longer search (the default keeps the suite fast)

@@ -104,6 +104,7 @@ class MultiActorSelector(Selector):
             decay_factor=sel.decay_factor,
             theta_reward=sel.theta_reward,
             n_docs=ctx.pool.n_docs,
+            controls=sel.controls(),
         )
         self.m = int(sel.samples_per_group)
 

@@ -14,30 +14,7 @@ import numpy as np
 
 from macs.baselines.base import Choice, Online, Selector, SelectorContext
 from macs.baselines.registry import register_selector
-from macs.console.budget import CHUNK, budget_select
-
-
-def least_selected_first(
-    counts: np.ndarray,
-    n_tokens: np.ndarray,
-    eligible: np.ndarray,
-    budget: float,
-    hash_key: int,
-    max_level: int = 255,
-) -> tuple[np.ndarray, dict]:
-    """Eligible docs by (times selected asc, seeded hash) until `budget` tokens: (sorted indices, info)."""
-    n = len(counts)
-    levels = min(int(counts.max()) + 1 if n else 1, max_level + 1)
-    sentinel = levels
-
-    def keys(s: int, e: int) -> np.ndarray:
-        k = np.minimum(counts[s:e], levels - 1).astype(np.intp)
-        k[~eligible[s:e] | (n_tokens[s:e] == 0)] = sentinel
-        return k
-
-    key_score = -np.arange(levels, dtype=np.float64)  # fewer selections = higher score
-    res = budget_select(keys, n, key_score, n_tokens, budget, hash_key, chunk=CHUNK)
-    return res.indices, res.info()
+from macs.console.sampling import least_selected_first
 
 
 @register_selector("random")

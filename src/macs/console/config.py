@@ -53,6 +53,30 @@ class SelectionConfig(BaseModel):
     decay_factor: float = Field(
         0.1, ge=0.0, description="repetition decay 1 / (1 + decay_factor * times_selected)"
     )
+    operator: Literal["topk", "sample"] = Field(
+        "topk",
+        description="topk (the paper: top scores, whole cells) or sample (Gumbel-top-k, p ~ exp(S/temperature))",
+    )
+    temperature: float = Field(
+        0.25, gt=0.0, description="sample operator: temperature of exp(S(x)/temperature)"
+    )
+    epsilon: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="share of each stage drawn uniformly from the pool (0 = off)",
+    )
+    max_repeats: int = Field(
+        0, ge=0, description="a document chosen this many times is not chosen again (0 = no cap)"
+    )
+    min_share: dict[str, float] = Field(
+        default_factory=dict,
+        description="{actor: share}: each group of the actor gets at least this share of a stage",
+    )
+    max_share: dict[str, float] = Field(
+        default_factory=dict,
+        description="{actor: share}: each group of the actor gets at most this share of a stage",
+    )
     samples_per_group: int = Field(
         200, ge=1, description="m: docs sampled per group at each reward refresh"
     )
@@ -80,6 +104,19 @@ class SelectionConfig(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError(f"actor names must be unique, got {names}")
         return v
+
+    def controls(self):
+        """The console's operator and stability controls (macs.console.controls.Controls)."""
+        from macs.console.controls import Controls
+
+        return Controls(
+            operator=self.operator,
+            temperature=self.temperature,
+            epsilon=self.epsilon,
+            max_repeats=self.max_repeats,
+            min_share=dict(self.min_share),
+            max_share=dict(self.max_share),
+        )
 
     def actor_specs(self) -> list[ActorSpec]:
         """The actors as ActorSpec objects (plain names expanded)."""

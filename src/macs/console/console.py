@@ -18,6 +18,7 @@ import numpy as np
 
 from macs.actors.base import Actor
 from macs.console.budget import CHUNK, BudgetResult, budget_select, doc_hash, hash_bits
+from macs.console.controls import Bound, Controls, controlled_select
 from macs.errors import MacsError
 
 MODES = ("multi_actor", "fixed_theta")
@@ -39,6 +40,7 @@ class Console:
         decay_factor: float = 0.1,
         n_docs: int | None = None,
         theta_reward: str = "standardized",
+        controls: Controls | None = None,
     ):
         if mode not in MODES:
             raise MacsError(f"selection mode must be one of {MODES}, not {mode!r}")
@@ -60,6 +62,14 @@ class Console:
         if theta_reward not in THETA_REWARDS:
             raise MacsError(f"theta_reward must be one of {THETA_REWARDS}, not {theta_reward!r}")
         self.theta_reward = theta_reward
+        self.controls = controls or Controls()
+        for what, d in (
+            ("min_share", self.controls.min_share),
+            ("max_share", self.controls.max_share),
+        ):
+            unknown = sorted(set(d) - set(names))
+            if unknown:
+                raise MacsError(f"selection.{what} names {unknown}, which are not actors ({names})")
         self.actors = list(actors)
         self.eta_theta = float(eta_theta)
         self.mode = mode
@@ -230,9 +240,24 @@ class Console:
             raise MacsError(f"token budget must be a finite number >= 0, not {budget}")
         t0 = time.perf_counter()
         hash_key = int(self.rng.integers(0, 2**63 - 1))
-        keys, key_score = self._key_plan(eligible, n_tokens)
-        res: BudgetResult = budget_select(keys, self.n_docs, key_score, n_tokens, budget, hash_key)
-        idx = res.indices
+        if self.controls.plain_topk:
+            keys, key_score = self._key_plan(eligible, n_tokens)
+            res: BudgetResult = budget_select(
+                keys, self.n_docs, key_score, n_tokens, budget, hash_key
+            )
+            idx, info = res.indices, res.info()
+        else:
+            elig = eligible if eligible is not None else np.ones(self.n_docs, dtype=bool)
+            idx, info = controlled_select(
+                lambda ix: self.scores(ix, dtype=np.float64),
+                n_tokens,
+                budget,
+                elig,
+                self.counts,
+                self.controls,
+                hash_key,
+                self._bounds(),
+            )
         scores = self.scores(idx) if return_scores else None
         if len(idx):
             c = self.counts[idx]
@@ -240,13 +265,23 @@ class Console:
             self._max_count = max(self._max_count, int(self.counts[idx].max()))
         self.n_selects += 1
         self.last_select = {
-            **res.info(),
+            **info,
             "stage": self.n_selects,
             "mode": self.mode,
             "theta": self.theta_dict(),
             "seconds": round(time.perf_counter() - t0, 4),
         }
         return (idx, scores) if return_scores else idx
+
+    def _bounds(self) -> list[Bound]:
+        """Share bounds per bounded actor (shares of the stage budget; scaled by the caller)."""
+        c = self.controls
+        out = []
+        for a in self.actors:
+            lo, hi = c.min_share.get(a.name, 0.0), c.max_share.get(a.name, 1.0)
+            if lo > 0 or hi < 1:
+                out.append(Bound(a.name, a.groups, a.n_groups, lo, hi if hi < 1 else np.inf))
+        return out
 
     def sample_groups(
         self, m: int, eligible: np.ndarray | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from macs.console.budget import doc_hash, hash_bits
+from macs.console.budget import CHUNK, budget_select, doc_hash, hash_bits
 from macs.errors import MacsError
 
 
@@ -56,3 +56,26 @@ def top_by_priority(
     cum = np.cumsum(np.asarray(n_tokens, dtype=np.int64)[order])
     k = min(int(np.searchsorted(cum, np.ceil(budget), side="left")) + 1, order.size)
     return np.sort(order[:k]).astype(np.int64)
+
+
+def least_selected_first(
+    counts: np.ndarray,
+    n_tokens: np.ndarray,
+    eligible: np.ndarray,
+    budget: float,
+    hash_key: int,
+    max_level: int = 255,
+) -> tuple[np.ndarray, dict]:
+    """Eligible docs by (times selected asc, seeded hash) until `budget` tokens: (sorted indices, info)."""
+    n = len(counts)
+    levels = min(int(counts.max()) + 1 if n else 1, max_level + 1)
+    sentinel = levels
+
+    def keys(s: int, e: int) -> np.ndarray:
+        k = np.minimum(counts[s:e], levels - 1).astype(np.intp)
+        k[~eligible[s:e] | (n_tokens[s:e] == 0)] = sentinel
+        return k
+
+    key_score = -np.arange(levels, dtype=np.float64)  # fewer selections = higher score
+    res = budget_select(keys, n, key_score, n_tokens, budget, hash_key, chunk=CHUNK)
+    return res.indices, res.info()
