@@ -107,9 +107,12 @@ def test_quantile_bins_are_balanced_on_the_pool(mini_store):
     assert counts.min() > 0.12 * len(texts), counts
 
 
-def test_no_positive_domain_is_a_clear_error(mini_store):
+def test_no_positive_domain_falls_back_to_the_packaged_model_or_errors(mini_store):
+    q, *_ = _fit_on_store(mini_store, classifier={"positive_domains": ["web"]})
+    assert q.model is not None and q.model.source == "default" and q.clf is None
+    assert "packaged default model macs-quality-default v1" in q.notes[0]
     with pytest.raises(MacsError, match="positive_domains"):
-        _fit_on_store(mini_store, classifier={"positive_domains": ["web"]})
+        _fit_on_store(mini_store, fallback_default=False, classifier={"positive_domains": ["web"]})
 
 
 def test_empty_docs_score_zero(mini_store):

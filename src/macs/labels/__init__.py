@@ -1,8 +1,9 @@
 """macs.labels: offline labellers (quality, domain, topic) and the job that writes their sidecars.
 
 Public names are imported lazily so `import macs.labels` (and `macs --help`) stays light:
-`Labeller`, `Batch` (base), `run_labels` (job), `load_labels`, `Labels`, `available_actors`
-(sidecar), `make_labeller` (registry), `LabelsConfig` (config).
+`Labeller`, `Batch` (base), `run_labels` (job), `load_labels`, `Labels`, `available_actors`,
+`degenerate_actors` (sidecar), `make_labeller` (registry), `LabelsConfig` (config),
+`QualityModel`, `load_quality_model` (qmodel), `train_quality_model` (qtrain).
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ _EXPORTS = {
     "load_labels": "macs.labels.sidecar",
     "Labels": "macs.labels.sidecar",
     "available_actors": "macs.labels.sidecar",
+    "degenerate_actors": "macs.labels.sidecar",
+    "QualityModel": "macs.labels.qmodel",
+    "load_quality_model": "macs.labels.qmodel",
+    "train_quality_model": "macs.labels.qtrain",
     "make_labeller": "macs.labels.registry",
     "LabelsConfig": "macs.labels.config",
 }

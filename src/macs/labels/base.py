@@ -11,6 +11,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -49,6 +50,7 @@ class Labeller(ABC):
         self.seed = int(seed)
         self.max_chars = int(max_chars)
         self.fit_report: dict[str, Any] = {}
+        self.notes: list[str] = []  # one-line notes for the user (printed by the job)
         self._loaded: dict[str, Any] = {}
 
     # --- description -------------------------------------------------------------------
@@ -82,6 +84,13 @@ class Labeller(ABC):
         }
 
     # --- fitting -------------------------------------------------------------------------
+    def bind(self, store, cache_root: Path | None = None) -> None:
+        """Called by the job before the sidecar key: resolve store-dependent choices (no-op here).
+
+        `cache_root` is a folder in the store where a labeller may keep fitted models.
+        """
+        return None
+
     def select_fit_sample(self, ids: Sequence[str], domains: Sequence[str]) -> np.ndarray:
         """Doc indices (into `ids`) whose texts `fit` needs; seeded; empty when no fit is needed."""
         return np.zeros(0, dtype=np.int64)
@@ -127,6 +136,19 @@ class Labeller(ABC):
         ids = [str(i) for i in range(len(texts))]
         doms = list(domains) if domains is not None else [""] * len(texts)
         return self.score(Batch(ids, [t[: self.max_chars] for t in texts], doms))
+
+    def degenerate_reason(self, counts: np.ndarray) -> str | None:
+        """Why this actor cannot tell documents apart (one group, or every doc in one group); None if it can.
+
+        `counts` are docs per group (length n_groups) over the whole store.
+        """
+        names = self.group_names
+        if len(names) < 2:
+            return f"it has a single group {names[0]!r}" if names else "it has no groups"
+        used = np.flatnonzero(np.asarray(counts) > 0)
+        if len(used) == 1:
+            return f"all {int(np.sum(counts)):,} docs are in one group {names[used[0]]!r}"
+        return None
 
     # --- pickling: never ship loaded models to workers -----------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -198,13 +220,15 @@ def stratified_sample(
 
 
 def read_text_file_docs(path) -> list[str]:
-    """Docs from a file: JSONL with a 'text' field, or one document per non-empty line."""
+    """Docs from a file: JSONL with a 'text' field, or one document per non-empty line.
+
+    A missing file, a file with no documents or a bad JSONL line is a one-line MacsError.
+    """
     import json
-    from pathlib import Path
 
     path = Path(path)
-    if not path.exists():
-        raise MacsError(f"training file {path} does not exist (labels.quality.classifier.*_files)")
+    if not path.is_file():
+        raise MacsError(f"training file {path} does not exist (or is not a file)")
     docs = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -220,4 +244,9 @@ def read_text_file_docs(path) -> list[str]:
                     ) from e
             else:
                 docs.append(line)
+    if not docs:
+        raise MacsError(
+            f"training file {path} has no documents (empty); give one document per line, or "
+            "JSONL with a 'text' field"
+        )
     return docs

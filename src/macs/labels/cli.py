@@ -16,11 +16,40 @@ def _open_store(cfg, store: Path | None):
     return CorpusStore.open(store or store_path(cfg))
 
 
+def _training_store(cfg, source: str):
+    """The store named by --from: 'demo' (must be the built-in corpus) or a store folder."""
+    from macs.corpus.store import CorpusStore
+    from macs.errors import MacsError
+    from macs.labels.qtrain import DEMO_CREATED_BY
+
+    if source != "demo":
+        return CorpusStore.open(Path(source))
+    path = Path(cfg.run.data_dir) / "corpus" / "demo"
+    hint = f"build it with `macs corpus build demo --max-mb-per-domain 0 --out {path}`"
+    if not (path / "manifest.json").exists():
+        raise MacsError(f"--from demo: no demo corpus at {path}; {hint}, or pass --from STORE")
+    st = CorpusStore.open(path)
+    if st.manifest.get("created_by") != DEMO_CREATED_BY:
+        raise MacsError(
+            f"--from demo: {path} is not the built-in demo corpus (created by "
+            f"{st.manifest.get('created_by')!r}); {hint}, or pass --from STORE"
+        )
+    return st
+
+
 def register(app: typer.Typer) -> None:
     """Add this layer's commands to the root app."""
+    label_app = typer.Typer(
+        invoke_without_command=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    app.add_typer(label_app, name="label")
 
-    @app.command("label")
+    @label_app.callback()
     def label(
+        ctx: typer.Context,
         config: ConfigOpt = None,
         sets: SetOpt = None,
         executor: Annotated[
@@ -39,7 +68,12 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--force", help="relabel even if the sidecar is up to date")
         ] = False,
     ) -> None:
-        """Offline labels for every actor: one sidecar per actor in <store>/labels/<actor>/."""
+        """Offline labels for every actor: one sidecar per actor in <store>/labels/<actor>/.
+
+        `macs label train-quality` trains a saved quality model instead (see its --help).
+        """
+        if ctx.invoked_subcommand is not None:
+            return
         import time
 
         from macs.labels.job import run_labels
@@ -73,6 +107,79 @@ def register(app: typer.Typer) -> None:
             f"labelled {st.n_docs} docs x {len(out)} actor(s) in {dt:.1f}s "
             f"({st.n_docs * max(1, len(out)) / max(dt, 1e-9):,.0f} doc-labels/s) -> {Path(st.path) / 'labels'}"
         )
+
+    @label_app.command("train-quality")
+    def train_quality(
+        config: ConfigOpt = None,
+        sets: SetOpt = None,
+        source: Annotated[
+            str | None,
+            typer.Option(
+                "--from",
+                help="'demo' (the built-in corpus at run.data_dir/corpus/demo) or a store folder; "
+                "its labels.quality.classifier positive/negative domains are the classes",
+            ),
+        ] = None,
+        positive: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--positive", help="file of positive docs (lines or JSONL 'text'); repeatable"
+            ),
+        ] = None,
+        negative: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--negative", help="file of negative docs (lines or JSONL 'text'); repeatable"
+            ),
+        ] = None,
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                help="model folder (default: run.data_dir/quality-models/<name>-v<version>)"
+            ),
+        ] = None,
+        name: Annotated[
+            str, typer.Option(help="model name recorded in model.json")
+        ] = "quality-model",
+        version: Annotated[str, typer.Option(help="model version recorded in model.json")] = "1",
+        weights: Annotated[
+            str, typer.Option(help="stored weight type: int8 (smallest) | float16 | float32")
+        ] = "int8",
+    ) -> None:
+        """Train a saved quality model (hashed word n-grams + logistic regression) reproducibly.
+
+        Use it with `--set labels.quality.model=DIR`. Same data, config and seed -> same bytes.
+        """
+        from macs.labels.qtrain import train_quality_model
+
+        cfg = load(config, sets)
+        st = _training_store(cfg, source) if source else None
+        seed = cfg.labels.seed if cfg.labels.seed is not None else cfg.run.seed
+        dest = out or Path(cfg.run.data_dir) / "quality-models" / f"{name}-v{version}"
+        model, rep = train_quality_model(
+            dest,
+            cfg.labels.quality,
+            seed,
+            store=st,
+            positive_files=positive or [],
+            negative_files=negative or [],
+            name=name,
+            version=version,
+            weights=weights,
+            log=lambda s: typer.echo(s, err=True),
+        )
+        ev = rep["eval"]
+        aucs = ", ".join(
+            f"{k[4:].replace('_', ' ')} {v:.4f} ({ev['n_' + k[4:]][0]:,} vs {ev['n_' + k[4:]][1]:,} docs)"
+            for k, v in sorted(ev.items())
+            if k.startswith("auc_") and v is not None
+        )
+        typer.echo(
+            f"quality model {model.label()}: {rep['n_train_pos']:,} positive + "
+            f"{rep['n_train_neg']:,} negative docs, fit {rep['fit_seconds']:.1f}s; held-out AUC "
+            f"{aucs or 'n/a'}; {weights} weights, {rep['bytes'] / 1024:.0f} KiB -> {dest}"
+        )
+        typer.echo(f"use it: macs label --set labels.quality.model={dest}")
 
     @app.command("label-report")
     def label_report(

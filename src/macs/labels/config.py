@@ -115,6 +115,16 @@ class QualityConfig(_Section):
     n_groups: int = Field(5, ge=2, description="groups when bins = quantile")
     quantile_sample: int = Field(20000, ge=100, description="pool docs scored to set quantile cuts")
     max_chars: int = Field(4000, ge=16, description="characters of each doc read by the scorer")
+    model: str | None = Field(
+        None,
+        description="classifier: a saved quality model folder (`macs label train-quality`) or "
+        "'default' (the packaged one) used instead of training on the store",
+    )
+    fallback_default: bool = Field(
+        True,
+        description="classifier: a store with none of positive_domains (and no positive_files) "
+        "is scored by the packaged default model (false: stop with an error)",
+    )
     classifier: ClassifierQualityConfig = Field(default_factory=ClassifierQualityConfig)
     perplexity: PerplexityQualityConfig = Field(default_factory=PerplexityQualityConfig)
     field: FieldQualityConfig = Field(default_factory=FieldQualityConfig)

@@ -102,6 +102,16 @@ class DomainLabeller(Labeller):
         self.fit_report = report
         return report
 
+    def degenerate_reason(self, counts: np.ndarray) -> str | None:
+        """One domain value in the store (or every doc classified into one): one group."""
+        if len(self.names) == 1 and self.cfg.method == "metadata":
+            value = self.names[0]
+            why = f"the store has a single domain value {value!r}"
+            if value in ("default", *self.cfg.unlabelled):
+                why += " (what records without a domain field get)"
+            return why + ", so the domain actor has one group"
+        return super().degenerate_reason(counts)
+
     def setup(self) -> None:
         if self.clf is not None and "clf" not in self._loaded:
             self.clf.setup()

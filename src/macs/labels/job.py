@@ -32,6 +32,7 @@ from macs.labels.config import LabelsConfig
 
 LABELS_DIR = "labels"
 WORK_DIR = ".work"
+MODELS_DIR = ".models"  # fitted models kept for reuse (e.g. the store's quality classifier)
 
 
 class LabelBatchError(MacsError):
@@ -476,6 +477,7 @@ def prepare_actor(
     log: Callable[[str], None],
 ) -> ActorJob | None:
     """Fit (or reload the fitted) labeller in its work folder; None when the sidecar is up to date."""
+    labeller.bind(store, Path(store.path) / LABELS_DIR / MODELS_DIR)
     key = _key(labeller, store, rows_per_part)
     final = labels_dir(store.path, actor)
     if not force and (final / "manifest.json").exists():
@@ -510,6 +512,8 @@ def prepare_actor(
         write_json(work / ".fit.json", {"seconds": job.fit_seconds, "report": labeller.fit_report})
         if labeller.needs_fit:
             log(f"{actor}: fitted {labeller.kind}/{labeller.method} in {job.fit_seconds:.1f}s")
+    for note in getattr(job.labeller, "notes", []):
+        log(note)
     job.done = {
         p.stem for p in (work / ".done").glob("*.json") if (work / f"{p.stem}.parquet").exists()
     }
@@ -548,6 +552,7 @@ def publish(
         unit_seconds += st["seconds"]
     if rows != store.n_docs:
         raise MacsError(f"{job.actor}: labelled {rows} rows but the store has {store.n_docs}")
+    degenerate = lab.degenerate_reason(counts)
     manifest = {
         "actor": job.actor,
         "labeller": f"{lab.kind}/{lab.method}",
@@ -556,6 +561,8 @@ def publish(
         "group_names": lab.group_names,
         "counts": dict(zip(lab.group_names, counts.tolist(), strict=True)),
         "n_docs": int(store.n_docs),
+        "degenerate": degenerate is not None,
+        "degenerate_reason": degenerate,
         "n_empty": int(n_empty),
         "n_truncated": int(n_trunc),
         "max_chars": lab.max_chars,
@@ -633,4 +640,10 @@ def run_labels(
         else:
             raise MacsError(f"unknown executor {executor!r}; use local or ray")
     seconds = time.perf_counter() - t0
-    return {a: publish(store, j, units, executor, seconds) for a, j in jobs.items()}
+    out = {a: publish(store, j, units, executor, seconds) for a, j in jobs.items()}
+    for a, m in out.items():
+        if m["degenerate"]:
+            log(
+                f"note: the {a} actor is degenerate: {m['degenerate_reason']}; selection runs without it"
+            )
+    return out

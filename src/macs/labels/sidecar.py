@@ -92,3 +92,25 @@ def load_labels(store, actor: str) -> Labels:
             ) from e
         score, group = score[order], group[order]
     return Labels(actor, group, score, list(manifest["group_names"]), manifest)
+
+
+def degenerate_actors(store, actors: list[str] | None = None) -> dict[str, str]:
+    """{actor: reason} for sidecars that cannot tell documents apart (one group, or every doc in
+    one group); such an actor's weights cannot change the selection, so the console drops it."""
+    out: dict[str, str] = {}
+    for actor in actors if actors is not None else available_actors(store):
+        mpath = labels_dir(store.path, actor) / "manifest.json"
+        if not mpath.exists():
+            continue
+        m = read_json(mpath)
+        if "degenerate" in m:  # written by this macs: the labeller's own reason
+            if m["degenerate"]:
+                out[actor] = str(m.get("degenerate_reason") or "one group")
+            continue
+        counts = {str(k): int(v) for k, v in (m.get("counts") or {}).items()}
+        used = [g for g, c in counts.items() if c > 0]
+        if len(counts) < 2:
+            out[actor] = f"it has a single group {next(iter(counts), '')!r}"
+        elif len(used) == 1:
+            out[actor] = f"all {sum(counts.values()):,} docs are in one group {used[0]!r}"
+    return out

@@ -125,12 +125,10 @@ class TextClassifier:
     def decision(self, texts: list[str]) -> np.ndarray:
         """Linear scores z, shape (n, rows of coef), float64 (hashing backend; higher = class 1)."""
         self.setup()
-        n = len(texts)
         if self._coef.shape[0] == 1:  # binary: a gather + bincount, no sparse matrix
-            doc, bucket = hashed_ngrams(texts, self.cfg.ngrams, self.cfg.buckets)
-            tot = np.bincount(doc, weights=self._coef[0].take(bucket), minlength=n)
-            z = tot / np.maximum(_row_norms(doc, bucket, n, self.cfg.buckets, self.cfg.norm), 1e-30)
-            return (z + float(self._intercept[0]))[:, None]
+            c = self.cfg
+            z = linear_decision(texts, self._coef[0], float(self._intercept[0]), c.ngrams, c.norm)
+            return z[:, None]
         x = self._features(texts)
         return np.asarray(x @ self._coef.T, dtype=np.float64) + self._intercept
 
@@ -182,6 +180,7 @@ _WORD[
     np.frombuffer(b"0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", np.uint8)
 ] = True
 _WORD[128:] = True  # UTF-8 bytes of non-ASCII characters (letters and punctuation alike)
+FEATURISER_VERSION = 1  # bump when hashed_ngrams maps any text to different buckets
 _SPAN = 64  # byte positions (mod 64) that the token hash tells apart
 _TABLE = np.random.default_rng(20261127).integers(0, 2**63, size=(_SPAN, 256), dtype=np.uint64)
 _TABLE = _TABLE * np.uint64(2) + np.uint64(1)
@@ -257,6 +256,21 @@ def hashed_ngrams(texts: list[str], ngrams: int, n_buckets: int) -> tuple[np.nda
     hh *= np.uint64(n_buckets)
     hh >>= np.uint64(32)
     return np.concatenate(docs), hh.astype(np.int64)
+
+
+def linear_decision(
+    texts: list[str], coef: np.ndarray, intercept: float, ngrams: int, norm: str
+) -> np.ndarray:
+    """Logit w . x / ||x|| + b per text (float64; higher = class 1), x = hashed n-gram counts.
+
+    The bucket count is len(coef). A gather + bincount over the n-gram occurrences, no
+    sparse matrix; a text without tokens gets the intercept.
+    """
+    n, n_buckets = len(texts), len(coef)
+    doc, bucket = hashed_ngrams(texts, ngrams, n_buckets)
+    tot = np.bincount(doc, weights=coef.take(bucket), minlength=n)
+    z = tot / np.maximum(_row_norms(doc, bucket, n, n_buckets, norm), 1e-30)
+    return z + float(intercept)
 
 
 def _row_norms(doc: np.ndarray, bucket: np.ndarray, n: int, n_buckets: int, norm: str):

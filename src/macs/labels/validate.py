@@ -45,6 +45,7 @@ def quality_report(
 
     d = np.asarray(domains, dtype=object)
     q = QualityLabeller(cfg.quality, cfg.seed if cfg.seed is not None else seed)
+    q.bind(store)  # a store without positive domains: the packaged model's own held-out split
     val = q.validation_mask(ids) if q.val_fraction > 0 else np.ones(len(ids), dtype=bool)
     sel = val & np.isin(d, [ham, spam])
     rep: dict[str, Any] = {
