@@ -158,18 +158,17 @@ def token_counts(store, cfg) -> tuple[np.ndarray, str, object | None]:
 
 def load_label_sets(store) -> tuple[dict[str, LabelSet], list[str]]:
     """Every label sidecar of the store, and notes on degenerate ones (a single group)."""
-    from macs.labels.sidecar import available_actors, load_labels
+    from macs.labels.sidecar import available_actors, degenerate_actors, load_labels
 
     out, notes = {}, []
     for name in available_actors(store):
         lab = load_labels(store, name)
         out[name] = LabelSet(name, lab.group, list(lab.group_names), lab.score, lab.manifest)
-        used = np.unique(lab.group).size if lab.group.size else 0
-        if used <= 1:
-            notes.append(
-                f"labels {name!r} put every document in one group: the {name} actor cannot "
-                "tell documents apart (it is left out of the console)"
-            )
+    for name, why in degenerate_actors(store).items():
+        notes.append(
+            f"the {name} actor is degenerate ({why}): it cannot tell documents apart and is "
+            "left out of the console"
+        )
     return out, notes
 
 

@@ -90,3 +90,28 @@ def test_quality_topk_without_quality_labels_is_a_clear_error(mini_pool):
     bare = replace(pool, labels={k: v for k, v in pool.labels.items() if k != "quality"})
     with pytest.raises(MacsError, match="needs the 'quality' labels"):
         build_selector("quality_topk", _ctx(bare, cfg))
+
+
+def test_a_degenerate_actor_is_left_out_with_a_note(mini_pool):
+    from dataclasses import replace
+
+    from macs.pool import LabelSet
+
+    pool, cfg = mini_pool
+    one = LabelSet("domain", np.zeros(pool.n_docs, np.int32), ["default"])
+    flat = replace(pool, labels={**pool.labels, "domain": one}, domain_names=[], domain_codes=None)
+    said = []
+    sel = OnlineSelection.from_config(cfg, BUDGETS, pool=flat, log=said.append)
+    assert [a.name for a in sel.selector.console.actors] == ["quality", "topic"]
+    assert any("'domain' has a single group" in m for m in said)
+    assert sel.initial().n_tokens >= BUDGETS[0]
+    only = LabelSet("quality", np.zeros(pool.n_docs, np.int32), ["q"])
+    with pytest.raises(MacsError, match="every actor puts all documents in one group"):
+        OnlineSelection.from_config(
+            cfg.model_copy(
+                update={"selection": cfg.selection.model_copy(update={"actors": ["quality"]})}
+            ),
+            BUDGETS,
+            pool=replace(pool, labels={"quality": only}),
+            log=said.append,
+        )
