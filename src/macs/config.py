@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from macs.baselines.config import BaselinesConfig
+from macs.baselines.config import BaselinesConfig, CompareConfig
 from macs.console.config import SelectionConfig
 from macs.corpus.config import CorpusConfig, TokenizerConfig
 from macs.errors import MacsError
@@ -61,6 +61,7 @@ class Config(BaseModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    compare: CompareConfig = Field(default_factory=CompareConfig)
 
 
 def parse_overrides(sets: list[str] | None) -> dict[str, Any]:

@@ -67,24 +67,85 @@ def prepare_data(cfg) -> None:
     _say(f"data ready in {time.perf_counter() - t0:.1f}s: {store.n_docs} docs at {spath}")
 
 
-def run_dir_name(root: str, method: str, seed: int, n_seeds: int) -> str:
-    """The run name of one (method, seed) under a job's root name."""
+def run_dir_name(root: str, method: str, seed: int) -> str:
+    """The run name of one (method, seed) under a job's root name: <root>/<method>-s<seed>."""
     from macs.baselines.registry import method_label
 
-    return f"{root}/{method_label(method)}" + (f"-s{seed}" if n_seeds > 1 else "")
+    return f"{root}/{method_label(method)}-s{seed}"
+
+
+def method_config(cfg, name: str, seed: int):
+    """The config of one (method or named variant, seed) run of a comparison."""
+    import json
+
+    from pydantic import ValidationError
+
+    from macs.config import Config, deep_merge, parse_overrides
+
+    v = cfg.compare.variants.get(name)
+    data = cfg.model_dump(mode="json")
+    if v is not None:
+        data = deep_merge(data, parse_overrides([f"{k}={json.dumps(x)}" for k, x in v.set.items()]))
+    data["run"]["seed"] = seed
+    data["run"]["name"] = run_dir_name(cfg.run.name, name, seed)
+    data["selection"]["method"] = v.method if v is not None else name
+    data["selection"]["label"] = name if v is not None else None
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        bad = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+        raise MacsError(f"compare.variants.{name}: invalid overrides ({bad})") from e
 
 
 def check_methods(cfg, methods: list[str], pool) -> None:
-    """Validate every method against the pool before any training (one-line errors)."""
+    """Validate every method (and variant) against the pool before any training (one-line errors)."""
     from macs.baselines.base import SelectorContext
     from macs.baselines.registry import check_method
     from macs.train.state import plan
 
     budgets = plan(cfg, 1)["stage_budgets"]
     for m in methods:
-        check_method(
-            m, SelectorContext(pool=pool, cfg=cfg, seed=cfg.run.seed, stage_budgets=budgets)
-        )
+        sub = method_config(cfg, m, cfg.run.seed)
+        ctx = SelectorContext(pool=pool, cfg=sub, seed=sub.run.seed, stage_budgets=budgets)
+        check_method(sub.selection.method, ctx)
+
+
+def run_compare(
+    cfg=None,
+    methods: list[str] | None = None,
+    seeds: list[int] | None = None,
+    baseline: str | None = None,
+) -> Path:
+    """Train every method for every seed at equal tokens on one pool, evaluate, write the report; returns report.md.
+
+    Finished runs are reused and interrupted ones resume, so rerunning after a kill picks up
+    where it stopped. Methods default to compare.methods, seeds to compare.seeds.
+    """
+    from macs.pool import open_pool
+    from macs.report.build import build_report
+    from macs.train.run import train_from_config
+
+    t_start = time.perf_counter()
+    cfg = cfg if cfg is not None else demo_config()
+    methods = list(dict.fromkeys(methods or cfg.compare.methods))
+    seeds = list(dict.fromkeys(seeds if seeds is not None else cfg.compare.seeds))
+    baseline = baseline or cfg.compare.baseline
+    if not methods or not seeds:
+        raise MacsError("give at least one method and one seed")
+    prepare_data(cfg)
+    pool = open_pool(cfg)
+    check_methods(cfg, methods, pool)
+    root = Path(cfg.run.runs_dir) / cfg.run.name
+    run_dirs = []
+    n = len(methods) * len(seeds)
+    for seed in seeds:
+        for m in methods:
+            sub = method_config(cfg, m, seed)
+            _say(f"[{len(run_dirs) + 1}/{n}] training {sub.run.name} ({m}, seed {seed})")
+            run_dirs.append(train_from_config(sub, pool=pool).run_dir)
+    report = build_report(run_dirs, root / "report", method=methods[0], baseline=baseline)
+    _say(f"done in {time.perf_counter() - t_start:.0f}s: {len(run_dirs)} runs; report {report}")
+    return report
 
 
 def run_pipeline(
@@ -93,29 +154,9 @@ def run_pipeline(
     baselines: list[str] | None = None,
     seeds: list[int] | None = None,
 ) -> Path:
-    """Run the method and each baseline (per seed) at equal tokens, then write the report; returns report.md."""
-    from macs.pool import open_pool
-    from macs.report.build import build_report
-    from macs.train.run import train_from_config
-
-    t_start = time.perf_counter()
+    """`macs run`: the method and its baselines (default: the config's compare section) -> report.md."""
     cfg = cfg if cfg is not None else demo_config()
-    baselines = ["random"] if baselines is None else baselines
-    seeds = seeds or [cfg.run.seed]
-    methods = [method] + [b for b in baselines if b != method]
-    prepare_data(cfg)
-    pool = open_pool(cfg)
-    check_methods(cfg, methods, pool)
-    root = Path(cfg.run.runs_dir) / cfg.run.name
-    run_dirs = []
-    for seed in seeds:
-        for m in methods:
-            sub = cfg.model_copy(deep=True)
-            sub.run.seed = seed
-            sub.selection.method = m
-            sub.run.name = run_dir_name(cfg.run.name, m, seed, len(seeds))
-            _say(f"training {sub.run.name} ({m}, seed {seed})")
-            run_dirs.append(train_from_config(sub, pool=pool).run_dir)
-    report = build_report(run_dirs, root / "report", method=method)
-    _say(f"done in {time.perf_counter() - t_start:.0f}s: {len(run_dirs)} runs; report {report}")
-    return report
+    methods = None
+    if baselines is not None:
+        methods = [method] + [b for b in baselines if b != method]
+    return run_compare(cfg, methods, seeds)

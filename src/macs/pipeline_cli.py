@@ -1,4 +1,4 @@
-"""CLI commands of the jobs that wire several layers (`macs run`, `macs select`); heavy imports inside."""
+"""CLI commands of the jobs that wire several layers (`macs run`, `macs compare`, `macs select`)."""
 
 from __future__ import annotations
 
@@ -10,33 +10,72 @@ import typer
 from macs.cli_common import ConfigOpt, SetOpt, load
 
 
+def _ints(text: str | None, what: str) -> list[int] | None:
+    from macs.errors import MacsError
+
+    if not text:
+        return None
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError as e:
+        raise MacsError(f"{what} {text!r}: expected a comma list of integers, e.g. 0,1,2") from e
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [m.strip() for m in text.split(",") if m.strip()] if text else None
+
+
+MethodsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--methods",
+        help="comma list of methods (selector names; multi_actor:quality+domain for an actor subset); "
+        "default: compare.methods",
+    ),
+]
+SeedsOpt = Annotated[
+    str | None, typer.Option("--seeds", help="comma list of seeds (default: compare.seeds)")
+]
+
+
 def run_cmd(
     config: ConfigOpt = None,
     sets: SetOpt = None,
-    baselines: Annotated[
-        str,
-        typer.Option(
-            help="comma-separated baseline methods run at equal tokens (random, fixed_theta, ...)"
-        ),
-    ] = "random",
-    seeds: Annotated[
-        str | None, typer.Option(help="comma-separated seeds (default: run.seed)")
-    ] = None,
-    method: Annotated[str, typer.Option(help="the method (a selector name)")] = "multi_actor",
+    methods: MethodsOpt = None,
+    seeds: SeedsOpt = None,
 ) -> None:
-    """The main job: corpus -> tokenizer -> token shards -> labels -> method + baselines -> eval -> report.
+    """The main job: corpus -> tokenizer -> token shards -> labels -> each method at equal tokens -> eval -> report.
 
-    Without --config it runs the CPU demo (configs/demo.yaml; --set overrides apply on top).
-    Finished steps are reused.
+    Without --config it runs the CPU demo (configs/demo.yaml; --set overrides apply on top): the
+    multi-actor method against random and quality top-k. Finished steps are reused.
     """
-    from macs.pipeline import demo_config, run_pipeline
+    from macs.pipeline import demo_config, run_compare
 
     cfg = load(config, sets) if config is not None else demo_config(sets)
-    seed_list = [int(s) for s in seeds.split(",")] if seeds else None
-    report = run_pipeline(
-        cfg, method=method, baselines=[b for b in baselines.split(",") if b], seeds=seed_list
-    )
+    report = run_compare(cfg, _names(methods), _ints(seeds, "--seeds"))
     typer.echo(f"report: {report}")
+
+
+def compare_cmd(
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    methods: MethodsOpt = None,
+    seeds: SeedsOpt = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", help="the reference method (default: compare.baseline)"),
+    ] = None,
+) -> None:
+    """Train every method for every seed at equal tokens on one pool; evaluate; a table with paired 95% intervals.
+
+    Writes <runs_dir>/<run.name>/<method>-s<seed>/ per run and the report with compare/table.md,
+    table.json and plots; rerunning picks up where a killed run stopped.
+    """
+    from macs.pipeline import run_compare
+
+    cfg = load(config, sets)
+    report = run_compare(cfg, _names(methods), _ints(seeds, "--seeds"), baseline)
+    typer.echo(f"report: {report}; table: {report.parent / 'compare' / 'table.md'}")
 
 
 def select_cmd(
@@ -110,4 +149,5 @@ def select_cmd(
 def register(app: typer.Typer) -> None:
     """Add the jobs' commands to the root app."""
     app.command("run")(run_cmd)
+    app.command("compare")(compare_cmd)
     app.command("select")(select_cmd)

@@ -143,11 +143,16 @@ def test_eval_table_means_over_seeds_and_differences(runs):
     assert data["reference/lambada 0shot bpb"]["multi_actor"] == pytest.approx(2.1)
     assert data["reference/lambada 0shot bpb"]["random"] == pytest.approx(2.6)
     by_name = {r[0]: r for r in rows}
-    assert by_name["reference/lambada 0shot bpb (lower = better)"][3] == "-0.5000 ✓"
-    assert by_name["downstream/arc_easy 0shot acc_per_char (higher = better)"][3] == "+0.1500 ✓"
-    assert by_name["heldout/code bpb (lower = better)"][3] == "-0.1000 ✓"
-    assert by_name["heldout/web bpb (lower = better)"][3] == "-0.3000 ✓"
-    assert by_name["downstream/arc_easy 0shot bpb (lower = better)"][3] == "+0.0000"
+    # the two seeds give the same difference: a zero-width interval that excludes zero
+    assert by_name["reference/lambada 0shot bpb (lower = better)"][3] == (
+        "-0.5000 [-0.5000, -0.5000] better"
+    )
+    # arc: +0.10, +0.20 -> mean 0.15, half width t(0.975, 1) * sd / sqrt(2) = 12.706 * 0.0707 / 1.414 = 0.635
+    assert by_name["downstream/arc_easy 0shot acc_per_char (higher = better)"][3] == (
+        "+0.1500 [-0.4853, +0.7853] no measurable difference"
+    )
+    # web: -0.5 and -0.1 -> the interval includes zero: no gain claimed
+    assert by_name["heldout/web bpb (lower = better)"][3].endswith("no measurable difference")
     # reference tasks first, then downstream, then held-out domains
     groups = [r[0].split("/")[0].split(" ")[0] for r in rows]
     assert groups == sorted(groups, key=["reference", "downstream", "heldout"].index)
@@ -184,7 +189,9 @@ def test_build_report_writes_md_html_and_plots(runs, tmp_path):
     assert "quality 0.5000 -> 0.5200" in text  # the theta trajectory in words
     assert "highest weight high (1.40)" in text
     html = (out / "report.html").read_text()
-    assert html.count("<img") == 5 and "<table>" in html and "multi_actor - random" in html
+    assert html.count("<img") == 7 and "<table>" in html and "multi_actor - random" in html
+    assert (out / "compare" / "table.md").exists() and (out / "compare" / "plots" / "forest.png").exists()
+    assert "✓" not in text and "no measurable difference" in text
 
 
 def test_report_rejects_a_folder_that_is_not_a_run(tmp_path):

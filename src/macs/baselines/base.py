@@ -115,6 +115,10 @@ class Selector(ABC):
         """Current per-group weights by actor (empty for selectors without actors)."""
         return {}
 
+    def labels_used(self) -> list[str]:
+        """Label sidecars this selector reads (their offline cost is part of the method's cost)."""
+        return []
+
     # ------------------------------------------------------------------ helpers
     def _bump(self, idx: np.ndarray) -> None:
         c = self.counts[idx]

@@ -198,6 +198,10 @@ class MultiActorSelector(Selector):
             if a.name not in self.pool.labels
         }
 
+    def labels_used(self) -> list[str]:
+        """The label sets of the console's actors."""
+        return [a.name for a in self.console.actors if a.name in self.pool.labels]
+
     def weights(self) -> dict[str, np.ndarray]:
         """Each actor's current group weights."""
         return {a.name: np.asarray(a.weights, dtype=float) for a in self.console.actors}

@@ -35,6 +35,10 @@ class QualityTopkSelector(StaticSelector):
         """The quality labels (with scores) must exist."""
         quality_scores(ctx, ctx.cfg.baselines.quality_topk.labels)
 
+    def labels_used(self) -> list[str]:
+        """The quality labels."""
+        return [self.ctx.cfg.baselines.quality_topk.labels]
+
     def choose(self, total_budget: int) -> tuple[np.ndarray, np.ndarray]:
         """The highest-scoring eligible documents reaching the total budget."""
         s = quality_scores(self.ctx, self.ctx.cfg.baselines.quality_topk.labels)

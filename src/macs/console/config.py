@@ -50,6 +50,9 @@ class SelectionConfig(BaseModel):
         description="selector by name (macs.baselines registry): multi_actor | fixed_theta | random | "
         "quality_topk | ... ; an actor subset as multi_actor:quality+domain",
     )
+    label: str | None = Field(
+        None, description="this setting's name in comparisons and reports (default: the method)"
+    )
     decay_factor: float = Field(
         0.1, ge=0.0, description="repetition decay 1 / (1 + decay_factor * times_selected)"
     )

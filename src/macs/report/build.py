@@ -5,14 +5,13 @@ from __future__ import annotations
 import html
 import math
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from macs.errors import MacsError
 from macs.io import write_json, write_text
-from macs.report.load import Run, eval_metrics, load_run, stage_mix
+from macs.report.load import Run, load_run, stage_mix
 
 _MAX_LEGEND = 14
 
@@ -188,35 +187,40 @@ def plot_loss(runs: list[Run], out: Path) -> Path | None:
     return out
 
 
-def compare_table(runs: list[Run], method: str) -> tuple[list[str], list[list[str]], dict]:
-    """Eval table: metric | method mean | each baseline mean | method - baseline (per-seed means)."""
-    by_mode: dict[str, list[dict]] = defaultdict(list)
-    for r in runs:
-        m = eval_metrics(r.eval)
-        if m:
-            by_mode[r.mode].append(m)
-    if method not in by_mode:
+def compare_table(
+    runs: list[Run], method: str, baseline: str = "random"
+) -> tuple[list[str], list[list[str]], dict]:
+    """Every metric: each method's mean over seeds, and its difference to the baseline with a 95% interval.
+
+    The difference is paired by seed (macs.report.stats); a verdict of better/worse needs an
+    interval that excludes zero, and one seed gives no interval.
+    """
+    from macs.report.compare import comparison
+
+    cmp = comparison(runs, baseline)
+    if not cmp["means"] or method not in cmp["means"]:
         return [], [], {}
-    baselines = [m for m in sorted(by_mode) if m != method]
+    others = [m for m in cmp["methods"] if m != baseline]
     order = ("reference", "downstream", "heldout")
     metrics = sorted(
-        set.intersection(*(set(m) for ms in by_mode.values() for m in ms)),
+        set.intersection(*(set(v) for v in cmp["means"].values())),
         key=lambda k: (next((i for i, o in enumerate(order) if k.startswith(o)), 9), k),
     )
-    head = ["metric", f"{method} (n={len(by_mode[method])})"]
-    for b in baselines:
-        head += [f"{b} (n={len(by_mode[b])})", f"{method} - {b}"]
+    head = ["metric"] + [f"{m} (n={len(cmp['seeds'][m])})" for m in cmp["methods"]]
+    head += [f"{m} - {baseline}" for m in others if baseline in cmp["methods"]]
     rows, data = [], {}
     for k in metrics:
-        hib = by_mode[method][0][k][1]
-        mean = {mode: float(np.mean([m[k][0] for m in ms])) for mode, ms in by_mode.items()}
-        row = [f"{k} ({'higher' if hib else 'lower'} = better)", f"{mean[method]:.4f}"]
-        for b in baselines:
-            d = mean[method] - mean[b]
-            better = (d > 0) == hib and d != 0
-            row += [f"{mean[b]:.4f}", f"{d:+.4f}" + (" ✓" if better else "")]
+        hib = cmp["higher_is_better"][k]
+        row = [f"{k} ({'higher' if hib else 'lower'} = better)"]
+        row += [f"{cmp['means'][m][k]:.4f}" for m in cmp["methods"]]
+        for m in others:
+            d = cmp["diffs"].get(m, {}).get(k)
+            if d is None:
+                continue
+            ci = "" if d["lo"] is None else f" [{d['lo']:+.4f}, {d['hi']:+.4f}]"
+            row.append(f"{d['mean']:+.4f}{ci} {d['verdict']}")
         rows.append(row)
-        data[k] = {"higher_is_better": hib, **mean}
+        data[k] = {"higher_is_better": hib, **{m: cmp["means"][m][k] for m in cmp["methods"]}}
     return head, rows, data
 
 
@@ -288,6 +292,7 @@ def build_report(
     out_dir: str | Path | None = None,
     method: str = "multi_actor",
     title: str = "macs report",
+    baseline: str = "random",
 ) -> Path:
     """Write report.md, report.html and plots/*.png for the runs into out_dir; returns report.md."""
     if not run_dirs:
@@ -296,7 +301,9 @@ def build_report(
     out = Path(out_dir) if out_dir is not None else Path(run_dirs[0]) / "report"
     plots = out / "plots"
     plots.mkdir(parents=True, exist_ok=True)
-    figs: list[tuple[str, Path]] = []
+    figs: list[
+        tuple[str, Path]
+    ] = []  # (caption, png); the comparison's plots live in compare/plots
     method_runs = [r for r in runs if r.mode == method] or [r for r in runs if r.mode != "random"]
     p = plot_theta(method_runs, plots / "theta.png")
     if p:
@@ -312,7 +319,11 @@ def build_report(
     p = plot_loss(runs, plots / "loss.png")
     if p:
         figs.append(("Training loss vs tokens", p))
-    head, rows, table = compare_table(runs, method)
+    head, rows, table = compare_table(runs, method, baseline)
+    from macs.report.compare import write_comparison
+
+    _, cmp, cmp_plots = write_comparison(runs, out / "compare", baseline)
+    figs += [(f"Comparison: {p.stem}", p) for p in cmp_plots]
     rh, rr = _runs_table(runs)
     md = [
         f"# {title}",
@@ -327,10 +338,16 @@ def build_report(
         "training time.",
         "",
     ]
-    md += ["## Evaluation: method vs baselines", ""]
+    md += ["## Comparison", ""]
     if rows:
+        from macs.report.compare import table_markdown
+
         md += [
-            "Means over seeds; the difference column is method minus baseline (✓ = the method is better).",
+            table_markdown(cmp),
+            "",
+            "## All metrics",
+            "",
+            f"Means over seeds; differences to {baseline} paired by seed with a 95% t-interval.",
             "",
             _md_table(head, rows),
             "",
@@ -342,7 +359,7 @@ def build_report(
         md += ["## Weight trajectories", ""] + notes + [""]
     md += ["## Plots", ""]
     for cap, f in figs:
-        md += [f"### {cap}", "", f"![{cap}](plots/{f.name})", ""]
+        md += [f"### {cap}", "", f"![{cap}]({f.relative_to(out).as_posix()})", ""]
     text = "\n".join(md)
     write_text(out / "report.md", text)
     write_text(out / "report.html", _html(title, text))

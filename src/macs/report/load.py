@@ -31,7 +31,7 @@ class Run:
     def mode(self) -> str:
         """The selection method (a selector name: multi_actor | fixed_theta | random | ...)."""
         sel = self.config.get("selection") or {}
-        return sel.get("method") or sel.get("mode") or "?"
+        return sel.get("label") or sel.get("method") or sel.get("mode") or "?"
 
     @property
     def seed(self) -> int:

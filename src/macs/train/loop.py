@@ -380,6 +380,7 @@ def finish(tr: Trainer, st: TrainState) -> None:
         "method": tr.cfg.selection.method,
         "world": tr.dist.world,
         "device": tr.device,
+        "labels_seconds": label_costs(tr.pool, tr.selection.selector.labels_used()),
     }
     write_json(run_dir / "summary.json", summary)
     write_text(run_dir / "DONE", "finished\n")
@@ -387,3 +388,12 @@ def finish(tr: Trainer, st: TrainState) -> None:
         f"[train] done: {st.step} steps, {st.tokens} tokens, final loss {st.last_loss:.4f}, "
         f"online overhead {summary['overhead']:.1%}, run dir {run_dir}"
     )
+
+
+def label_costs(pool, names: list[str]) -> dict[str, float]:
+    """Offline labelling seconds (fit + label wall time) of the label sets a method reads."""
+    out = {}
+    for n in names:
+        sec = (pool.labels[n].manifest or {}).get("seconds") or {} if n in pool.labels else {}
+        out[n] = float(sec.get("fit", 0.0)) + float(sec.get("label_wall", 0.0))
+    return out

@@ -18,6 +18,7 @@ from macs.io import append_jsonl, read_jsonl, write_parquet, write_text
 
 # fields that may differ between a run and its resumption (where it runs, not what it computes)
 RUNTIME_FIELDS = {"run": {"device", "runs_dir", "name"}, "train": {"threads", "eval_at_end"}}
+JOB_SECTIONS = {"compare"}  # which methods and seeds run beside this one: not part of a run
 
 
 def manifest_path(run_dir: Path, stage: int) -> Path:
@@ -71,7 +72,7 @@ def check_same_config(cfg, run_dir: Path) -> None:
         saved["selection"]["method"] = saved["selection"].pop("mode")
     now = cfg.model_dump(mode="json")
     diffs = []
-    for sec in sorted(set(saved) | set(now)):
+    for sec in sorted((set(saved) | set(now)) - JOB_SECTIONS):
         a, b = saved.get(sec) or {}, now.get(sec) or {}
         for k in sorted(set(a) | set(b)):
             if k in RUNTIME_FIELDS.get(sec, set()):

@@ -1,0 +1,349 @@
+"""The comparison of methods over seeds: statistics table, forest plot, stage diversity, costs.
+
+Reads run directories only (config, eval.json, summary.json, selection.jsonl, stage manifests).
+Writes `table.md`, `table.json` and `plots/{forest,diversity}.png` into the output folder.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from macs.io import write_json, write_text
+from macs.report.load import Run, eval_metrics
+from macs.report.stats import PRIMARY, paired_diff, rank_methods
+
+
+def _by_method(runs: list[Run]) -> dict[str, dict[int, Run]]:
+    out: dict[str, dict[int, Run]] = defaultdict(dict)
+    for r in runs:
+        out[r.mode][r.seed] = r
+    return dict(out)
+
+
+def stage_diversity(run: Run) -> list[dict]:
+    """Per stage: entropy (nats) of the store-domain token mix and the number of label cells touched."""
+    label_cols = [c for c in (run.pool.get("actors") or {})]
+    out = []
+    for st in run.stages:
+        tok = st["tokens"].astype(float)
+        ent = float("nan")
+        if "store_domain" in st:
+            w = np.bincount(st["store_domain"].astype(np.int64), weights=tok)
+            p = w[w > 0] / w.sum()
+            ent = float(-(p * np.log(p)).sum())
+        cols = [st[c].astype(np.int64) for c in label_cols if c in st]
+        cells = len({tuple(x) for x in np.stack(cols, 1).tolist()}) if cols else 0
+        out.append({"domain_entropy": ent, "cells": cells, "docs": int(tok.size)})
+    return out
+
+
+def _max_entropy(run: Run) -> float:
+    d = (run.pool.get("store_domain") or {}).get("group_names") or []
+    return math.log(len(d)) if d else float("nan")
+
+
+def comparison(runs: list[Run], baseline: str = "random") -> dict:
+    """Everything the comparison table shows, as JSON-able data (see the module docstring)."""
+    by = _by_method(runs)
+    metrics: dict[str, bool] = {}
+    values: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    for m, seeds in by.items():
+        for s, r in seeds.items():
+            for k, (v, hib) in eval_metrics(r.eval).items():
+                metrics[k] = hib
+                values[k][m][s] = v
+    means = {
+        m: {k: float(np.mean(list(values[k][m].values()))) for k in metrics if values[k].get(m)}
+        for m in by
+    }
+    sds = {
+        m: {
+            k: float(np.std(list(values[k][m].values()), ddof=1))
+            if len(values[k].get(m, {})) > 1
+            else None
+            for k in metrics
+            if values[k].get(m)
+        }
+        for m in by
+    }
+    diffs: dict[str, dict[str, dict]] = {}
+    if baseline in by:
+        for m in by:
+            if m == baseline:
+                continue
+            diffs[m] = {}
+            for k, hib in metrics.items():
+                d = paired_diff(k, m, baseline, values[k], hib)
+                if d is not None:
+                    diffs[m][k] = d.as_dict()
+    primary = [(k, metrics[k]) for k, _ in PRIMARY if k in metrics]
+    return {
+        "baseline": baseline,
+        "interval": "95% Student t over per-seed paired differences (method - baseline)",
+        "methods": sorted(by),
+        "seeds": {m: sorted(s) for m, s in by.items()},
+        "higher_is_better": metrics,
+        "means": means,
+        "sd": sds,
+        "diffs": diffs,
+        "ranking": {
+            "by": "mean rank over the primary metrics (means over seeds)",
+            "metrics": [k for k, _ in primary],
+            "order": rank_methods(means, primary),
+        },
+        "diversity": _diversity(by),
+        "costs": _costs(by),
+        "reliability": _reliability(by),
+    }
+
+
+def _diversity(by: dict[str, dict[int, Run]]) -> dict:
+    out = {}
+    for m, seeds in by.items():
+        per = [stage_diversity(r) for r in seeds.values()]
+        flat = [x for p in per for x in p]
+        if not flat:
+            continue
+        out[m] = {
+            "domain_entropy_mean": float(np.nanmean([x["domain_entropy"] for x in flat])),
+            "domain_entropy_min": float(np.nanmin([x["domain_entropy"] for x in flat])),
+            "cells_mean": float(np.mean([x["cells"] for x in flat])),
+            "max_entropy": _max_entropy(next(iter(seeds.values()))),
+            "per_seed_stage": per,
+        }
+    return out
+
+
+def _costs(by: dict[str, dict[int, Run]]) -> dict:
+    out = {}
+    for m, seeds in by.items():
+        rs = [r for r in seeds.values() if r.summary]
+        if not rs:
+            continue
+        sel = [sum((x.get("seconds") or {}).get("wall", 0.0) for x in r.selection) for r in rs]
+        labels = {}
+        for r in rs:
+            labels.update(r.summary.get("labels_seconds") or {})
+        out[m] = {
+            "train_seconds": float(np.mean([r.summary["train_seconds"] for r in rs])),
+            "selection_seconds": float(np.mean(sel)),
+            "online_overhead": float(np.mean([r.summary.get("overhead", 0.0) for r in rs])),
+            "labelling_seconds_shared": float(sum(labels.values())),
+            "labels": sorted(labels),
+        }
+    return out
+
+
+def _reliability(by: dict[str, dict[int, Run]]) -> dict:
+    out = {}
+    for m, seeds in by.items():
+        vals = defaultdict(list)
+        for r in seeds.values():
+            for rec in r.selection:
+                for a, d in (rec.get("actors") or {}).items():
+                    if d.get("split_half_r") is not None:
+                        vals[a].append(d["split_half_r"])
+        if vals:
+            out[m] = {a: {"mean": float(np.mean(v)), "n": len(v)} for a, v in vals.items()}
+    return out
+
+
+def _fmt(x: float | None, nd: int = 4) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{x:.{nd}f}"
+
+
+def table_markdown(cmp: dict) -> str:
+    """The comparison as Markdown: primary metrics with intervals, ranking, diversity, costs, reliability."""
+    base = cmp["baseline"]
+    lines = [
+        f"Differences are method minus `{base}`, paired by seed, with a {cmp['interval']}. "
+        "A difference whose interval includes zero is no measurable difference.",
+        "",
+    ]
+    for k, title in PRIMARY:
+        if k not in cmp["higher_is_better"]:
+            continue
+        hib = cmp["higher_is_better"][k]
+        lines += [f"### {title} ({'higher' if hib else 'lower'} = better)", ""]
+        lines += ["| method | seeds | mean | sd | diff to " + base + " | 95% interval | verdict |"]
+        lines += ["|---|---:|---:|---:|---:|---|---|"]
+        for m in cmp["methods"]:
+            if k not in cmp["means"].get(m, {}):
+                continue
+            d = cmp["diffs"].get(m, {}).get(k)
+            interval = "-" if d is None or d["lo"] is None else f"[{d['lo']:+.4f}, {d['hi']:+.4f}]"
+            diff = "-" if d is None else f"{d['mean']:+.4f}"
+            verdict = "(baseline)" if m == base else (d or {}).get("verdict", "-")
+            lines.append(
+                f"| {m} | {len(cmp['seeds'][m])} | {_fmt(cmp['means'][m][k])} | "
+                f"{_fmt(cmp['sd'][m].get(k))} | {diff} | {interval} | {verdict} |"
+            )
+        lines.append("")
+    rk = cmp["ranking"]
+    if rk["order"]:
+        lines += [
+            f"Ranking ({rk['by']}): "
+            + ", ".join(f"{i}. {m} ({r:.2f})" for i, (m, r) in enumerate(rk["order"], 1)),
+            "",
+        ]
+    lines += _diversity_md(cmp) + _costs_md(cmp) + _reliability_md(cmp)
+    return "\n".join(lines)
+
+
+def _diversity_md(cmp: dict) -> list[str]:
+    div = cmp["diversity"]
+    if not div:
+        return []
+    out = [
+        "### Stage diversity",
+        "",
+        "| method | domain entropy, mean (nats) | min | of max | cells touched, mean |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for m, d in div.items():
+        out.append(
+            f"| {m} | {_fmt(d['domain_entropy_mean'], 2)} | {_fmt(d['domain_entropy_min'], 2)} | {_fmt(d['max_entropy'], 2)} | {d['cells_mean']:.1f} |"
+        )
+    return out + [""]
+
+
+def _costs_md(cmp: dict) -> list[str]:
+    c = cmp["costs"]
+    if not c:
+        return []
+    out = [
+        "### Cost per run (means over seeds; labelling is offline and shared, counted once)",
+        "",
+        "| method | training s | selection s | online overhead | labelling s (labels) |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for m, d in c.items():
+        out.append(
+            f"| {m} | {d['train_seconds']:.1f} | {d['selection_seconds']:.1f} | {d['online_overhead']:.1%} | {d['labelling_seconds_shared']:.1f} ({', '.join(d['labels']) or '-'}) |"
+        )
+    return out + [""]
+
+
+def _reliability_md(cmp: dict) -> list[str]:
+    rel = cmp["reliability"]
+    if not rel:
+        return []
+    out = [
+        "### Reward reliability (split-half correlation of group-mean rewards, mean over refreshes)",
+        "",
+        "| method | actor | split-half r | refreshes |",
+        "|---|---|---:|---:|",
+    ]
+    for m, d in rel.items():
+        for a, v in d.items():
+            out.append(f"| {m} | {a} | {v['mean']:.2f} | {v['n']} |")
+    return out + [""]
+
+
+def plot_forest(cmp: dict, out: Path) -> Path | None:
+    """One panel per primary metric: each method's difference to the baseline with its interval."""
+    from macs.report.build import _plt
+
+    keys = [(k, t) for k, t in PRIMARY if k in cmp["higher_is_better"]]
+    methods = [m for m in cmp["methods"] if m in cmp["diffs"]]
+    if not keys or not methods:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(
+        1, len(keys), figsize=(3.4 * len(keys), 1.8 + 0.45 * len(methods)), squeeze=False
+    )
+    for ax, (k, title) in zip(axes[0], keys, strict=True):
+        for y, m in enumerate(methods):
+            d = cmp["diffs"][m].get(k)
+            if d is None:
+                continue
+            err = None if d["lo"] is None else [[d["mean"] - d["lo"]], [d["hi"] - d["mean"]]]
+            ax.errorbar(
+                d["mean"],
+                y,
+                xerr=err,
+                fmt="o",
+                color="C0"
+                if d["verdict"] == "no measurable difference"
+                else (
+                    "C2"
+                    if d["verdict"] == "better"
+                    else ("C3" if d["verdict"] == "worse" else "grey")
+                ),
+                capsize=3,
+            )
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_yticks(
+            range(len(methods)), methods if ax is axes[0][0] else [""] * len(methods), fontsize=7
+        )
+        ax.set_title(
+            f"{title}\n({'higher' if cmp['higher_is_better'][k] else 'lower'} = better)", fontsize=7
+        )
+        ax.set_xlabel(f"minus {cmp['baseline']}", fontsize=7)
+    fig.suptitle(
+        "Difference to the baseline, 95% interval (green better, red worse, blue no measurable difference)",
+        fontsize=8,
+    )
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def plot_diversity(cmp: dict, out: Path) -> Path | None:
+    """Domain entropy of each stage's selection per method (seeds as thin lines)."""
+    from macs.report.build import _plt
+
+    div = cmp["diversity"]
+    if not div:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for i, (m, d) in enumerate(div.items()):
+        for j, per in enumerate(d["per_seed_stage"]):
+            ax.plot(
+                [x["domain_entropy"] for x in per],
+                marker="o",
+                color=f"C{i % 10}",
+                alpha=0.8 if j == 0 else 0.4,
+                label=m if j == 0 else None,
+            )
+    mx = next(iter(div.values()))["max_entropy"]
+    if math.isfinite(mx):
+        ax.axhline(mx, color="grey", ls=":", lw=0.8, label="uniform over domains")
+    ax.set_xlabel("stage")
+    ax.set_ylabel("domain entropy of the stage (nats)")
+    ax.set_title("Diversity of each stage's selection")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def write_comparison(
+    runs: list[Run], out_dir: Path, baseline: str = "random"
+) -> tuple[Path, dict, list[Path]]:
+    """Write table.md, table.json and the plots; returns (table.md, the data, plot paths)."""
+    out_dir = Path(out_dir)
+    (out_dir / "plots").mkdir(parents=True, exist_ok=True)
+    cmp = comparison(runs, baseline)
+    plots = [
+        p
+        for p in (
+            plot_forest(cmp, out_dir / "plots" / "forest.png"),
+            plot_diversity(cmp, out_dir / "plots" / "diversity.png"),
+        )
+        if p
+    ]
+    md = table_markdown(cmp)
+    write_text(
+        out_dir / "table.md",
+        "# Comparison\n\n" + md + "\n" + "".join(f"\n![{p.stem}](plots/{p.name})\n" for p in plots),
+    )
+    write_json(out_dir / "table.json", {**cmp, "runs": [str(r.path) for r in runs]})
+    return out_dir / "table.md", cmp, plots

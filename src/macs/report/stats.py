@@ -1,0 +1,100 @@
+"""Statistics of a comparison: per metric, the mean over seeds and each method's difference to a
+baseline paired by seed, with a 95% t-interval (Student's t over the per-seed differences).
+
+A difference whose interval includes zero is "no measurable difference", never a gain; with one
+seed there is no interval and the verdict says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+PRIMARY = (
+    ("reference mean 0shot bpb", "reference tasks, mean bits/byte (LAMBADA, SQuAD, Jeopardy)"),
+    ("downstream mean 0shot bpb", "downstream tasks, mean gold bits/byte"),
+    ("downstream mean 0shot acc_per_char", "downstream tasks, mean accuracy"),
+    ("heldout overall bpb", "held-out pool documents, bits/byte"),
+)
+
+
+@dataclass
+class Diff:
+    """A method's difference to the baseline on one metric, paired by seed."""
+
+    metric: str
+    method: str
+    baseline: str
+    higher_is_better: bool
+    n: int  # seeds present in both
+    mean: float  # mean of (method - baseline)
+    lo: float  # 95% interval (nan with one seed)
+    hi: float
+
+    @property
+    def verdict(self) -> str:
+        """'better' | 'worse' (the interval excludes zero) | 'no measurable difference' | 'no interval (1 seed)'."""
+        if self.n < 2 or not math.isfinite(self.lo):
+            return f"no interval ({self.n} seed{'s' if self.n != 1 else ''})"
+        if self.lo <= 0 <= self.hi:
+            return "no measurable difference"
+        up = self.lo > 0
+        return "better" if up == self.higher_is_better else "worse"
+
+    def as_dict(self) -> dict:
+        """JSON-able fields plus the verdict."""
+        return {
+            "n": self.n,
+            "mean": self.mean,
+            "lo": None if not math.isfinite(self.lo) else self.lo,
+            "hi": None if not math.isfinite(self.hi) else self.hi,
+            "verdict": self.verdict,
+        }
+
+
+def t_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, lo, hi) of a Student t interval for the mean of x; lo = hi = nan with fewer than 2 values."""
+    from scipy import stats
+
+    x = np.asarray(x, dtype=np.float64)
+    m = float(x.mean()) if x.size else float("nan")
+    if x.size < 2:
+        return m, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return m, m - half, m + half
+
+
+def paired_diff(
+    metric: str,
+    method: str,
+    baseline: str,
+    by_seed: dict[str, dict[int, float]],
+    higher_is_better: bool,
+) -> Diff | None:
+    """method - baseline per seed present in both, with its t-interval; None if no seed is shared."""
+    a, b = by_seed.get(method, {}), by_seed.get(baseline, {})
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None
+    d = np.array([a[s] - b[s] for s in seeds])
+    m, lo, hi = t_interval(d)
+    return Diff(metric, method, baseline, higher_is_better, len(seeds), m, lo, hi)
+
+
+def rank_methods(
+    means: dict[str, dict[str, float]], metrics: list[tuple[str, bool]]
+) -> list[tuple[str, float]]:
+    """Methods by their mean rank over `metrics` (rank 1 = best on that metric); best first."""
+    methods = sorted(means)
+    ranks = {m: [] for m in methods}
+    for metric, hib in metrics:
+        have = [m for m in methods if metric in means[m]]
+        if len(have) < 2:
+            continue
+        order = sorted(have, key=lambda m: -means[m][metric] if hib else means[m][metric])
+        for r, m in enumerate(order, start=1):
+            ranks[m].append(r)
+    out = [(m, float(np.mean(r))) for m, r in ranks.items() if r]
+    return sorted(out, key=lambda x: (x[1], x[0]))
