@@ -74,24 +74,24 @@ class OnlineSelection:
     def __init__(
         self,
         selector: Selector,
-        stage_budgets: list[int],
+        stage_budgets: list[int] | None,
         reward_fn=None,
         log: Callable[[str], None] | None = None,
     ):
-        if not stage_budgets or min(stage_budgets) <= 0:
-            raise MacsError(f"stage budgets must be positive token counts, got {stage_budgets}")
         self.selector = selector
         self.pool = selector.pool
-        self.stage_budgets = [int(b) for b in stage_budgets]
+        self.stage = -1  # index of the last stage returned
+        self.stage_budgets: list[int] = []
+        if stage_budgets:
+            self.set_budgets(stage_budgets)
         self._reward_fn = reward_fn
         self.log = log or (lambda m: print(m, file=sys.stderr, flush=True))
-        self.stage = -1  # index of the last stage returned
 
     @classmethod
     def from_config(
         cls,
         cfg,
-        stage_budgets: list[int],
+        stage_budgets: list[int] | None = None,
         pool=None,
         method: str | None = None,
         seed: int | None = None,
@@ -113,7 +113,7 @@ class OnlineSelection:
             pool=pool,
             cfg=cfg,
             seed=cfg.run.seed if seed is None else seed,
-            stage_budgets=list(stage_budgets),
+            stage_budgets=list(stage_budgets or []),
             cache_dir=cache_dir,
             log=say,
         )
@@ -122,6 +122,58 @@ class OnlineSelection:
             reward_fn = _lazy(lambda: reward_function(cfg, pool))
         return cls(selector, stage_budgets, reward_fn, log=say)
 
+    @classmethod
+    def from_objects(
+        cls,
+        pool,
+        actors: list | None = None,
+        estimator=None,
+        method: str = "multi_actor",
+        stage_budgets: list[int] | None = None,
+        seed: int = 0,
+        selection: dict | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> OnlineSelection:
+        """Build from objects: a macs.pool.Pool, macs.actors.Actor objects (default: from the pool's
+        labels), a reward estimator (macs.influence.make_estimator(...); default: cfg.influence on
+        the pool's tokenizer) and `selection` settings as a dict (SelectionConfig fields)."""
+        from macs.baselines.registry import build_selector
+        from macs.config import Config
+
+        cfg = Config.model_validate(
+            {"run": {"seed": seed}, "selection": {**(selection or {}), "method": method}}
+        )
+        say = log or (lambda m: print(m, file=sys.stderr, flush=True))
+        ctx = SelectorContext(
+            pool=pool,
+            cfg=cfg,
+            seed=seed,
+            stage_budgets=list(stage_budgets or []),
+            log=say,
+            actor_objects=actors,
+        )
+        selector = build_selector(method, ctx)
+        reward_fn = None
+        if estimator is not None:
+
+            def reward_fn(model, idx, step=None, optimizer=None):
+                docs = [np.asarray(pool.doc(int(i)), dtype=np.int64) for i in np.asarray(idx)]
+                kw = {"optimizer": optimizer} if getattr(estimator, "name", "") == "probe" else {}
+                return estimator.rewards(model, docs, step=step, **kw)
+
+        elif selector.online:
+            reward_fn = _lazy(lambda: reward_function(cfg, pool))
+        return cls(selector, stage_budgets, reward_fn, log=say)
+
+    def set_budgets(self, stage_budgets: list[int]) -> None:
+        """The token budget of every stage (a trainer integration sets them from its own arguments)."""
+        if not stage_budgets or min(stage_budgets) <= 0:
+            raise MacsError(f"stage budgets must be positive token counts, got {stage_budgets}")
+        if self.stage >= 0 and [int(b) for b in stage_budgets] != self.stage_budgets:
+            raise MacsError("stage budgets cannot change after the first stage was selected")
+        self.stage_budgets = [int(b) for b in stage_budgets]
+        self.selector.ctx.stage_budgets = list(self.stage_budgets)
+
     @property
     def n_stages(self) -> int:
         """Number of stages."""
@@ -129,6 +181,10 @@ class OnlineSelection:
 
     def initial(self) -> Stage:
         """Stage 0's selection."""
+        if not self.stage_budgets:
+            raise MacsError(
+                "set the stage budgets first (from_config(stage_budgets=...) or set_budgets)"
+            )
         ch = self.selector.initial(self.stage_budgets[0])
         self.stage = 0
         return self._stage(0, ch)

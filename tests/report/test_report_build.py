@@ -190,7 +190,9 @@ def test_build_report_writes_md_html_and_plots(runs, tmp_path):
     assert "highest weight high (1.40)" in text
     html = (out / "report.html").read_text()
     assert html.count("<img") == 7 and "<table>" in html and "multi_actor - random" in html
-    assert (out / "compare" / "table.md").exists() and (out / "compare" / "plots" / "forest.png").exists()
+    assert (out / "compare" / "table.md").exists() and (
+        out / "compare" / "plots" / "forest.png"
+    ).exists()
     assert "✓" not in text and "no measurable difference" in text
 
 

@@ -60,6 +60,7 @@ class SelectorContext:
     stage_budgets: list[int]  # training tokens of each stage (equal for every method)
     cache_dir: Path | None = None  # where a selector may cache per-pool work (scores, sweeps)
     actors: list[str] | None = None  # actor subset named in the method spec (multi-actor)
+    actor_objects: list | None = None  # prebuilt macs.actors.Actor objects (instead of labels)
     log: Callable[[str], None] = print
 
     @property

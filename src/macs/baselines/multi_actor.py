@@ -73,6 +73,10 @@ class MultiActorSelector(Selector):
     @classmethod
     def check(cls, ctx: SelectorContext) -> None:
         """Every actor must have labels (or a class that builds them); degenerate ones are dropped with a note."""
+        if ctx.actor_objects is not None:
+            if not ctx.actor_objects:
+                raise MacsError("give at least one actor")
+            return
         specs = actor_specs(ctx)
         missing = [s.name for s in specs if not _has_labels(ctx, s)]
         if missing:
@@ -88,13 +92,14 @@ class MultiActorSelector(Selector):
 
     def __init__(self, ctx: SelectorContext):
         super().__init__(ctx)
-        specs = actor_specs(ctx)
-        for s in specs:
-            if _degenerate(ctx, s):
-                ctx.log(
-                    f"[select] note: actor {s.name!r} has a single group; left out of the console"
-                )
-        actors = build_actors(ctx, [s for s in specs if not _degenerate(ctx, s)])
+        if ctx.actor_objects is not None:
+            actors = list(ctx.actor_objects)
+        else:
+            specs = actor_specs(ctx)
+            for s in specs:
+                if _degenerate(ctx, s):
+                    ctx.log(f"[select] note: actor {s.name!r} has a single group; left out")
+            actors = build_actors(ctx, [s for s in specs if not _degenerate(ctx, s)])
         sel = ctx.cfg.selection
         self.console = Console(
             actors,

@@ -16,7 +16,7 @@ import torch
 
 from macs.errors import MacsError
 from macs.influence.base import RewardEstimator, compute_dtype, model_device, reference_units
-from macs.influence.batching import Unit, autocast, model_loss, per_example_loss
+from macs.influence.batching import Unit, autocast, logits_of, model_loss, per_example_loss
 from macs.influence.ghost import HookEngine, NormDotSink, Unsupported
 
 
@@ -66,7 +66,7 @@ def stats_vmap(model, ids, mask, dirs, dtype="fp32", max_elems=2**27, acc=None):
 
     def loss1(p, ids1, mask1):
         with autocast(ids1.device, dtype):
-            logits = functional_call(model, (p, buffers), (), {"input_ids": ids1[None]}).logits
+            logits = logits_of(functional_call(model, (p, buffers), (), {"input_ids": ids1[None]}))
         return per_example_loss(logits, ids1[None], mask1[None])[0]
 
     f = vmap(grad_and_value(loss1), in_dims=(None, 0, 0))

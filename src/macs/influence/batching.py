@@ -98,8 +98,17 @@ def autocast(device, dtype: str):
     return contextlib.nullcontext()
 
 
+def logits_of(out):
+    """The logits of a causal LM's forward output: `.logits` (Hugging Face), a tuple's first item, or the tensor."""
+    if hasattr(out, "logits"):
+        return out.logits
+    if isinstance(out, tuple | list):
+        return out[0]
+    return out
+
+
 def model_loss(model, ids, mask, dtype: str = "fp32"):
-    """Per-example losses (c,) of an HF causal LM on a padded batch (no attention mask: right padding)."""
+    """Per-example losses (c,) of a causal LM on a padded batch (no attention mask: right padding)."""
     with autocast(ids.device, dtype):
-        logits = model(input_ids=ids).logits
+        logits = logits_of(model(input_ids=ids))
     return per_example_loss(logits, ids, mask)

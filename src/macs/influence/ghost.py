@@ -16,7 +16,7 @@ from collections import defaultdict
 import torch
 from torch import nn
 
-from macs.influence.batching import autocast, per_example_loss
+from macs.influence.batching import autocast, logits_of, per_example_loss
 
 
 class Unsupported(Exception):
@@ -116,7 +116,7 @@ class HookEngine:
             handles.append(mod.register_forward_hook(fwd(mod, kind), with_kwargs=True))
         try:
             with autocast(ids.device, dtype):
-                logits = self.model(input_ids=ids).logits
+                logits = logits_of(self.model(input_ids=ids))
             losses = per_example_loss(logits, ids, mask)
             roots = state["roots"] or [p for p in self.params]
             torch.autograd.grad(losses.sum(), roots, allow_unused=True)

@@ -15,7 +15,7 @@ import torch
 
 from macs.influence.alignment import trainable
 from macs.influence.base import RewardEstimator, compute_dtype, model_device, reference_units
-from macs.influence.batching import Unit
+from macs.influence.batching import Unit, logits_of
 from macs.influence.ghost import GradSink, HookEngine, Unsupported, embedding_grad
 
 _BLOCK_ELEMS = 2**24  # entries of one generated block of the projection matrix
@@ -110,7 +110,7 @@ def vmap_into(model, ids, mask, sink: GradSink, dtype: str, max_elems: int) -> N
 
     def loss1(p, ids1, mask1):
         with autocast(ids1.device, dtype):
-            logits = functional_call(model, (p, buffers), (), {"input_ids": ids1[None]}).logits
+            logits = logits_of(functional_call(model, (p, buffers), (), {"input_ids": ids1[None]}))
         return per_example_loss(logits, ids1[None], mask1[None])[0]
 
     f = vmap(grad(loss1), in_dims=(None, 0, 0))

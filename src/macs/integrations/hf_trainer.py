@@ -1,0 +1,142 @@
+"""`SelectionCallback`: multi-actor selection inside a Hugging Face `transformers.Trainer`.
+
+```python
+sel = OnlineSelection.from_config(cfg)                 # stage budgets set from the Trainer's args
+ds = StageDataset(sel.pool.tokens, seq_len=256, seed=0)
+cb = SelectionCallback(sel, ds, refresh_every=100)
+Trainer(model, TrainingArguments(..., max_steps=500, ignore_data_skip=True),
+        train_dataset=ds, callbacks=[cb]).train()
+```
+Every `refresh_every` optimiser steps the callback scores reward samples on the Trainer's own
+model (with its optimizer, for MATES's probe) and switches the dataset to the next stage. The
+selection state, the dataset position and the current stage are saved in every Trainer
+checkpoint (`checkpoint-N/macs_selection.npz`) and restored on `resume_from_checkpoint`
+(macs restores the data position itself, so `ignore_data_skip=True` is required when resuming).
+Stage manifests, rewards and selection.jsonl go to `<output_dir>/macs/`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from transformers import TrainerCallback
+
+from macs.errors import MacsError
+
+STATE_FILE = "macs_selection.npz"
+
+
+class SelectionCallback(TrainerCallback):
+    """Refresh the selection every `refresh_every` steps with the Trainer's model; save/restore it with checkpoints."""
+
+    def __init__(self, selection, dataset, refresh_every: int, log_dir: str | Path | None = None):
+        if refresh_every < 1:
+            raise MacsError(f"refresh_every must be >= 1, not {refresh_every}")
+        self.selection = selection
+        self.dataset = dataset
+        self.refresh_every = int(refresh_every)
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.stage = None
+
+    # ------------------------------------------------------------------ budgets
+    def _budgets(self, args, state) -> list[int]:
+        world = max(1, int(getattr(args, "world_size", 1)))
+        step_tokens = (
+            args.per_device_train_batch_size
+            * args.gradient_accumulation_steps
+            * world
+            * self.dataset.seq_len
+        )
+        total = int(state.max_steps)
+        if total <= 0:
+            raise MacsError(
+                "SelectionCallback needs TrainingArguments(max_steps=...) (an endless dataset)"
+            )
+        bounds = list(range(0, total, self.refresh_every)) + [total]
+        return [(b - a) * step_tokens for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+    def _out(self, args) -> Path:
+        return self.log_dir or Path(args.output_dir) / "macs"
+
+    def _record(self, args, stage) -> None:
+        from macs.train.rundir import write_stage
+
+        if not self._is_main(args):
+            return
+        meta = {"method": self.selection.selector.name, "trainer": "transformers"}
+        write_stage(self._out(args), self.selection.pool, stage, self.selection.counts, meta)
+
+    @staticmethod
+    def _is_main(args) -> bool:
+        return int(getattr(args, "process_index", 0)) == 0
+
+    # ------------------------------------------------------------------ events
+    def on_train_begin(self, args, state, control, **kwargs):
+        """Stage 0 on a fresh run; on a resumed one, the state saved with the checkpoint."""
+        if self.selection.stage < 0:
+            self.selection.set_budgets(self._budgets(args, state))
+        if state.global_step > 0:
+            if not args.ignore_data_skip:
+                raise MacsError(
+                    "resuming with SelectionCallback needs TrainingArguments(ignore_data_skip=True): "
+                    "macs restores the data position itself"
+                )
+            self._load(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+            return
+        self.stage = self.selection.initial()
+        self.dataset.set_stage(self.stage.idx, 0)
+        self._record(args, self.stage)
+
+    def on_step_end(self, args, state, control, model=None, optimizer=None, **kwargs):
+        """At every stage boundary: rewards on the current model -> the next stage's documents."""
+        step = state.global_step
+        if step % self.refresh_every or step >= state.max_steps:
+            return
+        if self.selection.stage + 1 >= self.selection.n_stages:
+            return
+        self.stage = self.selection.refresh(model, step=step, optimizer=optimizer)
+        self.stage.log["step"] = step
+        self.dataset.set_stage(self.stage.idx, self.stage.stage)
+        self._record(args, self.stage)
+
+    def on_save(self, args, state, control, **kwargs):
+        """Write the selection state, the dataset position and the current stage into the checkpoint."""
+        from macs.console.state import save_state
+
+        ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if not ckpt.exists() or self.stage is None:
+            return
+        save_state(
+            ckpt / STATE_FILE,
+            {
+                "selection": self.selection.state_dict(),
+                "dataset": self.dataset.state_dict(),
+                "stage": {
+                    "stage": int(self.stage.stage),
+                    "budget": int(self.stage.budget),
+                    "idx": np.asarray(self.stage.idx),
+                },
+                "budgets": list(self.selection.stage_budgets),
+            },
+        )
+
+    def _load(self, ckpt: Path) -> None:
+        from macs.console.state import load_state
+        from macs.online import Stage
+
+        path = ckpt / STATE_FILE
+        if not path.exists():
+            raise MacsError(
+                f"{ckpt} has no {STATE_FILE}: it was not written with SelectionCallback; resume "
+                "from a checkpoint of the same run"
+            )
+        sd = load_state(path)
+        self.selection.set_budgets([int(b) for b in sd["budgets"]])
+        self.selection.load_state_dict(sd["selection"])
+        st = sd["stage"]
+        self.stage = Stage(
+            int(st["stage"]), np.asarray(st["idx"], dtype=np.int64), int(st["budget"])
+        )
+        self.dataset.set_stage(self.stage.idx, self.stage.stage)
+        self.dataset.load_state_dict(sd["dataset"])
