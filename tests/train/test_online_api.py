@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from test_train_loop import reference_like_domain_a
 
 import macs
 from macs.actors import Actor
 from macs.influence import InfluenceConfig, make_estimator
-from test_train_loop import reference_like_domain_a
 
 
 class TinyLM(torch.nn.Module):
