@@ -189,8 +189,14 @@ class OnlineSelection:
         self.stage = 0
         return self._stage(0, ch)
 
-    def refresh(self, model=None, step: int | None = None, optimizer=None) -> Stage:
-        """The next stage's selection; online selectors score samples on `model` (at training `step`)."""
+    def refresh(
+        self, model=None, step: int | None = None, optimizer=None, rewards_via=None
+    ) -> Stage:
+        """The next stage's selection; online selectors score samples on `model` (at training `step`).
+
+        `rewards_via(fn, idx)` computes the rewards instead of calling fn(idx) here: macs's DDP
+        loop passes one that splits the documents across the ranks and gathers the rewards.
+        """
         k = self.stage + 1
         if self.stage < 0:
             raise MacsError("call initial() before refresh()")
@@ -201,15 +207,23 @@ class OnlineSelection:
             if model is None:
                 raise MacsError(f"method {self.selector.name} needs the current model to refresh")
             online = self._online(model, step, optimizer)
+            if rewards_via is not None:
+                local = online.rewards
+                online.rewards = lambda idx: rewards_via(local, idx)
         ch = self.selector.refresh(k, self.stage_budgets[k], online)
         self.stage = k
         return self._stage(k, ch)
 
+    def reward_fn(self):
+        """The reward function fn(model, idx, step, optimizer) (built on first use)."""
+        if isinstance(self._reward_fn, _lazy):
+            self._reward_fn = self._reward_fn()
+        return self._reward_fn
+
     def _online(self, model, step, optimizer) -> Online:
         from macs.device import unwrap
 
-        fn = self._reward_fn() if isinstance(self._reward_fn, _lazy) else self._reward_fn
-        self._reward_fn = fn
+        fn = self.reward_fn()
         raw = unwrap(model)
         dev = str(next(raw.parameters()).device)
         was_training = raw.training

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -51,6 +52,14 @@ def test_ddp_two_cpu_ranks_match_single_process(tmp_path, pool):
         ids_d = read_manifest(ddp / "stages" / f"stage-{k}.parquet")[0].column("id").to_pylist()
         ids_s = read_manifest(single / "stages" / f"stage-{k}.parquet")[0].column("id").to_pylist()
         assert ids_d == ids_s and len(ids_d) > 10, k
+    # the refreshes' rewards were split across the 2 ranks and gathered: equal to one process's
+    import pyarrow.parquet as pq
+
+    for k in (1, 2):
+        rd = pq.read_table(ddp / "rewards" / f"stage-{k}.parquet").to_pydict()
+        rs = pq.read_table(single / "rewards" / f"stage-{k}.parquet").to_pydict()
+        assert rd["doc"] == rs["doc"] and len(rd["doc"]) > 5
+        np.testing.assert_allclose(rd["reward"], rs["reward"], rtol=1e-4, atol=1e-6)
     assert len(read_jsonl(ddp / "metrics.jsonl")) == len(read_jsonl(single / "metrics.jsonl"))
     assert s_ddp["final_loss"] == pytest.approx(s_one["final_loss"], rel=1e-3)
     wd = torch.load(

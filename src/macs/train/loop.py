@@ -43,7 +43,7 @@ class Trainer:
     model: Any  # the plain model (checkpoints, rewards, evaluation)
     forward: Any  # what the step calls: the model, compiled and/or wrapped in DDP
     optimizer: Any
-    selection: Any  # macs.online.OnlineSelection on rank 0, None on the others
+    selection: Any  # macs.online.OnlineSelection (every rank builds it; rank 0 uses it)
     evaluator: Callable[[Any, Path], dict] | None
     use_bf16: bool
     keep_steps: set[int]
@@ -116,7 +116,9 @@ def setup(cfg, pool, make_selection, evaluator) -> tuple[Trainer, dict]:
 
         forward = DDP(forward, device_ids=[dist.local_rank] if device.startswith("cuda") else None)
     use_bf16 = t.precision == "bf16" or (t.precision == "auto" and device.startswith("cuda"))
-    selection = make_selection(p["stage_budgets"]) if dist.main else None
+    # every rank builds the selection (cheap: arrays over the pool) so that all score rewards with
+    # the same function; only rank 0 selects, writes and checkpoints it
+    selection = make_selection(p["stage_budgets"])
     tr = Trainer(
         cfg,
         pool,
@@ -227,8 +229,12 @@ def open_stage(tr: Trainer, st: TrainState) -> PackedStage:
         if st.data is not None:
             data.load_state_dict(st.data)
         return data
-    idx = select_stage(tr, st) if tr.dist.main else None
-    idx = broadcast(idx, tr.dist)
+    split = tr.dist.world > 1 and st.stage > 0 and _online_method(tr.cfg)
+    if not split:
+        idx = broadcast(select_stage(tr, st) if tr.dist.main else None, tr.dist)
+    else:  # every rank scores a share of the refresh's reward samples (macs.train.split_rewards)
+        splitter = _splitter(tr, st)
+        idx = splitter.finish(select_stage(tr, st, splitter)) if tr.dist.main else splitter.serve()
     st.stage_ready = True
     data = PackedStage(tr.pool.tokens, idx, t.seq_len, seed, st.stage)
     tr.keep_steps.add(st.step)
@@ -236,11 +242,34 @@ def open_stage(tr: Trainer, st: TrainState) -> PackedStage:
     return data
 
 
-def select_stage(tr: Trainer, st: TrainState):
+def _online_method(cfg) -> bool:
+    from macs.baselines.registry import parse_method, selector_class
+
+    return bool(selector_class(parse_method(cfg.selection.method)[0]).online)
+
+
+def _splitter(tr: Trainer, st: TrainState):
+    """The rank-split reward transport of this refresh (its local scorer built on first use)."""
+    from macs.train.split_rewards import SplitRewards
+
+    def local(idx):
+        tr.model.eval()
+        try:
+            return tr.selection.reward_fn()(tr.model, idx, st.step, tr.optimizer)
+        finally:
+            tr.model.train()
+
+    return SplitRewards(tr.dist, tr.pool.n_tokens, local)
+
+
+def select_stage(tr: Trainer, st: TrainState, rewards_via=None):
     """Rank 0: choose the stage's documents (initial or refresh on the current model) and write them."""
     sel = tr.selection
     t0 = time.perf_counter()
-    stage = sel.initial() if st.stage == 0 else sel.refresh(tr.model, st.step, tr.optimizer)
+    if st.stage == 0:
+        stage = sel.initial()
+    else:
+        stage = sel.refresh(tr.model, st.step, tr.optimizer, rewards_via=rewards_via)
     dt = time.perf_counter() - t0
     if st.stage > 0:
         st.refresh_seconds += dt
