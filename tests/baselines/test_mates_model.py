@@ -56,9 +56,10 @@ def test_influence_model_on_dense_features(kind):
     signal = x @ rng.normal(size=64)
     y = signal + rng.normal(scale=0.3 * signal.std(), size=400)
     cfg = MatesConfig(model=kind)
-    model, rep = fit_with_holdout(cfg, x, y, seed=4)
+    seed = 2**62 + 4  # the selector's draws are 63-bit
+    model, rep = fit_with_holdout(cfg, x, y, seed=seed)
     assert rep["heldout_spearman"] > 0.8, rep
-    again, rep2 = fit_with_holdout(cfg, x, y, seed=4)  # seeded: identical fits
+    again, rep2 = fit_with_holdout(cfg, x, y, seed=seed)  # seeded: identical fits
     assert rep2 == rep and np.array_equal(model.predict(x), again.predict(x))
 
 

@@ -13,6 +13,7 @@ import torch
 from macs.baselines.base import Online, SelectorContext
 from macs.baselines.registry import available_selectors, build_selector
 from macs.config import load_config
+from macs.errors import MacsError
 from macs.io import read_jsonl
 from macs.online import OnlineSelection
 from macs.train.loop import param_groups, train
@@ -85,6 +86,26 @@ def test_stages_meet_budgets_are_seeded_and_use_fresh_candidates(mates_cfg, tmp_
         assert ch.scores is not None and ch.scores.shape == ch.idx.shape
     # stages 1 and 2 never repeat a document while fresh ones remain
     assert not set(a[1]) & set(a[0]) and not set(a[2]) & (set(a[0]) | set(a[1]))
+
+
+def test_bad_pools_and_too_few_oracle_values(mates_cfg):
+    pool, cfg = mates_cfg
+    with pytest.raises(MacsError, match="method mates: .*tokenize the corpus"):
+        _selector(dataclasses.replace(pool, tokenizer_path=None), cfg)
+    with pytest.raises(MacsError, match="method mates: .*no store"):
+        _selector(dataclasses.replace(pool, store=None), cfg)
+    # no document is long enough to probe: a logged note, a uniform sample of the slice
+    short = cfg.model_copy(
+        update={"influence": cfg.influence.model_copy(update={"min_tokens": 10**6})}
+    )
+    notes: list[str] = []
+    sel = _selector(pool, short, log=notes.append)
+    sel.initial(BUDGETS[0])
+    model, opt = _trained(pool, cfg, steps=1)
+    ch = sel.refresh(1, BUDGETS[1], Online(model, 1, None, opt))
+    assert ch.log["oracle"]["n_docs"] == 0 and "too few to fit" in ch.log["influence_model"]["note"]
+    assert any("too few to fit" in n for n in notes)
+    assert BUDGETS[1] <= int(pool.n_tokens[ch.idx].sum()) and not np.any(ch.scores)
 
 
 def test_oracle_starts_from_the_training_optimizer_state(mates_cfg):

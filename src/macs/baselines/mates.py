@@ -137,24 +137,15 @@ class MatesSelector(Selector):
         t = time.perf_counter()
         r = np.asarray(self.oracle()(online.model, o_idx, online.step, online.optimizer), float)
         secs["oracle"] = time.perf_counter() - t
-        ok = np.isfinite(r)
         feat0 = self.features.stats["seconds"]
-        x_o = self.features.rows(o_idx[ok])
-        t = time.perf_counter()
-        model, report = None, {"heldout_spearman": None, "note": None}
-        if ok.sum() >= 2 and np.ptp(r[ok]) > 0:
-            model, report = fit_with_holdout(self.mcfg, x_o, r[ok], k_split)
-        else:
-            report["note"] = "fewer than 2 distinct oracle values: uniform sample of the slice"
-            self.ctx.log(f"[mates] stage {stage}: {report['note']}")
-        secs["fit"] = time.perf_counter() - t
+        model, report = self._fit(stage, o_idx, r, k_split, secs)
         t = time.perf_counter()
         want = float(self.mcfg.candidate_ratio) * budget
         cand, _ = least_selected_first(
             self.counts, self.pool.n_tokens, self.pool.eligible, want, k_cand
         )
         secs["candidates"] = time.perf_counter() - t
-        x_c = self.features.rows(cand)
+        x_c = self.features.rows(cand) if model is not None else None
         secs["features"] = self.features.stats["seconds"] - feat0
         t = time.perf_counter()
         pred = model.predict(x_c) if model is not None else np.zeros(cand.size)
@@ -176,6 +167,22 @@ class MatesSelector(Selector):
         choice.rewards = (o_idx, r)
         self._say(stage, choice.log)
         return choice
+
+    def _fit(self, stage: int, o_idx: np.ndarray, r: np.ndarray, key: int, secs: dict):
+        """The influence model refit on the finite oracle values (None, with a logged note, if < 2 distinct)."""
+        ok = np.isfinite(r)
+        if ok.sum() < 2 or np.ptp(r[ok]) == 0:
+            note = (
+                f"{int(ok.sum())} finite oracle values, too few to fit: uniform sample of the slice"
+            )
+            self.ctx.log(f"[mates] stage {stage}: note: {note}")
+            secs["fit"] = 0.0
+            return None, {"heldout_spearman": None, "note": note}
+        x_o = self.features.rows(o_idx[ok])
+        t = time.perf_counter()
+        model, report = fit_with_holdout(self.mcfg, x_o, r[ok], key)
+        secs["fit"] = time.perf_counter() - t
+        return model, report
 
     def _gumbel_top(self, cand: np.ndarray, pred: np.ndarray, budget: int, key: int) -> np.ndarray:
         """Candidates by pred / tau + seeded Gumbel noise, highest first, until `budget` tokens (sorted)."""

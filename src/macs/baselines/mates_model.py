@@ -32,7 +32,7 @@ class InfluenceModel:
     """Predicts oracle influence in z units (higher = more helpful) from feature rows."""
 
     def __init__(self, mcfg, seed: int):
-        self.cfg, self.seed = mcfg, int(seed)
+        self.cfg, self.seed = mcfg, int(seed) % 2**32  # scikit-learn takes 32-bit seeds
         self.mean = 0.0
         self.std = 1.0
         self.est = None
