@@ -39,7 +39,9 @@ class MatesConfig(_Section):
     max_chars: int = Field(4000, ge=16, description="characters of each doc read for features")
     minilm: MiniLMConfig = Field(default_factory=MiniLMConfig)
     model: Literal["ridge", "mlp"] = Field(
-        "ridge", description="ridge (alpha by leave-one-out) or a one-hidden-layer MLP"
+        "ridge",
+        description="ridge (alpha by leave-one-out) or a one-hidden-layer MLP (for MiniLM "
+        "features: on hashed n-grams its first layer is hash_buckets x mlp_hidden, slow on CPU)",
     )
     alphas: list[float] = Field(
         default_factory=lambda: [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0],
