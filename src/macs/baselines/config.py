@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from macs.labels.config import MiniLMConfig
 
 
 class _Section(BaseModel):
@@ -19,10 +21,49 @@ class QualityTopkConfig(_Section):
     )
 
 
+class MatesConfig(_Section):
+    """`mates` (Yu et al. 2024): a probe oracle on the current model, a learned influence model, Gumbel-top-k."""
+
+    oracle_samples: int = Field(
+        256, ge=4, description="docs probed per refresh (one optimiser step each, seeded sample)"
+    )
+    holdout_fraction: float = Field(
+        0.2, gt=0, lt=1, description="share of the oracle sample held out to report Spearman"
+    )
+    features: Literal["auto", "minilm", "hashing"] = Field(
+        "auto",
+        description="auto: MiniLM embeddings when the embed extra is installed, else hashing",
+    )
+    hash_buckets: int = Field(2**15, ge=16, description="hashed n-gram buckets (features)")
+    hash_ngrams: int = Field(2, ge=1, le=4, description="word n-grams 1..n hashed (features)")
+    max_chars: int = Field(4000, ge=16, description="characters of each doc read for features")
+    minilm: MiniLMConfig = Field(default_factory=MiniLMConfig)
+    model: Literal["ridge", "mlp"] = Field(
+        "ridge",
+        description="ridge (alpha by leave-one-out) or a one-hidden-layer MLP (for MiniLM "
+        "features: on hashed n-grams its first layer is hash_buckets x mlp_hidden, slow on CPU)",
+    )
+    alphas: list[float] = Field(
+        default_factory=lambda: [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0],
+        min_length=1,
+        description="ridge penalties tried (leave-one-out on the fit part picks one)",
+    )
+    mlp_hidden: int = Field(64, ge=1, description="hidden units of the MLP influence model")
+    mlp_alpha: float = Field(1.0, ge=0, description="L2 penalty of the MLP (scikit-learn alpha)")
+    mlp_epochs: int = Field(200, ge=1, description="training epochs of the MLP (Adam)")
+    candidate_ratio: float = Field(
+        5.0, ge=1.0, description="candidate slice tokens / stage budget (MATES: 5, keeps 1/5)"
+    )
+    tau: float = Field(
+        1.0, gt=0, description="Gumbel-top-k temperature on predicted influence (z units)"
+    )
+
+
 class BaselinesConfig(_Section):
     """Settings of the baseline selectors (chosen by name in selection.method / macs compare)."""
 
     quality_topk: QualityTopkConfig = Field(default_factory=QualityTopkConfig)
+    mates: MatesConfig = Field(default_factory=MatesConfig)
 
 
 class MethodVariant(_Section):
