@@ -223,13 +223,13 @@ class OnlineSelection:
     def _online(self, model, step, optimizer) -> Online:
         from macs.device import unwrap
 
-        fn = self.reward_fn()
         raw = unwrap(model)
         dev = str(next(raw.parameters()).device)
         was_training = raw.training
         step_key = step if step is not None else -1 - self.stage  # unique per refresh
 
         def rewards(idx: np.ndarray) -> np.ndarray:
+            fn = self.reward_fn()  # built on first use (selectors such as mates never call it)
             raw.eval()
             try:
                 return fn(raw, idx, step_key, optimizer)
