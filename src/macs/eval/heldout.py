@@ -52,6 +52,63 @@ def heldout_bpb(
     tokens, and pools bits and bytes within a domain. `overall.bpb` pools all sampled bytes;
     `overall.bpb_macro` is the unweighted mean over domains.
     """
+    picked, names = _sample_heldout(store, max_docs_per_domain, seed)
+    limit = model_max_length(model, tokenizer)
+    window = min(max_length or min(limit, DEFAULT_WINDOW), limit)
+    prefix = prefix_token_id(tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else prefix
+    t0 = time.perf_counter()
+    domains: dict[str, dict] = {}
+    for code, idx in picked:
+        texts = [t for t in store.texts(idx) if t]
+        domains[names[code]] = _domain_bpb(
+            model,
+            tokenizer,
+            texts,
+            window,
+            prefix,
+            pad,
+            batch_size,
+            max_batch_tokens,
+            progress,
+            desc=f"held-out {names[code]}",
+        )
+    overall = _overall(domains)
+    seconds = time.perf_counter() - t0
+    result = {
+        "domains": domains,
+        "overall": overall,
+        "settings": {"max_docs_per_domain": max_docs_per_domain, "seed": seed, "window": window},
+        "seconds": seconds,
+    }
+    if progress:
+        o = result["overall"]
+        print(
+            f"[eval] held-out: bpb {o['bpb']:.3f} over {o['n_docs']} docs in {len(domains)} domains "
+            f"({o['n_bytes'] / max(seconds, 1e-9) / 1e3:.1f} kB/s)",
+            file=sys.stderr,
+        )
+    return result
+
+
+def _overall(domains: dict[str, dict]) -> dict:
+    """Docs, bytes, pooled bpb and the unweighted mean of the domains' bpb (lower = better)."""
+    total_bytes = sum(d["n_bytes"] for d in domains.values())
+    total_bits = sum(d["bpb"] * d["n_bytes"] for d in domains.values() if d["n_bytes"])
+    return {
+        "n_docs": sum(d["n_docs"] for d in domains.values()),
+        "n_bytes": total_bytes,
+        "bpb": total_bits / total_bytes if total_bytes else float("nan"),
+        "bpb_macro": float(np.mean([d["bpb"] for d in domains.values()]))
+        if domains
+        else float("nan"),
+    }
+
+
+def _sample_heldout(
+    store, max_docs_per_domain: int | None, seed: int
+) -> tuple[list[tuple[int, np.ndarray]], list[str]]:
+    """([(domain code, sorted held-out doc indices)], domain names): a seeded sample per domain."""
     mask = np.asarray(store.heldout_mask(), dtype=bool)
     codes, names = store.domains()
     if not mask.any():
@@ -68,55 +125,39 @@ def heldout_bpb(
         if max_docs_per_domain is not None and idx.size > max_docs_per_domain:
             idx = np.sort(rng.choice(idx, size=max_docs_per_domain, replace=False))
         picked.append((code, idx))
-    limit = model_max_length(model, tokenizer)
-    window = min(max_length or min(limit, DEFAULT_WINDOW), limit)
-    prefix = prefix_token_id(tokenizer)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else prefix
-    t0 = time.perf_counter()
-    domains: dict[str, dict] = {}
-    for code, idx in picked:
-        texts = [t for t in store.texts(idx) if t]
-        enc = tokenizer(texts, add_special_tokens=False)["input_ids"]
-        pairs = [w for toks in enc for w in rolling_windows(list(toks), window, prefix)]
-        scores = score_encoded(
-            model,
-            pairs,
-            batch_size,
-            window,
-            max_batch_tokens=max_batch_tokens,
-            progress=progress,
-            desc=f"held-out {names[code]}",
-            pad_id=pad,
-        )
-        nll = -sum(s.logprob for s in scores)
-        n_bytes = sum(len(t.encode("utf-8")) for t in texts)
-        domains[names[code]] = {
-            "n_docs": len(texts),
-            "n_tokens": int(sum(len(e) for e in enc)),
-            "n_bytes": n_bytes,
-            "bpb": nll / LN2 / n_bytes if n_bytes else float("nan"),
-        }
-    total_bytes = sum(d["n_bytes"] for d in domains.values())
-    total_bits = sum(d["bpb"] * d["n_bytes"] for d in domains.values() if d["n_bytes"])
-    seconds = time.perf_counter() - t0
-    result = {
-        "domains": domains,
-        "overall": {
-            "n_docs": sum(d["n_docs"] for d in domains.values()),
-            "n_bytes": total_bytes,
-            "bpb": total_bits / total_bytes if total_bytes else float("nan"),
-            "bpb_macro": float(np.mean([d["bpb"] for d in domains.values()]))
-            if domains
-            else float("nan"),
-        },
-        "settings": {"max_docs_per_domain": max_docs_per_domain, "seed": seed, "window": window},
-        "seconds": seconds,
+    return picked, names
+
+
+def _domain_bpb(
+    model,
+    tokenizer,
+    texts: list[str],
+    window: int,
+    prefix: int,
+    pad: int,
+    batch_size: int,
+    max_batch_tokens: int,
+    progress: bool,
+    desc: str,
+) -> dict:
+    """Docs, tokens, UTF-8 bytes and pooled bits per byte (lower = better) of one domain's texts."""
+    enc = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    pairs = [w for toks in enc for w in rolling_windows(list(toks), window, prefix)]
+    scores = score_encoded(
+        model,
+        pairs,
+        batch_size,
+        window,
+        max_batch_tokens=max_batch_tokens,
+        progress=progress,
+        desc=desc,
+        pad_id=pad,
+    )
+    nll = -sum(s.logprob for s in scores)
+    n_bytes = sum(len(t.encode("utf-8")) for t in texts)
+    return {
+        "n_docs": len(texts),
+        "n_tokens": int(sum(len(e) for e in enc)),
+        "n_bytes": n_bytes,
+        "bpb": nll / LN2 / n_bytes if n_bytes else float("nan"),
     }
-    if progress:
-        o = result["overall"]
-        print(
-            f"[eval] held-out: bpb {o['bpb']:.3f} over {o['n_docs']} docs in {len(domains)} domains "
-            f"({o['n_bytes'] / max(seconds, 1e-9) / 1e3:.1f} kB/s)",
-            file=sys.stderr,
-        )
-    return result

