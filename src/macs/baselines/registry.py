@@ -20,6 +20,9 @@ _BUILTINS = (
     "macs.baselines.multi_actor",
     "macs.baselines.random",
     "macs.baselines.quality",
+    "macs.baselines.qurating",
+    "macs.baselines.dsir",
+    "macs.baselines.perplexity",
 )
 
 
