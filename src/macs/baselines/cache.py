@@ -2,7 +2,7 @@
 they are keyed, and the label-style per-document sidecars (`scores.parquet` with `id` + value columns, then
 `manifest.json`, written last, as the completion marker).
 
-A cache folder is `<ctx.cache_dir>/<method>/`, or `<store>/cache/<method>/` when the context
+A cache folder is `<ctx.cache_dir>/<method>/`, or `<store>/selectors/<method>/` (as `macs train` sets it) when the context
 names no cache folder, so work on a pool is shared by every run and seed over that pool.
 """
 
@@ -45,7 +45,7 @@ def cache_root(ctx: SelectorContext, method: str) -> Path:
             f"method {method}: this pool has neither a corpus store nor a cache folder; "
             "open the pool from a corpus store (macs.pool.open_pool)"
         )
-    return Path(store.path) / "cache" / method
+    return Path(store.path) / "selectors" / method
 
 
 def pool_fingerprint(pool) -> dict[str, Any]:

@@ -133,7 +133,8 @@ def perplexity_scores(ctx: SelectorContext) -> tuple[np.ndarray, dict[str, Any]]
 
     c, pool = ctx.cfg.baselines.perplexity, ctx.pool
     folder, gguf, ident = reference_model(ctx)
-    key = digest({"pool": pool_fingerprint(pool), "model": ident, "max_tokens": c.max_tokens})
+    model_id = {k: v for k, v in ident.items() if k != "path"}  # where it lies is no identity
+    key = digest({"pool": pool_fingerprint(pool), "model": model_id, "max_tokens": c.max_tokens})
     out = cache_root(ctx, "perplexity") / f"scores-{key}"
     short = {k: ident[k] for k in ("kind", "path", "gguf_file", "key") if k in ident}
     info: dict[str, Any] = {"model": short, "cache": str(out)}
