@@ -52,6 +52,7 @@ def test_small_tau_is_quality_topk_and_large_tau_is_uniform(mini_pool):
     pool, cfg = mini_pool
     top = set(_chosen(pool, cfg, 0, method="quality_topk").tolist())
     cold = set(_chosen(pool, _with(cfg, tau=1e-4), 0).tolist())
+    print(f"tau=1e-4 vs quality_topk: {len(cold & top)}/{len(top)} docs in common")
     assert len(cold & top) / len(top) >= 0.95
     # tau = 2 prefers quality; tau = 1e6 does not: domain shares of the draw match the pool's
     dom, nd = pool.domain_codes, len(pool.domain_names)
