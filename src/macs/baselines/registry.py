@@ -21,6 +21,9 @@ _BUILTINS = (
     "macs.baselines.random",
     "macs.baselines.quality",
     "macs.baselines.mates",
+    "macs.baselines.qurating",
+    "macs.baselines.dsir",
+    "macs.baselines.perplexity",
 )
 
 

