@@ -55,6 +55,10 @@ class QuRatingSelector(StaticSelector):
         ctx.pool.label(labels, what=f"method {cls.name}")
         quality_scores(ctx, labels)
 
+    def labels_used(self) -> list[str]:
+        """The quality labels."""
+        return [self.ctx.cfg.baselines.qurating.labels]
+
     def choose(self, total_budget: int) -> tuple[np.ndarray, np.ndarray]:
         """A seeded draw reaching the total budget, and the quality score of every doc."""
         c = self.ctx.cfg.baselines.qurating
