@@ -48,7 +48,7 @@ def test_compare_end_to_end_and_resume_after_kill(tmp_path, mini_data, capsys):
         if proc.poll() is None:
             proc.kill()
     done = (root / "multi_actor-s0" / "DONE").stat().st_mtime_ns
-    main(_argv(sets, tmp_path, "cmp"))
+    main([*_argv(sets, tmp_path, "cmp"), "--jobs", "2"])  # the rest in 2 worker processes
     assert (root / "multi_actor-s0" / "DONE").stat().st_mtime_ns == done  # reused, not retrained
     capsys.readouterr()
     methods = METHODS.split(",")

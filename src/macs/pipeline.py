@@ -115,6 +115,7 @@ def run_compare(
     methods: list[str] | None = None,
     seeds: list[int] | None = None,
     baseline: str | None = None,
+    jobs: int | None = None,
 ) -> Path:
     """Train every method for every seed at equal tokens on one pool, evaluate, write the report; returns report.md.
 
@@ -136,16 +137,45 @@ def run_compare(
     pool = open_pool(cfg)
     check_methods(cfg, methods, pool)
     root = Path(cfg.run.runs_dir) / cfg.run.name
-    run_dirs = []
-    n = len(methods) * len(seeds)
-    for seed in seeds:
-        for m in methods:
-            sub = method_config(cfg, m, seed)
-            _say(f"[{len(run_dirs) + 1}/{n}] training {sub.run.name} ({m}, seed {seed})")
+    subs = [method_config(cfg, m, seed) for seed in seeds for m in methods]
+    jobs = max(1, int(jobs or cfg.compare.jobs))
+    if jobs == 1:
+        run_dirs = []
+        for i, sub in enumerate(subs, 1):
+            _say(
+                f"[{i}/{len(subs)}] training {sub.run.name} ({sub.selection.method}, seed {sub.run.seed})"
+            )
             run_dirs.append(train_from_config(sub, pool=pool).run_dir)
+    else:
+        run_dirs = _train_parallel(subs, jobs)
     report = build_report(run_dirs, root / "report", method=methods[0], baseline=baseline)
     _say(f"done in {time.perf_counter() - t_start:.0f}s: {len(run_dirs)} runs; report {report}")
     return report
+
+
+def _train_one(cfg_data: dict) -> str:
+    """Worker process of a parallel comparison: one run from its resolved config (one torch thread)."""
+    from macs.config import Config
+    from macs.train.run import train_from_config
+
+    cfg = Config.model_validate(cfg_data)
+    return str(train_from_config(cfg).run_dir)
+
+
+def _train_parallel(subs: list, jobs: int) -> list[Path]:
+    """Run the (method, seed) runs in `jobs` worker processes; results in the given order."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    out: dict[int, Path] = {}
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as ex:
+        futs = {ex.submit(_train_one, s.model_dump(mode="json")): i for i, s in enumerate(subs)}
+        for f in as_completed(futs):
+            i = futs[f]
+            out[i] = Path(f.result())
+            _say(f"[{len(out)}/{len(subs)}] finished {subs[i].run.name}")
+    return [out[i] for i in range(len(subs))]
 
 
 def run_pipeline(

@@ -65,6 +65,10 @@ def compare_cmd(
         str | None,
         typer.Option("--baseline", help="the reference method (default: compare.baseline)"),
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", help="runs at once, one process each (default: compare.jobs)"),
+    ] = None,
 ) -> None:
     """Train every method for every seed at equal tokens on one pool; evaluate; a table with paired 95% intervals.
 
@@ -74,7 +78,7 @@ def compare_cmd(
     from macs.pipeline import run_compare
 
     cfg = load(config, sets)
-    report = run_compare(cfg, _names(methods), _ints(seeds, "--seeds"), baseline)
+    report = run_compare(cfg, _names(methods), _ints(seeds, "--seeds"), baseline, jobs)
     typer.echo(f"report: {report}; table: {report.parent / 'compare' / 'table.md'}")
 
 

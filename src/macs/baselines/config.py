@@ -157,6 +157,7 @@ class CompareConfig(_Section):
         default_factory=lambda: [0], description="seeds; differences are paired by seed"
     )
     baseline: str = Field("random", description="the method every other is compared against")
+    jobs: int = Field(1, ge=1, description="runs trained at once, each in its own process")
     variants: dict[str, MethodVariant] = Field(
         default_factory=dict,
         description="named settings of a method (e.g. the sample operator), usable in methods",
