@@ -28,6 +28,7 @@ _COMMAND_MODULES = [
     "macs.train.cli",
     "macs.eval.cli",
     "macs.report.cli",
+    "macs.export.cli",
 ]
 
 
