@@ -10,7 +10,10 @@ selection order. A `docs.parquet` (id, doc, domain, offset, length) maps the str
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,25 @@ def _import_litdata():
     except ImportError as e:
         raise missing_library("litdata", "litdata") from e
     return litdata
+
+
+@contextmanager
+def _private_cache(folder: Path) -> Iterator[None]:
+    """Point litdata's scratch folders (default /tmp/chunks, /tmp/data, shared by every
+    optimize call on the machine) at `folder` while it runs; remove it afterwards."""
+    names = ("DATA_OPTIMIZER_CACHE_FOLDER", "DATA_OPTIMIZER_DATA_CACHE_FOLDER")
+    old = {k: os.environ.get(k) for k in names}
+    os.environ[names[0]] = str(folder / "chunks")
+    os.environ[names[1]] = str(folder / "data")
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _items(span: tuple[int, int], token_path: str, idx: np.ndarray):
@@ -57,17 +79,18 @@ def write_litdata(
     from litdata import TokensLoader
 
     spans = [(a, min(a + span_docs, sel.n_docs)) for a in range(0, sel.n_docs, span_docs)]
-    litdata.optimize(
-        fn=partial(_items, token_path=str(ts.path), idx=sel.idx),
-        inputs=spans,
-        output_dir=str(tmp),
-        chunk_bytes=chunk_bytes,
-        num_workers=max(1, min(workers, len(spans))),
-        item_loader=TokensLoader(),
-        keep_data_ordered=True,
-        reorder_files=False,
-        verbose=sys.stderr.isatty(),
-    )
+    with _private_cache(tmp.with_name(tmp.name + ".cache")):
+        litdata.optimize(
+            fn=partial(_items, token_path=str(ts.path), idx=sel.idx),
+            inputs=spans,
+            output_dir=str(tmp),
+            chunk_bytes=chunk_bytes,
+            num_workers=max(1, min(workers, len(spans))),
+            item_loader=TokensLoader(),
+            keep_data_ordered=True,
+            reorder_files=False,
+            verbose=sys.stderr.isatty(),
+        )
     lengths = sel.lengths()
     write_doc_index(sel, tmp, lengths)
     n_tok = int(lengths.sum())
