@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from macs.labels.job import run_labels
 from macs.labels.sidecar import load_labels
 
 pytestmark = pytest.mark.slow
@@ -136,23 +135,34 @@ def ray_cluster():
 
 
 def test_labels_on_a_two_node_cluster_equal_local(
-    ray_cluster, store_copy, make_config, labelled_store
+    ray_cluster, store_copy, make_config, labelled_store, tmp_path
 ):
+    """`macs label --executor ray --ray-address HEAD:PORT` with the small test config."""
+    import json
+
+    from macs.cli import main
+    from macs.io import read_json
+
     ref_store, ref = labelled_store
-    cfg = make_config(executor="ray", workers=0, ray_address=ray_cluster)
+    labels = make_config(workers=0).model_dump(mode="json", exclude_none=True)
+    (tmp_path / "c.yaml").write_text(json.dumps({"labels": labels}))  # JSON is valid YAML
     t0 = time.perf_counter()
-    out = run_labels(store_copy, cfg, progress=False)
+    main(
+        [
+            "label", "-c", str(tmp_path / "c.yaml"), "--store", str(store_copy.path),
+            "--executor", "ray", "--ray-address", ray_cluster,
+        ]
+    )  # fmt: skip
     seconds = time.perf_counter() - t0
-    assert sorted(out) == ["domain", "quality", "topic"]
-    for actor, m in out.items():
+    for actor in ("quality", "domain", "topic"):
         a, b = load_labels(store_copy, actor), load_labels(ref_store, actor)
         assert (a.group == b.group).all() and np.allclose(a.score, b.score, atol=1e-6), actor
+        m = read_json(Path(store_copy.path) / "labels" / actor / "manifest.json")
         assert m["counts"] == ref[actor]["counts"] and m["parts"] == ref[actor]["parts"]
         info = m["executor_info"]
         # the driver joined the running cluster (not a local Ray): 2 nodes, 2 CPUs, and one
         # labelling actor (a CPU is left for the read tasks, which run on the other node)
-        assert m["executor"] == "ray" and info["address"].endswith(
-            ray_cluster[ray_cluster.index(":") :]
-        )
+        port = ray_cluster.rsplit(":", 1)[1]
+        assert m["executor"] == "ray" and info["address"].endswith(f":{port}")
         assert info["nodes"] == 2 and info["cpus"] == 2 and info["workers"] == 1
     print(f"labelled {store_copy.n_docs} docs x 3 actors on 2 Ray nodes in {seconds:.1f} s")
