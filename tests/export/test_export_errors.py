@@ -88,7 +88,9 @@ def test_missing_library_names_the_extra(
     fmt, module, package, mini_store, mini_tokens, tmp_path, monkeypatch
 ):
     monkeypatch.setitem(sys.modules, module, None)  # `import module` raises ImportError
-    with pytest.raises(MacsError, match=f"needs the package '{package}'.*setup.sh export"):
+    with pytest.raises(
+        MacsError, match=f"needs the package .{package}., which cannot be imported.*setup.sh export"
+    ):
         write_export(fmt, tmp_path / "x", mini_store, np.arange(3), tokens=mini_tokens)
     assert list(tmp_path.iterdir()) == []
 

@@ -25,10 +25,11 @@ EXPORT_RECORD = "macs_export.json"
 Log = Callable[[str], None]
 
 
-def missing_library(package: str, fmt: str) -> MacsError:
+def missing_library(package: str, fmt: str, err: BaseException | None = None) -> MacsError:
     """The error for an export library that is not installed (names the `export` extra)."""
+    why = f" ({err})" if err is not None and str(err) else ""
     return MacsError(
-        f"the {fmt} export needs the package '{package}', which is not installed; run "
+        f"the {fmt} export needs the package '{package}', which cannot be imported{why}; run "
         "`bash scripts/setup.sh export` (or `dev`)"
     )
 
@@ -77,6 +78,7 @@ class Selection:
 
     @property
     def n_docs(self) -> int:
+        """Documents to write (repeats counted each time)."""
         return int(self.idx.size)
 
     def lengths(self) -> np.ndarray:

@@ -37,7 +37,7 @@ def write_hf(sel: Selection, tmp: Path, num_shards: int | None = None) -> dict[s
     try:
         import datasets
     except ImportError as e:
-        raise missing_library("datasets", "hf") from e
+        raise missing_library("datasets", "hf", e) from e
     from macs.io import write_json
 
     feats = {

@@ -28,7 +28,7 @@ def _import_litdata():
     try:
         import litdata
     except ImportError as e:
-        raise missing_library("litdata", "litdata") from e
+        raise missing_library("litdata", "litdata", e) from e
     return litdata
 
 

@@ -34,7 +34,7 @@ def import_streaming() -> types.ModuleType:
         return importlib.import_module("streaming.base")
     except (ImportError, RuntimeError) as e:
         if "torchvision" not in f"{getattr(e, 'name', '')} {e}":
-            raise missing_library("mosaicml-streaming", "mds") from e
+            raise missing_library("mosaicml-streaming", "mds", e) from e
     pkg = types.ModuleType("streaming")
     pkg.__path__ = list(spec.submodule_search_locations or [])
     pkg.__spec__ = spec
