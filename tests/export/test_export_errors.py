@@ -44,6 +44,11 @@ def test_token_shards_of_another_store(mini_store, mini_tokens, tmp_path):
         write_export("flat", tmp_path / "x", small, np.arange(2), tokens=mini_tokens)
 
 
+def test_jsonl_out_must_be_a_file(mini_store, tmp_path):
+    with pytest.raises(MacsError, match="is a folder; the jsonl export writes one file"):
+        write_export("jsonl", tmp_path, mini_store, np.arange(3))
+
+
 def test_unknown_option_names_the_known_ones(mini_store, mini_tokens, tmp_path):
     with pytest.raises(MacsError, match="unknown option 'chunk_bytes' for the flat export"):
         write_export(

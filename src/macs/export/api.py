@@ -69,6 +69,10 @@ def write_export(
     out = Path(out)
     t0 = time.perf_counter()
     if fmt == "jsonl":
+        if out.is_dir():
+            raise MacsError(
+                f"{out} is a folder; the jsonl export writes one file (e.g. {out}/selected.jsonl)"
+            )
         res = writer(sel, out, **opts)
     else:
         with output_dir(out) as tmp:
