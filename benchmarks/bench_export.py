@@ -121,6 +121,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="macs-bench-export-") as td:
         d = args.out or Path(td)
+        (Path(td) / "tmp").mkdir()
+        tempfile.tempdir = str(Path(td) / "tmp")  # MDS readers' file locks go here, not /tmp
         t0 = time.perf_counter()
         store, ts = make_store(d, args.mb, args.vocab)
         idx = selection(store.n_docs, args.fraction)

@@ -80,8 +80,14 @@ def test_litdata_round_trip_as_litgpt_reads_it(
     assert np.array_equal(got[off[k] : off[k] + n[k]], expected["tokens"][k])
 
 
-def test_mds_round_trip(mini_store, mini_tokens, selection, expected, tmp_path):
+def test_mds_round_trip(mini_store, mini_tokens, selection, expected, tmp_path, monkeypatch):
+    import tempfile
+
     from macs.export.mds import import_streaming
+
+    # StreamingDataset keeps its file locks in the temp folder: this test's, not /tmp
+    (tmp_path / "locks").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "locks"))
 
     try:
         sb = import_streaming()
