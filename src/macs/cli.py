@@ -28,6 +28,7 @@ _COMMAND_MODULES = [
     "macs.eval.cli",
     "macs.report.cli",
     "macs.pipeline_cli",
+    "macs.export.cli",
 ]
 
 

@@ -25,3 +25,15 @@ def test_ray_executor_matches_local(store_copy, make_config, labelled_store):
         assert (a.group == b.group).all() and np.allclose(a.score, b.score, atol=1e-6), actor
         assert out[actor]["counts"] == ref[actor]["counts"]
         assert out[actor]["executor"] == "ray" and out[actor]["parts"] == ref[actor]["parts"]
+
+
+def test_ray_address_comes_from_the_config_then_ray_address(monkeypatch):
+    from macs.labels.ray_exec import ray_address
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert ray_address(None) is None
+    monkeypatch.setenv("RAY_ADDRESS", "head.example:6379")
+    assert ray_address(None) == "head.example:6379"
+    assert ray_address("head:6380") == "head:6380"
+    monkeypatch.setenv("RAY_ADDRESS", "")
+    assert ray_address(None) is None

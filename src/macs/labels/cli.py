@@ -61,6 +61,13 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[
             int | None, typer.Option(help="parallel workers (default: labels.workers)")
         ] = None,
+        ray_address: Annotated[
+            str | None,
+            typer.Option(
+                help="Ray cluster HOST:PORT or 'auto' for --executor ray (default: "
+                "labels.ray_address, then $RAY_ADDRESS, else a local Ray)"
+            ),
+        ] = None,
         store: Annotated[
             Path | None, typer.Option(help="corpus store folder (default from the config)")
         ] = None,
@@ -79,6 +86,8 @@ def register(app: typer.Typer) -> None:
         from macs.labels.job import run_labels
 
         cfg = load(config, sets)
+        if ray_address:
+            cfg.labels.ray_address = ray_address
         st = _open_store(cfg, store)
         names = [a.strip() for a in actors.split(",")] if actors else None
         t0 = time.perf_counter()

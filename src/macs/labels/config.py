@@ -205,7 +205,9 @@ class LabelsConfig(_Section):
         65536, ge=1, description="rows per sidecar part file (the resume unit)"
     )
     ray_address: str | None = Field(
-        None, description="Ray cluster address; none = start a local Ray"
+        None,
+        description="Ray cluster to label on (HOST:PORT of its head, or 'auto'); none = "
+        "$RAY_ADDRESS if set, else a local Ray",
     )
     seed: int | None = Field(None, description="labelling seed; none = run.seed")
     quality: QualityConfig = Field(default_factory=QualityConfig)

@@ -291,180 +291,6 @@ def run_local(
                     prog.advance(task, futs[f].rows)
 
 
-# --- Ray Data executor ----------------------------------------------------------------------
-
-
-class _RayLabelUDF:
-    """Ray Data map_batches UDF: labellers unpickled and set up once per Ray worker."""
-
-    def __init__(self, payload_ref: list, batch_size: int):
-        import ray
-
-        # the pickled labellers travel as one object-store ref inside a list (not auto-resolved)
-        self.actors = pickle.loads(ray.get(payload_ref[0]))  # {actor: labeller}
-        self.batch_size = batch_size
-        for lab in self.actors.values():
-            lab.setup()
-
-    def __call__(self, batch):
-        import pyarrow as pa
-
-        ids = batch.column("id").to_pylist()
-        texts = [t or "" for t in batch.column("text").to_pylist()]
-        domains = [d or "" for d in batch.column("domain").to_pylist()]
-        paths = batch.column("path").to_pylist()
-        out = {"path": batch.column("path"), "id": batch.column("id")}
-        for actor, lab in self.actors.items():
-            extra = {
-                c: batch.column(c).to_pylist()
-                for c in lab.input_columns
-                if c not in ("id", "text", "domain")
-            }
-            where = (
-                f"shard {Path(paths[0]).name if paths else '-'} (a Ray batch of {len(ids)} rows)"
-            )
-            r = score_rows(actor, lab, ids, texts, domains, extra, where)
-            out[f"{actor}.score"] = pa.array(r["score"], pa.float32())
-            out[f"{actor}.group"] = pa.array(r["group"], pa.int32())
-            out[f"{actor}.empty"] = pa.array(r["empty"])
-            out[f"{actor}.truncated"] = pa.array(r["truncated"])
-        return pa.table(out)
-
-
-def _ray_init(address: str | None, workers: int) -> Any:
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-    from macs.errors import require
-
-    ray = require("ray", "ray[data]", "ray", why="--executor ray")
-    import logging
-
-    if not ray.is_initialized():
-        kw: dict[str, Any] = {
-            "include_dashboard": False,
-            "log_to_driver": False,
-            "logging_level": logging.ERROR,
-            "configure_logging": True,
-        }
-        if address:
-            ray.init(address=address, **kw)
-        else:
-            # one CPU beyond the labelling actors, so read tasks are never starved
-            ray.init(num_cpus=workers + 1, **kw)
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True
-    ctx.enable_progress_bars = False
-    for attr in ("print_on_execution_start", "enable_rich_progress_bars"):
-        if hasattr(ctx, attr):
-            setattr(ctx, attr, False)
-    logging.getLogger("ray").setLevel(logging.ERROR)
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
-    return ray
-
-
-def run_ray(
-    todo: list[tuple[Unit, list[str]]],
-    jobs: dict[str, ActorJob],
-    workers: int,
-    batch_size: int,
-    progress: bool,
-    address: str | None,
-) -> None:
-    """Label on Ray Data: read_parquet -> map_batches(labeller UDF) -> parts written by the driver."""
-    import warnings
-
-    warnings.filterwarnings("ignore", message=".*concurrent actors.*")
-    ray = _ray_init(address, workers)
-    names = sorted({a for _, ns in todo for a in ns})
-    shards = sorted({u.shard for u, _ in todo})
-    units_by_shard: dict[str, list[Unit]] = {}
-    for u, _ in todo:
-        units_by_shard.setdefault(u.shard, []).append(u)
-    wanted = {u.name: ns for u, ns in todo}
-    cols = ["id", "text", "domain"]
-    for a in names:
-        cols += [c for c in jobs[a].labeller.input_columns if c not in cols]
-    payload = pickle.dumps({a: jobs[a].labeller for a in names})
-    n_blocks = max(len(shards), len(todo))
-    ds = ray.data.read_parquet(
-        shards, columns=cols, include_paths=True, shuffle=None, override_num_blocks=n_blocks
-    )
-    ds = ds.map_batches(
-        _RayLabelUDF,
-        fn_constructor_args=([ray.put(payload)], batch_size),
-        batch_size=batch_size,
-        batch_format="pyarrow",
-        concurrency=max(1, min(workers, n_blocks)),
-        num_cpus=1,
-    )
-    by_name = {Path(s).name: s for s in shards}
-    buf: dict[str, list] = {s: [] for s in shards}
-    seen: dict[str, int] = dict.fromkeys(shards, 0)
-    total = sum(u.rows for u, _ in todo)
-    prog, task = _progress(progress, total, "labelling (ray)")
-    t0 = time.perf_counter()
-    try:
-        with prog:
-            for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-                paths = batch.column("path").to_pylist()
-                # split into runs of one path (order within a shard is preserved)
-                cuts = (
-                    [0]
-                    + [i for i in range(1, len(paths)) if paths[i] != paths[i - 1]]
-                    + [len(paths)]
-                )
-                for a, b in zip(cuts, cuts[1:], strict=False):
-                    shard = by_name[Path(paths[a]).name]
-                    buf[shard].append(batch.slice(a, b - a))
-                    seen[shard] += b - a
-                    _flush_ray_units(shard, buf, seen[shard], units_by_shard, wanted, jobs, t0)
-                prog.advance(task, batch.num_rows)
-    except Exception as e:
-        if isinstance(e, MacsError):
-            raise
-        msg = str(e)
-        for line in msg.splitlines():
-            if "LabelBatchError" in line or "failed on shard" in line:
-                raise LabelBatchError(line.split("LabelBatchError:", 1)[-1].strip()) from e
-        raise MacsError(f"the Ray labelling job failed: {type(e).__name__}: {msg[-2000:]}") from e
-    for s, us in units_by_shard.items():
-        if us:
-            raise MacsError(
-                f"Ray returned {seen[s]} rows for {Path(s).name}; units {[u.name for u in us]} "
-                "were not completed"
-            )
-
-
-def _flush_ray_units(shard, buf, seen_rows, units_by_shard, wanted, jobs, t0) -> None:
-    import pyarrow as pa
-
-    pending = units_by_shard[shard]
-    while pending and pending[0].stop <= seen_rows:
-        unit = pending.pop(0)
-        table = pa.concat_tables(buf[shard])
-        first = seen_rows - table.num_rows  # shard row of table's first row
-        part = table.slice(unit.start - first, unit.rows)
-        buf[shard] = [table.slice(unit.stop - first)]
-        ids = part.column("id").to_pylist()
-        for actor in wanted[unit.name]:
-            out = {
-                k: part.column(f"{actor}.{k}").to_numpy(zero_copy_only=False)
-                for k in ("score", "group", "empty", "truncated")
-            }
-            out["group"] = out["group"].astype(np.int32)
-            _write_unit(
-                jobs[actor].work,
-                unit,
-                ids,
-                out,
-                jobs[actor].labeller.n_groups,
-                time.perf_counter() - t0,
-            )
-    if not pending:
-        buf[shard] = []
-
-
 # --- the job ----------------------------------------------------------------------------------
 
 
@@ -536,7 +362,12 @@ def _check_columns(store, jobs: dict[str, ActorJob]) -> None:
 
 
 def publish(
-    store, job: ActorJob, units: list[Unit], executor: str, label_seconds: float
+    store,
+    job: ActorJob,
+    units: list[Unit],
+    executor: str,
+    label_seconds: float,
+    executor_info: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the manifest and swap the finished work folder into labels/<actor>/ (one rename)."""
     lab = job.labeller
@@ -571,6 +402,7 @@ def publish(
         "store": {"path": str(store.path), "name": store.name, **_store_fingerprint(store)},
         "parts": [f"{u.name}.parquet" for u in units],
         "executor": executor,
+        **({"executor_info": executor_info} if executor_info else {}),
         "seconds": {
             "fit": round(job.fit_seconds, 3),
             "label_wall": round(label_seconds, 3),
@@ -611,7 +443,14 @@ def run_labels(
     labellers = dict(labellers or {})
     names += [a for a in labellers if a not in names]
     executor = executor or cfg.executor
+    address = None
+    if executor == "ray":
+        from macs.labels.ray_exec import ray_address
+
+        address = ray_address(cfg.ray_address)
     n_workers = workers if workers is not None else (cfg.workers or os.cpu_count() or 1)
+    if address and workers is None and not cfg.workers:
+        n_workers = 0  # on a cluster: one actor per cluster CPU but one
     units = plan_units(store, cfg.rows_per_part)
     jobs: dict[str, ActorJob] = {}
     for a in names:
@@ -632,15 +471,18 @@ def run_labels(
     if skipped:
         log(f"skipping {skipped} finished unit(s) of {len(units) * len(jobs)}")
     t0 = time.perf_counter()
+    info = None
     if todo:
         if executor == "ray":
-            run_ray(todo, jobs, n_workers, cfg.batch_size, progress, cfg.ray_address)
+            from macs.labels.ray_exec import run_ray
+
+            info = run_ray(todo, jobs, n_workers, cfg.batch_size, progress, address)
         elif executor == "local":
             run_local(todo, jobs, n_workers, cfg.batch_size, progress)
         else:
             raise MacsError(f"unknown executor {executor!r}; use local or ray")
     seconds = time.perf_counter() - t0
-    out = {a: publish(store, j, units, executor, seconds) for a, j in jobs.items()}
+    out = {a: publish(store, j, units, executor, seconds, info) for a, j in jobs.items()}
     for a, m in out.items():
         if m["degenerate"]:
             log(

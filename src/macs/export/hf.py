@@ -1,0 +1,73 @@
+"""Hugging Face `datasets` export: a Dataset (id, text, domain, + input_ids with token shards)
+written with `save_to_disk`, loadable with `datasets.load_from_disk`."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from macs.export.base import EXPORT_RECORD, Selection, missing_library
+
+
+def _rows(store_path: str, token_path: str | None, idx: np.ndarray) -> Iterator[dict[str, Any]]:
+    """The rows of the dataset (a module-level generator, so `datasets` can fingerprint it)."""
+    from macs.corpus.store import CorpusStore
+    from macs.corpus.tokens import TokenStore
+
+    tokens = TokenStore.open(token_path) if token_path else None
+    sel = Selection(CorpusStore.open(store_path), idx, tokens)
+    for b in sel.batches(text=True):
+        for k in range(len(b["doc"])):
+            row = {"id": b["id"][k], "text": b["text"][k], "domain": b["domain"][k]}
+            if tokens is not None:
+                row["input_ids"] = b["input_ids"][k].astype(np.int32)
+            yield row
+
+
+def write_hf(sel: Selection, tmp: Path, num_shards: int | None = None) -> dict[str, Any]:
+    """Build the Dataset with `Dataset.from_generator` and `save_to_disk` it into `tmp`.
+
+    input_ids are int32, one document per row, without EOS (add it when packing).
+    """
+    try:
+        import datasets
+    except ImportError as e:
+        raise missing_library("datasets", "hf", e) from e
+    from macs.io import write_json
+
+    feats = {
+        "id": datasets.Value("string"),
+        "text": datasets.Value("string"),
+        "domain": datasets.Value("string"),
+    }
+    if sel.tokens is not None:
+        feats["input_ids"] = datasets.Sequence(datasets.Value("int32"))
+    cache = tmp.with_name(tmp.name + ".cache")
+    bars = datasets.utils.logging.is_progress_bar_enabled()
+    if not sys.stderr.isatty():
+        datasets.disable_progress_bars()
+    try:
+        ds = datasets.Dataset.from_generator(
+            _rows,
+            features=datasets.Features(feats),
+            gen_kwargs={
+                "store_path": str(sel.store.path),
+                "token_path": str(sel.tokens.path) if sel.tokens is not None else None,
+                "idx": sel.idx,
+            },
+            cache_dir=str(cache),
+        )
+        ds.save_to_disk(str(tmp), num_shards=num_shards)
+        del ds
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
+        shutil.rmtree(cache, ignore_errors=True)
+    rec = sel.record("hf", columns=list(feats), datasets_version=datasets.__version__)
+    write_json(tmp / EXPORT_RECORD, rec)
+    return {"tokens": rec.get("tokens")}
