@@ -160,3 +160,18 @@ def test_select_reads_label_sidecars(tmp_path, data_dir, capsys):
     # natural init: the topic holding the most tokens has the highest weight and is taken first
     w = meta["weights"]["topic"]
     assert max(w, key=w.get) in set(names)
+
+
+def test_select_exports_with_format(tmp_path, data_dir, capsys):
+    """`macs select --format hf --export DIR` writes the selection as a datasets folder."""
+    pytest.importorskip("datasets")
+    from datasets import load_from_disk
+
+    cfg = _config(tmp_path, data_dir, actors=["domain"], method="random", fraction=0.1)
+    main(["select", "-c", cfg, "--format", "hf", "--export", str(tmp_path / "hf")])
+    table, _ = read_manifest(tmp_path / "runs" / "sel" / "select" / "manifest.parquet")
+    ds = load_from_disk(str(tmp_path / "hf"))
+    assert ds["id"] == table.column("id").to_pylist()
+    with pytest.raises(SystemExit):
+        main(["select", "-c", cfg, "--format", "hf"])
+    assert "give --format and --export together" in capsys.readouterr().err

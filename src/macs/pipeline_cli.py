@@ -119,6 +119,15 @@ def select_cmd(
             "--show", help="Actors whose summary to print: comma list, 'all' (default: domain)."
         ),
     ] = "domain",
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="Also export the selection: hf | litdata | mds | flat | jsonl."
+        ),
+    ] = None,
+    export: Annotated[
+        Path | None, typer.Option("--export", help="Folder of the --format export.")
+    ] = None,
 ) -> None:
     """Static selection: stage 0 of selection.method at a token budget; write a stage manifest and print the mixture.
 
@@ -127,10 +136,13 @@ def select_cmd(
     import sys
     import time
 
-    cfg = load(config, sets)
-    t0 = time.perf_counter()
+    from macs.errors import MacsError
     from macs.select import print_summary, run_select
 
+    if (fmt is None) != (export is None):
+        raise MacsError("give --format and --export together (e.g. --format hf --export out/hf)")
+    cfg = load(config, sets)
+    t0 = time.perf_counter()
     result = run_select(
         cfg,
         out=out,
@@ -138,6 +150,7 @@ def select_cmd(
         jsonl=jsonl,
         token_shards=token_shards,
         log=lambda m: typer.echo(m, err=True),
+        export=(fmt, export) if fmt else None,
     )
     print_summary(result["summary"], show)
     s = result["summary"]

@@ -49,8 +49,12 @@ def run_select(
     jsonl: Path | None = None,
     token_shards: Path | None = None,
     log=print,
+    export: tuple[str, Path] | None = None,
 ) -> dict:
-    """Run a static selection for a Config; returns {'manifest', 'summary', 'summary_path', 'state', ...}."""
+    """Run a static selection for a Config; returns {'manifest', 'summary', 'summary_path', 'state', ...}.
+
+    `export` = (format, folder) also writes the selection with macs.export (hf, litdata, mds,
+    flat, jsonl)."""
     from macs.console.manifest import stage_table, summarize, write_manifest
     from macs.console.state import save_state
     from macs.io import write_json
@@ -81,7 +85,14 @@ def run_select(
     write_json(summary_path, summary)
     state_path = save_state(out.with_name(out.stem + ".selector.npz"), sel.state_dict())
     write_extras(pool, stage, extra, jsonl, token_shards, log)
+    exported = None
+    if export is not None:
+        from macs.export.api import write_export
+
+        fmt, folder = export
+        exported = write_export(fmt, folder, pool.store, stage.idx, tokens=pool.tokens, log=log)
     return {
+        "export": exported,
         "manifest": out,
         "summary": summary,
         "summary_path": summary_path,
