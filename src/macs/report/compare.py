@@ -34,7 +34,7 @@ def stage_diversity(run: Run) -> list[dict]:
         if "store_domain" in st:
             w = np.bincount(st["store_domain"].astype(np.int64), weights=tok)
             p = w[w > 0] / w.sum()
-            ent = float(-(p * np.log(p)).sum())
+            ent = max(0.0, float(-(p * np.log(p)).sum()))  # no "-0.00" for a single domain
         cols = [st[c].astype(np.int64) for c in label_cols if c in st]
         cells = len({tuple(x) for x in np.stack(cols, 1).tolist()}) if cols else 0
         out.append({"domain_entropy": ent, "cells": cells, "docs": int(tok.size)})
