@@ -115,3 +115,22 @@ def test_a_degenerate_actor_is_left_out_with_a_note(mini_pool):
             pool=replace(pool, labels={"quality": only}),
             log=said.append,
         )
+
+
+def test_reward_pool_unselected_never_scores_chosen_documents(mini_pool):
+    import torch
+
+    pool, cfg = mini_pool
+    seen = []
+
+    def length_reward(model, idx, step=None, optimizer=None):  # an injected reward: -log length
+        seen.append(np.asarray(idx))
+        return -np.log(pool.n_tokens[np.asarray(idx)].astype(float))
+
+    sel_cfg = cfg.selection.model_copy(update={"reward_pool": "unselected", "samples_per_group": 8})
+    c = cfg.model_copy(update={"selection": sel_cfg})
+    sel = OnlineSelection.from_config(c, BUDGETS, pool=pool, reward_fn=length_reward, log=print)
+    first = sel.initial()
+    sel.refresh(torch.nn.Linear(2, 2), step=1)
+    assert seen and not set(seen[0].tolist()) & set(first.idx.tolist())
+    assert pool.eligible[seen[0]].all()

@@ -97,3 +97,19 @@ def test_reference_tasks_come_from_the_reward_part():
     assert not set(ids) & eval_ids
     again = load_reference_set(byte_tok, tasks=("lambada",), n_per_task=20, seed=0)
     assert again.manifest() == ref.manifest()
+
+
+def test_reference_shots_option_renders_squad_without_examples():
+    from macs.influence.reference import _task_rows
+
+    five = _task_rows("squad", 3, 0)
+    zero = _task_rows("squad", 3, 0, shots=0)
+    assert [r[0] for r in five] == [r[0] for r in zero]  # the same reward-split documents
+    assert all(len(z[1]) < len(f[1]) for z, f in zip(zero, five, strict=True))
+    assert [r[2] for r in five] == [r[2] for r in zero]  # the same answers
+    import pytest
+
+    from macs.errors import MacsError
+
+    with pytest.raises(MacsError, match="no 3-shot rendering"):
+        _task_rows("squad", 3, 0, shots=3)

@@ -159,7 +159,10 @@ class MultiActorSelector(Selector):
         if online is None:
             raise MacsError(f"{self.name} needs the current model at every refresh")
         t0 = time.perf_counter()
-        samples = self.console.sample_groups(self.m, self.pool.eligible)
+        pool_mask = self.pool.eligible
+        if self.ctx.cfg.selection.reward_pool == "unselected":
+            pool_mask = pool_mask & (self.console.counts == 0)
+        samples = self.console.sample_groups(self.m, pool_mask)
         parts = [g for per_group in samples.values() for g in per_group]
         union = (
             np.unique(np.concatenate(parts)).astype(np.int64) if parts else np.zeros(0, np.int64)

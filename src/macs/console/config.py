@@ -80,6 +80,10 @@ class SelectionConfig(BaseModel):
         default_factory=dict,
         description="{actor: share}: each group of the actor gets at most this share of a stage",
     )
+    reward_pool: Literal["all", "unselected"] = Field(
+        "all",
+        description="where reward samples are drawn: all eligible docs (the paper) or only never-selected ones",
+    )
     samples_per_group: int = Field(
         200, ge=1, description="m: docs sampled per group at each reward refresh"
     )

