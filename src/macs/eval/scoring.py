@@ -34,6 +34,7 @@ from typing import Any
 from macs.errors import MacsError
 from macs.eval.packed import forward_packed as _forward_shared
 from macs.eval.packed import log_softmax_at, packing_supported, plan_batches, share_contexts
+from macs.progress import Bar
 
 LN2 = math.log(2.0)
 CPU_BATCH_TOKENS = 2048  # padded tokens per batch on CPU when max_batch_tokens is unset
@@ -278,7 +279,7 @@ def score_encoded(
 
     was_training = model.training
     model.eval()
-    bar = _progress(len(items), desc) if progress else None
+    bar = Bar(len(items), desc, unit="requests") if progress else None
     run = _Run(model, items, pad_id, device, left, cache_arg, bar)
     autocast = (
         torch.autocast(device_type="cuda", dtype=torch.bfloat16)
@@ -338,7 +339,7 @@ class _Run:
     device: Any
     left: bool  # pad on the left (explicit positions, logits_to_keep)
     cache_arg: str | None  # keyword of model.forward that takes a KV cache
-    bar: _progress | None
+    bar: Bar | None
     results: list[PairScore | None] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -371,7 +372,7 @@ class _Run:
             for i, (lp, greedy) in scored_s.items():
                 self._record(i, lp, greedy)
             if self.bar is not None:
-                self.bar.update(len(scored_s))
+                self.bar.advance(len(scored_s))
 
     def plain(self, batches: list[list[int]]) -> None:
         """Score padded batches of whole pairs."""
@@ -383,32 +384,7 @@ class _Run:
             for (lp, greedy), i in zip(scored, batch, strict=True):
                 self._record(i, lp, greedy)
             if self.bar is not None:
-                self.bar.update(len(batch))
-
-
-class _progress:
-    """A tiny rich progress bar on stderr (no-op when stderr is not a terminal)."""
-
-    def __init__(self, total: int, desc: str):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self._p = Progress(
-            f"[bold]{desc}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(file=sys.stderr),
-            transient=True,
-        )
-        self._p.start()
-        self._t = self._p.add_task(desc, total=total)
-
-    def update(self, n: int) -> None:
-        self._p.update(self._t, advance=n)
-
-    def close(self) -> None:
-        self._p.stop()
+                self.bar.advance(len(batch))
 
 
 def bits_per_byte(logprob: float, n_bytes: int) -> float:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -166,18 +165,7 @@ def output_dir(out: str | os.PathLike) -> Iterator[Path]:
 
 
 def progress(total: int, what: str):
-    """A rich progress bar over documents on stderr (hidden when stderr is not a terminal)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """A progress bar over documents (macs.progress.Bar): `with bar:` and `bar.advance(n)`."""
+    from macs.progress import Bar
 
-    prog = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("docs"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-        disable=not sys.stderr.isatty(),
-    )
-    return prog, prog.add_task(what, total=total)
+    return Bar(total, what, unit="docs")

@@ -54,14 +54,14 @@ def write_flat(sel: Selection, tmp: Path, batch_docs: int = 8192) -> dict[str, A
     ts = sel.need_tokens("flat")
     lengths = sel.lengths()
     eos = np.array([ts.eos_id], dtype=ts.dtype)
-    prog, task = progress(sel.n_docs, "writing flat tokens")
+    prog = progress(sel.n_docs, "writing flat tokens")
     with open(tmp / TOKENS_FILE, "wb") as f, prog:
         for a in range(0, sel.n_docs, batch_docs):
             b = sel.idx[a : a + batch_docs]
             np.concatenate([x for i in b for x in (ts.doc(int(i)), eos)]).astype(
                 ts.dtype, copy=False
             ).tofile(f)
-            prog.advance(task, len(b))
+            prog.advance(len(b))
     index = np.stack([stream_offsets(lengths), lengths], axis=1)
     np.save(tmp / "index.npy", index)
     write_doc_index(sel, tmp, lengths)

@@ -28,7 +28,7 @@ def write_jsonl(
             raise ValueError(f"column {k!r} has {len(v)} values for {sel.n_docs} documents")
     lengths = sel.lengths() if sel.tokens is not None else None
     n = 0
-    prog, task = progress(sel.n_docs, "writing jsonl")
+    prog = progress(sel.n_docs, "writing jsonl")
     with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as f, prog:
         for b in sel.batches(text=True):
             for k in range(len(b["doc"])):
@@ -43,7 +43,7 @@ def write_jsonl(
                     rec[c] = _plain(v[n + k])
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
             n += len(b["doc"])
-            prog.advance(task, len(b["doc"]))
+            prog.advance(len(b["doc"]))
     return {"tokens": int(lengths.sum()) if lengths is not None else None}
 
 
@@ -69,7 +69,7 @@ def write_selected_jsonl(
 
     idx = np.asarray(idx, dtype=np.int64)
     n = 0
-    prog, task = progress(len(idx), "writing selected docs")
+    prog = progress(len(idx), "writing selected docs")
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f, prog:
         start = pos = 0  # first doc of the batch; position in idx
         for batch in store.iter_batches(columns=["id", "text"], batch_size=8192):
@@ -91,7 +91,7 @@ def write_selected_jsonl(
                         rec[a.name] = a.group_names[int(a.groups[d])]
                     f.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 n += stop - pos
-                prog.advance(task, stop - pos)
+                prog.advance(stop - pos)
                 pos = stop
             start = end
     log(f"wrote {n:,} selected documents to {path}")

@@ -56,7 +56,7 @@ def write_mds(
     columns = {"id": "str", "text": "str", "domain": "str"}
     if sel.tokens is not None:
         columns["input_ids"] = f"ndarray:{sel.tokens.dtype.name}"
-    prog, task = progress(sel.n_docs, "writing mds")
+    prog = progress(sel.n_docs, "writing mds")
     with (
         sb.MDSWriter(
             out=str(tmp), columns=columns, compression=compression, size_limit=size_limit
@@ -67,7 +67,7 @@ def write_mds(
             for k in range(len(b["doc"])):
                 sample = {c: b[c][k] for c in columns}
                 w.write(sample)
-            prog.advance(task, len(b["doc"]))
+            prog.advance(len(b["doc"]))
     from importlib.metadata import version
 
     rec = sel.record(

@@ -41,13 +41,13 @@ def write_selected_tokens(
     offsets = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]).astype(np.int64)
     eos = np.array([ts.eos_id], dtype=ts.dtype)
     try:
-        prog, task = progress(len(idx), "writing selected tokens")
+        prog = progress(len(idx), "writing selected tokens")
         with open(tmp / "tokens-00000.bin", "wb") as f, prog:
             for s in range(0, len(idx), batch_docs):
                 part = [x for i in idx[s : s + batch_docs] for x in (ts.doc(int(i)), eos)]
                 if part:
                     np.concatenate(part).astype(ts.dtype, copy=False).tofile(f)
-                prog.advance(task, len(part) // 2)
+                prog.advance(len(part) // 2)
         index = np.stack([np.zeros_like(idx), offsets, lengths], axis=1)
         np.save(tmp / "index.npy", index)
         np.save(tmp / "docs.npy", idx)

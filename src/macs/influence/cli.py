@@ -68,13 +68,13 @@ def register(app: typer.Typer) -> None:
 
         import numpy as np
         import torch
-        from rich.progress import Progress
 
         from macs.corpus.tokenizer import load_tokenizer
         from macs.errors import MacsError
         from macs.influence import make_estimator, reference_for_config
         from macs.influence.reference import encoder
         from macs.io import write_json, write_text
+        from macs.progress import Bar
 
         cfg = load(config, sets)
         icfg = cfg.influence
@@ -82,9 +82,9 @@ def register(app: typer.Typer) -> None:
             raise MacsError(f"--model {model}: no config.json there; give a save_pretrained folder")
         from transformers import AutoModelForCausalLM
 
-        dev = cfg.run.device
-        if dev == "auto":
-            dev = "cuda" if torch.cuda.is_available() else "cpu"
+        from macs.device import resolve_device
+
+        dev = resolve_device(cfg.run.device)
         lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).to(dev)
         tok = load_tokenizer(tokenizer or model)
         encode = encoder(tok)
@@ -93,14 +93,13 @@ def register(app: typer.Typer) -> None:
         ref = reference_for_config(tok, icfg, seed=cfg.run.seed)
         est = make_estimator(icfg, ref)
         t0 = time.perf_counter()
-        est.refresh(lm)
+        est.refresh(lm, step=0)
         r = np.full(len(toks), np.nan)
         step = max(1, icfg.chunk_size * 4)
-        with Progress(transient=True) as bar:
-            task = bar.add_task(f"{icfg.estimator} rewards", total=len(toks))
+        with Bar(len(toks), f"{icfg.estimator} rewards", unit="docs") as bar:
             for s in range(0, len(toks), step):
-                r[s : s + step] = est.rewards(lm, toks[s : s + step])
-                bar.update(task, advance=len(toks[s : s + step]))
+                r[s : s + step] = est.rewards(lm, toks[s : s + step], step=0)
+                bar.advance(len(toks[s : s + step]))
         dt = time.perf_counter() - t0
         lines = [
             json.dumps({"id": i, "reward": None if np.isnan(x) else float(x), "n_tokens": len(t)})
