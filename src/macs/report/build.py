@@ -287,24 +287,9 @@ def _trajectory_notes(runs: list[Run]) -> list[str]:
     return notes
 
 
-def build_report(
-    run_dirs: list[str | Path],
-    out_dir: str | Path | None = None,
-    method: str = "multi_actor",
-    title: str = "macs report",
-    baseline: str = "random",
-) -> Path:
-    """Write report.md, report.html and plots/*.png for the runs into out_dir; returns report.md."""
-    if not run_dirs:
-        raise MacsError("give at least one run directory")
-    runs = [load_run(d) for d in run_dirs]
-    out = Path(out_dir) if out_dir is not None else Path(run_dirs[0]) / "report"
-    plots = out / "plots"
-    plots.mkdir(parents=True, exist_ok=True)
-    figs: list[
-        tuple[str, Path]
-    ] = []  # (caption, png); the comparison's plots live in compare/plots
-    method_runs = [r for r in runs if r.mode == method] or [r for r in runs if r.mode != "random"]
+def _run_plots(runs: list[Run], method_runs: list[Run], plots: Path) -> list[tuple[str, Path]]:
+    """(caption, png) of the selection dynamics and training plots."""
+    figs: list[tuple[str, Path]] = []
     p = plot_theta(method_runs, plots / "theta.png")
     if p:
         figs.append(("Collaborative weights theta per actor over stages", p))
@@ -319,11 +304,13 @@ def build_report(
     p = plot_loss(runs, plots / "loss.png")
     if p:
         figs.append(("Training loss vs tokens", p))
-    head, rows, table = compare_table(runs, method, baseline)
-    from macs.report.compare import write_comparison
+    return figs
 
-    _, cmp, cmp_plots = write_comparison(runs, out / "compare", baseline)
-    figs += [(f"Comparison: {p.stem}", p) for p in cmp_plots]
+
+def _markdown(title, runs, cmp, head, rows, baseline, notes, figs, out: Path) -> str:
+    """The report's Markdown: runs, the comparison, all metrics, weight trajectories, plots."""
+    from macs.report.compare import table_markdown
+
     rh, rr = _runs_table(runs)
     md = [
         f"# {title}",
@@ -334,14 +321,13 @@ def build_report(
         "",
         _md_table(rh, rr),
         "",
-        "Overhead = online selection time (rewards + actor/console updates + selection) as a fraction of "
-        "training time.",
+        "Overhead = online selection time (rewards + actor/console updates + selection) as a "
+        "fraction of training time.",
+        "",
+        "## Comparison",
         "",
     ]
-    md += ["## Comparison", ""]
     if rows:
-        from macs.report.compare import table_markdown
-
         md += [
             table_markdown(cmp),
             "",
@@ -354,13 +340,37 @@ def build_report(
         ]
     else:
         md += ["No evaluation results (eval.json) in these runs.", ""]
-    notes = _trajectory_notes(method_runs)
     if notes:
         md += ["## Weight trajectories", ""] + notes + [""]
     md += ["## Plots", ""]
     for cap, f in figs:
         md += [f"### {cap}", "", f"![{cap}]({f.relative_to(out).as_posix()})", ""]
-    text = "\n".join(md)
+    return "\n".join(md)
+
+
+def build_report(
+    run_dirs: list[str | Path],
+    out_dir: str | Path | None = None,
+    method: str = "multi_actor",
+    title: str = "macs report",
+    baseline: str = "random",
+) -> Path:
+    """Write report.md, report.html, plots/*.png and compare/ for the runs into out_dir; returns report.md."""
+    from macs.report.compare import write_comparison
+
+    if not run_dirs:
+        raise MacsError("give at least one run directory")
+    runs = [load_run(d) for d in run_dirs]
+    out = Path(out_dir) if out_dir is not None else Path(run_dirs[0]) / "report"
+    plots = out / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    method_runs = [r for r in runs if r.mode == method] or [r for r in runs if r.mode != "random"]
+    figs = _run_plots(runs, method_runs, plots)
+    head, rows, table = compare_table(runs, method, baseline)
+    _, cmp, cmp_plots = write_comparison(runs, out / "compare", baseline)
+    figs += [(f"Comparison: {p.stem}", p) for p in cmp_plots]
+    notes = _trajectory_notes(method_runs)
+    text = _markdown(title, runs, cmp, head, rows, baseline, notes, figs, out)
     write_text(out / "report.md", text)
     write_text(out / "report.html", _html(title, text))
     write_json(
