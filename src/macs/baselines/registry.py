@@ -20,6 +20,7 @@ _BUILTINS = (
     "macs.baselines.multi_actor",
     "macs.baselines.random",
     "macs.baselines.quality",
+    "macs.baselines.regmix",
 )
 
 
