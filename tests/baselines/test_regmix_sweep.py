@@ -51,7 +51,10 @@ def test_sweep_resumes_after_an_interruption_with_identical_results(mini_pool, m
 
 
 @pytest.mark.slow
-def test_parallel_processes_give_the_serial_results(mini_pool, mini_data, tmp_path):
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_parallel_runs_give_the_serial_results(mini_pool, mini_data, tmp_path, executor):
+    if executor == "ray":
+        pytest.importorskip("ray")
     pool, _ = mini_pool
     cfg = regmix_config(mini_data)
     plan = plan_for(regmix_ctx(pool, cfg, tmp_path), "topic")
@@ -76,9 +79,9 @@ def test_parallel_processes_give_the_serial_results(mini_pool, mini_data, tmp_pa
 
     log: list[str] = []
     serial = run_sweep(job(), tmp_path / "s", 3, target, workers=1, log=log.append, progress=False)
-    par = run_sweep(job(), tmp_path / "p", 3, target, workers=2, log=log.append, progress=False)
+    par = run_sweep(job(), tmp_path / "p", 3, target, 2, executor, log=log.append, progress=False)
     assert [r["target_loss"] for r in serial] == [r["target_loss"] for r in par]
-    assert "local x2" in log[-1]
+    assert f"{executor} x2" in log[-1]
 
 
 def test_failed_proxies_are_counted_and_too_few_successes_is_an_error(

@@ -31,7 +31,7 @@ class RegMixConfig(_Section):
         "llama-1m", description="named model size of each proxy (macs.train.model.SIZES)"
     )
     proxy_tokens: int = Field(
-        200_000, ge=1, description="training tokens per proxy (whole batches of seq_len tokens)"
+        100_000, ge=1, description="training tokens per proxy (whole batches of seq_len tokens)"
     )
     seq_len: int = Field(128, ge=8, description="tokens per packed proxy training sequence")
     batch_size: int = Field(16, ge=1, description="sequences per proxy optimiser step")

@@ -25,7 +25,14 @@ from macs.baselines.regmix_run import RegMixResult, label_groups, regmix_result
 from macs.baselines.static import StaticSelector
 from macs.console.budget import doc_hash, hash_bits
 
-__all__ = ["RegMixResult", "RegMixSelector", "mixture_sample", "regmix_result", "regmix_weights"]
+__all__ = [
+    "RegMixResult",
+    "RegMixSelector",
+    "mixture_sample",
+    "regmix_check",
+    "regmix_result",
+    "regmix_weights",
+]
 
 
 def regmix_weights(ctx: SelectorContext, labels_name: str) -> np.ndarray:
@@ -37,6 +44,16 @@ def regmix_weights(ctx: SelectorContext, labels_name: str) -> np.ndarray:
     Cached beside the labels: a second call with the same config is instant.
     """
     return regmix_result(ctx, labels_name).weights(ctx.cfg.baselines.regmix.weights_as)
+
+
+def regmix_check(ctx: SelectorContext, labels_name: str) -> None:
+    """Raise MacsError before any training if RegMix cannot run for `labels_name` (labels, groups,
+    n_proxies, target, token shards; LightGBM unless the result is already cached)."""
+    from macs.baselines.regmix_fit import lightgbm
+    from macs.baselines.regmix_run import cached_result, plan_for
+
+    if cached_result(plan_for(ctx, labels_name), labels_name) is None:
+        lightgbm()
 
 
 def _quotas(mixture: np.ndarray, cap: np.ndarray, total: float) -> tuple[np.ndarray, np.ndarray]:
@@ -131,12 +148,7 @@ class RegMixSelector(StaticSelector):
     @classmethod
     def check(cls, ctx: SelectorContext) -> None:
         """The label set must exist with two or more groups; LightGBM must be installed unless cached."""
-        from macs.baselines.regmix_fit import lightgbm
-        from macs.baselines.regmix_run import cached_result, plan_for
-
-        labels = ctx.cfg.baselines.regmix.labels
-        if cached_result(plan_for(ctx, labels), labels) is None:
-            lightgbm()
+        regmix_check(ctx, ctx.cfg.baselines.regmix.labels)
 
     def __init__(self, ctx: SelectorContext):
         super().__init__(ctx)
@@ -172,6 +184,9 @@ class RegMixSelector(StaticSelector):
             "result": str(res.path),
             "plot": None if res.plot is None else str(res.plot),
             "notes": res.notes,
+            "sweep": res.info.get("sweep"),
+            "fit": res.info.get("fit"),
+            "sweep_fit_search_seconds": res.info.get("seconds"),
             **info,
         }
         return idx, res.weights("ratio")[self.groups]

@@ -88,6 +88,15 @@ def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _array_hash(*arrays: np.ndarray, chunk: int = 1 << 24) -> str:
+    """sha256 of arrays' bytes, read in chunks (memmaps stay on disk)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        for s in range(0, len(a), chunk):
+            h.update(np.ascontiguousarray(a[s : s + chunk]).tobytes())
+    return h.hexdigest()[:16]
+
+
 def _cache_root(ctx: SelectorContext) -> Path:
     if ctx.cache_dir is not None:
         return Path(ctx.cache_dir) / "regmix"
@@ -145,6 +154,7 @@ def plan_for(ctx: SelectorContext, labels: str) -> _Plan:
         "labels": labels,
         "groups": names,
         "group_tokens": tok.astype(np.int64).tolist(),
+        "docs": _array_hash(np.asarray(groups, np.int32), elig),  # which doc is in which group
         "pool": [pool.n_docs, int(elig.sum()), int(ts.vocab_size), str(Path(ts.path).name)],
         "seed": seed,
         "target": target_spec(pool, rcfg, ctx.cfg.influence),

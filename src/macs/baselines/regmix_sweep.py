@@ -352,7 +352,8 @@ def _run_ray(job: SweepJob, todo: list[int], workers: int, address: str | None, 
             "baselines.regmix.executor ray: Ray is not installed; run `bash scripts/setup.sh ray` "
             "or use executor: local"
         ) from e
-    if not ray.is_initialized():
+    started = not ray.is_initialized()
+    if started:
         kw: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.ERROR}
         if address:
             ray.init(address=address, **kw)
@@ -366,7 +367,8 @@ def _run_ray(job: SweepJob, todo: list[int], workers: int, address: str | None, 
             done, _ = ray.wait(list(pending), num_returns=1)
             for r in done:
                 record(pending.pop(r), ray.get(r))
-    except BaseException:
+    finally:
         for r in pending:
             ray.cancel(r)
-        raise
+        if started:
+            ray.shutdown()
