@@ -24,6 +24,7 @@ _BUILTINS = (
     "macs.baselines.qurating",
     "macs.baselines.dsir",
     "macs.baselines.perplexity",
+    "macs.baselines.regmix",
 )
 
 

@@ -42,13 +42,17 @@ class StaticSelector(Selector):
             t0 = time.perf_counter()
             idx, score = self.choose(self.ctx.total_budget)
             idx = np.unique(np.asarray(idx, dtype=np.int64))
-            rng = np.random.Generator(np.random.PCG64([self.ctx.seed, 0x57A71C]))
-            self._order = idx[rng.permutation(idx.size)]
+            self._order = self.deal_order(idx)
             self._score = score
             self.info.setdefault("choose_seconds", time.perf_counter() - t0)
             self.info["chosen_docs"] = int(idx.size)
             self.info["chosen_tokens"] = int(self.pool.n_tokens[idx].sum())
         return self._order
+
+    def deal_order(self, idx: np.ndarray) -> np.ndarray:
+        """The order in which the chosen docs (sorted indices) are dealt to stages: a seeded shuffle."""
+        rng = np.random.Generator(np.random.PCG64([self.ctx.seed, 0x57A71C]))
+        return idx[rng.permutation(idx.size)]
 
     def _deal(self, stage: int, budget: int) -> Choice:
         t0 = time.perf_counter()
