@@ -125,13 +125,14 @@ def test_select_uses_token_shards_when_present(tmp_path, data_dir, capsys):
     assert sel.memmap(0)[len(sel.doc(0))] == src.eos_id
 
 
-def test_select_regmix_is_a_clear_user_error(tmp_path, data_dir, capsys):
+def test_select_regmix_without_token_shards_is_a_clear_user_error(tmp_path, data_dir, capsys):
     cfg = _config(tmp_path, data_dir, actors=["domain"], init="regmix")
     with pytest.raises(SystemExit) as e:
         main(["select", "-c", cfg])
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert "regmix" in err and "not yet available" in err and "Traceback" not in err
+    assert "RegMix trains proxies on token shards" in err and "macs corpus tokenize" in err
+    assert "Traceback" not in err
 
 
 def test_select_reads_label_sidecars(tmp_path, data_dir, capsys):

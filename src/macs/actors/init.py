@@ -65,9 +65,9 @@ def _natural(groups: np.ndarray, n_groups: int, n_tokens, name: str) -> np.ndarr
 @register_init("regmix")
 def _regmix(groups: np.ndarray, n_groups: int, n_tokens, name: str) -> np.ndarray:
     raise MacsError(
-        f"actor {name!r}: init 'regmix' (RegMix proxy-model search, method.md section 5) is not "
-        "yet available in this version; use init: natural or init: uniform, or give the weights "
-        "explicitly as a list (one per group) or a mapping {group_name: weight}"
+        f"actor {name!r}: init 'regmix' needs the pool and a proxy sweep, so it is resolved when "
+        "the selector builds its actors (macs.baselines.multi_actor.build_actors via "
+        "selection.init: regmix); an Actor built by hand takes explicit weights instead"
     )
 
 

@@ -39,6 +39,10 @@ def build_actors(ctx: SelectorContext, specs: list | None = None) -> list[Actor]
     out = []
     for s in specs if specs is not None else actor_specs(ctx):
         init = s.init if s.init is not None else sel.init
+        if init == "regmix":  # RegMix over this actor's groups (cached beside the labels)
+            from macs.baselines.regmix import regmix_weights
+
+            init = regmix_weights(ctx, s.labels or s.name).tolist()
         kw = {"init": init, "update": sel.update, "eta": sel.eta_w, "n_tokens": pool.n_tokens}
         lab = pool.labels.get(s.labels or s.name)
         if s.cls is None and lab is not None:
@@ -89,6 +93,12 @@ class MultiActorSelector(Selector):
                 "every actor puts all documents in one group, so there is nothing to select by; "
                 "label more than one domain, quality level or topic"
             )
+        for s in specs:
+            init = s.init if s.init is not None else ctx.cfg.selection.init
+            if init == "regmix" and not _degenerate(ctx, s):
+                from macs.baselines.regmix import regmix_check
+
+                regmix_check(ctx, s.labels or s.name)
 
     def __init__(self, ctx: SelectorContext):
         super().__init__(ctx)

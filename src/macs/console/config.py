@@ -32,7 +32,7 @@ class SelectionConfig(BaseModel):
     )
     init: str | list[float] | dict[str, float] = Field(
         "uniform",
-        description="initial weights: uniform | natural (token share) | regmix (not yet) | list",
+        description="initial weights: uniform | natural (token share) | regmix (proxy sweep, baselines.regmix) | list",
     )
     update: Literal["standardized", "eq5"] = Field(
         "standardized",

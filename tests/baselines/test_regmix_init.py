@@ -1,0 +1,23 @@
+"""`selection.init: regmix`: the multi-actor method starts from RegMix weights (cached, shared with the selector)."""
+
+from __future__ import annotations
+
+import numpy as np
+from regmix_fixtures import regmix_config, regmix_ctx
+
+from macs.baselines.multi_actor import MultiActorSelector
+from macs.baselines.regmix import regmix_weights
+
+
+def test_init_regmix_gives_the_topic_actor_regmix_weights(mini_pool, mini_data, tmp_path):
+    pool, _ = mini_pool
+    cfg = regmix_config(mini_data, "selection.actors=[{name: topic, init: regmix}, domain]")
+    said: list[str] = []
+    ctx = regmix_ctx(pool, cfg, tmp_path, log=said)
+    MultiActorSelector.check(ctx)
+    sel = MultiActorSelector(ctx)
+    topic = sel.console.actor("topic")
+    want = regmix_weights(ctx, "topic")  # the cached result: no second sweep
+    np.testing.assert_allclose(topic.weights, want / want.mean(), rtol=1e-9)
+    assert np.ptp(topic.weights) > 0  # not uniform
+    np.testing.assert_allclose(sel.console.actor("domain").weights, 1.0)  # the others: uniform
