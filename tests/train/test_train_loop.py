@@ -198,3 +198,23 @@ def test_random_selector_matches_pool_domain_shares(pool, tmp_path):
     s0, s1 = (set(_manifest(r.run_dir, k).column("doc").to_pylist()) for k in (0, 1))
     assert pool.eligible_tokens < 2 * 2560 and not (s0 & set(np.flatnonzero(~pool.eligible)))
     assert s0 | s1 == set(np.flatnonzero(pool.eligible).tolist())
+
+
+def test_a_finished_run_survives_new_config_fields_at_their_defaults(pool, tmp_path):
+    """A run made before a config field existed is reused when the field keeps its default."""
+    import yaml
+
+    from macs.errors import MacsError
+    from macs.train.rundir import check_same_config
+
+    cfg = make_cfg(tmp_path, "old")
+    d = tmp_path / "old"
+    d.mkdir()
+    saved = cfg.model_dump(mode="json")
+    del saved["selection"]["reward_pool"]  # as a run of an older macs wrote it
+    del saved["influence"]["reference_shots"]
+    (d / "config.yaml").write_text(yaml.safe_dump(saved))
+    check_same_config(cfg, d)  # no difference
+    changed = make_cfg(tmp_path, "old", **{"selection.reward_pool": "unselected"})
+    with pytest.raises(MacsError, match="selection.reward_pool: 'all' -> 'unselected'"):
+        check_same_config(changed, d)

@@ -71,14 +71,16 @@ def check_same_config(cfg, run_dir: Path) -> None:
     if "mode" in (saved.get("selection") or {}):  # macs 0.1 spelled selection.method "mode"
         saved["selection"]["method"] = saved["selection"].pop("mode")
     now = cfg.model_dump(mode="json")
+    defaults = type(cfg)().model_dump(mode="json")  # a field a run predates counts as its default
     diffs = []
     for sec in sorted((set(saved) | set(now)) - JOB_SECTIONS):
         a, b = saved.get(sec) or {}, now.get(sec) or {}
         for k in sorted(set(a) | set(b)):
             if k in RUNTIME_FIELDS.get(sec, set()):
                 continue
-            if a.get(k) != b.get(k):
-                diffs.append(f"{sec}.{k}: {a.get(k)!r} -> {b.get(k)!r}")
+            old = a[k] if k in a else (defaults.get(sec) or {}).get(k)
+            if old != b.get(k):
+                diffs.append(f"{sec}.{k}: {old!r} -> {b.get(k)!r}")
     if diffs:
         raise MacsError(
             f"{run_dir} holds a run with a different config ({'; '.join(diffs[:5])}); "
