@@ -55,9 +55,16 @@ def import_cmd(
     config: ConfigOpt = None,
     sets: SetOpt = None,
 ) -> None:
-    """Import files into a corpus store (streaming, atomic; prints a one-line summary)."""
+    """Import files into a corpus store (streaming, atomic; prints a one-line summary).
+
+    Exit status: 0 = imported (bad records skipped under --on-error skip are counted in the
+    summary); 2 = error, nothing written; 3 = partial: with --on-error skip a damaged input
+    file (truncated or corrupt stream) was cut short, its records before the damage were kept
+    and the store's manifest says `partial: true`.
+    """
     from macs.corpus.importer import import_corpus
     from macs.corpus.store import store_path
+    from macs.errors import EXIT_PARTIAL
 
     cfg = load(
         config,
@@ -91,6 +98,15 @@ def import_cmd(
         progress=not quiet,
     )
     typer.echo(res.summary())
+    if res.stats.partial:
+        for ex in (x for k in sorted(res.stats.faults) for x in res.stats.examples.get(k, [])):
+            typer.echo(f"warning: {ex}", err=True)
+        typer.echo(
+            f"warning: the import is partial (exit status {EXIT_PARTIAL}): replace the damaged "
+            "file(s) and import again for a complete store",
+            err=True,
+        )
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 @corpus_app.command("build")
