@@ -148,7 +148,8 @@ def test_arrow_stream_cut_at_a_batch_boundary_is_a_fault(tmp_path, lines):
     assert CorpusStore.open(tmp_path / "s").read_column("id") == _ids(lines[:80])
     (tmp_path / "mid.arrow").write_bytes(data[: ends[1] + 100])  # inside the third batch
     res = _imp([tmp_path / "mid.arrow"], tmp_path / "s2", on_error="skip")
-    assert dict(res.stats.faults) == {"corrupt_file": 1}
+    assert dict(res.stats.faults) == {"truncated_file": 1}
+    assert "ends inside an Arrow message after row 80" in res.stats.examples["truncated_file"][0]
     assert CorpusStore.open(tmp_path / "s2").read_column("id") == _ids(lines[:80])
 
 

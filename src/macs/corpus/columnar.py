@@ -6,6 +6,7 @@ marker, an unreadable file) is a fault: the rows before it are kept (see ImportS
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from macs.corpus.readers import FieldSpec, Reader, _string_table
@@ -242,6 +243,7 @@ class ParquetReader(Reader):
             self.stats.empty_file(self.label)
 
 
+_CUT = re.compile(r"Expected to (be able to )?read \d+ .*(got|only read) \d+")
 _EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # the end-of-stream marker of the Arrow IPC format
 
 
@@ -352,12 +354,17 @@ class ArrowReader(Reader):
             self.stats.fault("truncated_file", label, str(e), kept=f"the {row0} rows before it")
             return
         except _read_errors() as e:
+            kept = f"the {row0} rows before it" if row0 else ""
+            if _CUT.search(str(e)):  # the file ends inside a message
+                what = (
+                    f"the file ends inside an Arrow message after row {row0}: it is truncated ({e})"
+                )
+                self.stats.fault("truncated_file", label, what, kept=kept)
+                return
             what = (
                 f"not a readable Arrow file: {e}" if row0 == 0 else f"damaged after row {row0}: {e}"
             )
-            self.stats.fault(
-                "corrupt_file", label, what, kept=f"the {row0} rows before it" if row0 else ""
-            )
+            self.stats.fault("corrupt_file", label, what, kept=kept)
             return
         if row0 == 0:
             self.stats.empty_file(label)

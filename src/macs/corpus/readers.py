@@ -184,6 +184,21 @@ class Reader:
         raise NotImplementedError
 
 
+def _unencodable(text: str, did: str | None, dom: str | None) -> tuple[str, str] | None:
+    """(kind, problem) when the text, id or domain holds an unpaired surrogate (not UTF-8)."""
+    for value, kind, name in (
+        (text, "invalid_utf8", "text"),
+        (did, "bad_id", "id"),
+        (dom, "invalid_utf8", "domain"),
+    ):
+        if value is not None:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return kind, f"the {name} holds an unpaired surrogate escape"
+    return None
+
+
 def _string_table(recs, ids, texts, domains):
     import pyarrow as pa
 
@@ -381,15 +396,15 @@ class JsonlReader(Reader):
         return recs, ids, texts, domains
 
     def _recheck(self, recs, ids, texts, domains):
-        """Drop (or raise on) records whose text cannot be UTF-8 encoded (unpaired surrogates)."""
+        """Drop (or raise on) records whose text, id or domain cannot be UTF-8 encoded (an
+        unpaired surrogate escape such as "\\ud800")."""
         keep = []
-        for k, t in enumerate(texts):
-            try:
-                t.encode("utf-8")
+        for k, (t, i, d) in enumerate(zip(texts, ids, domains, strict=True)):
+            bad = _unencodable(t, i, d)
+            if bad is None:
                 keep.append(k)
-            except UnicodeEncodeError:
-                where = f"{self.label}:line {recs[k]}"
-                self.stats.bad("invalid_utf8", where, "the text holds an unpaired surrogate escape")
+            else:
+                self.stats.bad(bad[0], f"{self.label}:line {recs[k]}", bad[1])
 
         def pick(xs):
             return [xs[k] for k in keep]
@@ -433,11 +448,6 @@ class JsonlReader(Reader):
             if not text.strip():
                 st.bad("empty_text", where, "the text is empty")
                 continue
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                st.bad("invalid_utf8", where, "the text holds an unpaired surrogate escape")
-                continue
             did = obj.get(spec.id) if spec.id else None
             if did is not None and not isinstance(did, str):
                 if isinstance(did, int) and not isinstance(did, bool):
@@ -452,6 +462,10 @@ class JsonlReader(Reader):
             dom = obj.get(spec.domain) if spec.domain else None
             if dom is not None and not isinstance(dom, str):
                 dom = str(dom)
+            bad = _unencodable(text, did, dom)
+            if bad is not None:
+                st.bad(bad[0], where, bad[1])
+                continue
             recs.append(ln)
             ids.append(did)
             texts.append(text)
