@@ -131,3 +131,50 @@ def test_every_torch_load_in_src_is_weights_only():
 )
 def test_checkpoints_load_weights_only():
     assert not _unsafe_loads([CHECKPOINT])
+
+
+def _tiny_llama(folder: Path) -> dict:
+    from safetensors.torch import load_file
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(cfg).save_pretrained(folder)
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_eval_load_model_refuses_tampered_weights(tmp_path):
+    """macs.eval.load_model: a missing tensor (transformers would initialise it at random), a
+    wrong shape (a traceback before) or a pickle with code are one-line MacsErrors."""
+    from safetensors.torch import save_file
+
+    from macs.eval.loading import _load_weights
+
+    folder = tmp_path / "m"
+    sd = _tiny_llama(folder)
+    from transformers import AutoModelForCausalLM
+
+    model = _load_weights(AutoModelForCausalLM, folder, torch.float32, {})
+    assert model.config.vocab_size == 64
+    key = "model.layers.0.mlp.down_proj.weight"
+    save_file({k: v for k, v in sd.items() if k != key}, str(folder / "model.safetensors"))
+    with pytest.raises(MacsError, match=rf"do not match the model's config \(missing {key}\)"):
+        _load_weights(AutoModelForCausalLM, folder, torch.float32, {})
+    save_file({**sd, key: torch.zeros(3, 3)}, str(folder / "model.safetensors"))
+    with pytest.raises(
+        MacsError, match=r"do not match the model's config \(a tensor has the wrong"
+    ):
+        _load_weights(AutoModelForCausalLM, folder, torch.float32, {})
+    (folder / "model.safetensors").unlink()
+    marker = tmp_path / "pwned"
+    torch.save({**sd, "x": _Payload(marker)}, folder / "pytorch_model.bin")
+    with pytest.raises(MacsError, match="refused to load the weights"):
+        _load_weights(AutoModelForCausalLM, folder, torch.float32, {})
+    assert not marker.exists()
