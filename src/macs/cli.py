@@ -75,13 +75,11 @@ def main(argv: list[str] | None = None) -> None:
             raise
         _error(str(err))
         sys.exit(EXIT_USER_ERROR)
-    except Exception as e:  # click's usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+    except Exception as e:  # usage errors of click (or of the click that typer vendors)
+        if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
             e.show()
             sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
+        if type(e).__name__ == "Abort":
             sys.exit(1)
         raise
     if isinstance(rv, int) and not isinstance(rv, bool) and rv:

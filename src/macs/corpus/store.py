@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from macs.errors import MacsError
+from macs.formats import check_format, stamp
 
 STORE_VERSION = 1
 COLUMNS = ("id", "text", "domain", "source", "n_bytes", "parent_id")
@@ -149,8 +150,21 @@ class CorpusStore:
             manifest = read_json(mpath)
         except ValueError as e:
             raise MacsError(f"{mpath}: not valid JSON ({e}); re-import the corpus") from e
+        if not isinstance(manifest, dict):
+            raise MacsError(f"{mpath}: not a store manifest (a JSON object); re-import the corpus")
+        check_format(
+            "store",
+            {**manifest, "format": manifest.get("format", manifest.get("version", 1))},
+            path,
+        )
         shards = sorted((path / "shards").glob("part-*.parquet"))
-        store = cls(path, manifest, shards)
+        try:
+            store = cls(path, manifest, shards)
+        except (
+            OSError,
+            ValueError,
+        ) as e:  # pyarrow: a damaged shard (ArrowInvalid is a ValueError)
+            raise MacsError(f"{path}: a shard is damaged ({e}); re-import the corpus") from e
         if "n_docs" in manifest and int(manifest["n_docs"]) != store.n_docs:
             raise MacsError(
                 f"{path}: manifest says {manifest['n_docs']} documents but the shards hold "
@@ -419,6 +433,7 @@ class StoreWriter:
         self._pool.shutdown()
         manifest = dict(manifest)
         manifest.setdefault("version", STORE_VERSION)
+        manifest.update(stamp("store"))
         manifest["n_docs"] = self.n_docs
         manifest["n_bytes"] = self.n_bytes
         manifest["heldout"] = {

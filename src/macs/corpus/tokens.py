@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from macs.errors import MacsError
+from macs.formats import check_format, stamp
 
 UNIT_BYTES = 16 << 20  # text bytes per work unit / token file
 
@@ -48,8 +49,14 @@ class TokenStore:
         path = Path(path)
         if not (path / "meta.json").exists() or not (path / "index.npy").exists():
             raise MacsError(f"{path}: no token shards here; run `macs corpus tokenize` first")
-        meta = read_json(path / "meta.json")
-        index = np.load(path / "index.npy", mmap_mode="r")
+        try:
+            meta = read_json(path / "meta.json")
+            check_format("tokens", meta, path)
+            index = np.load(path / "index.npy", mmap_mode="r")
+        except (ValueError, OSError) as e:
+            raise MacsError(
+                f"{path}: damaged token shards ({e}); re-run `macs corpus tokenize --force`"
+            ) from e
         if index.ndim != 2 or index.shape[1] != 3 or index.shape[0] != int(meta["n_docs"]):
             raise MacsError(
                 f"{path}/index.npy does not match meta.json; re-run `macs corpus tokenize`"
@@ -269,6 +276,7 @@ def tokenize_store(
         n_tokens = int(index[:, 2].sum())
         secs = time.perf_counter() - t0
         meta = {
+            **stamp("tokens"),
             "tokenizer": name,
             "tokenizer_path": str(tok_path.resolve()),
             "tokenizer_sha256": sha,

@@ -26,6 +26,7 @@ import numpy as np
 
 from macs.corpus.store import replace_dir
 from macs.errors import MacsError
+from macs.formats import stamp
 from macs.io import read_json, write_bytes, write_json, write_parquet
 from macs.labels.base import Batch, Labeller
 from macs.labels.config import LabelsConfig
@@ -549,6 +550,7 @@ def publish(
     if rows != store.n_docs:
         raise MacsError(f"{job.actor}: labelled {rows} rows but the store has {store.n_docs}")
     manifest = {
+        **stamp("labels"),
         "actor": job.actor,
         "labeller": f"{lab.kind}/{lab.method}",
         "version": lab.version,
