@@ -76,9 +76,8 @@ def write_failure(
         return None
     target = e.filename or path or "the output"
     what, fix = reason
-    detail = e.strerror or str(e)
     tail = f"; {note}" if note else ""
-    return MacsError(f"cannot write {target}: {what} ({detail}); {fix}{tail}")
+    return MacsError(f"cannot write {target}: {what}; {fix}{tail}")
 
 
 @contextmanager

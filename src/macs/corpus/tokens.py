@@ -221,87 +221,62 @@ def tokenize_store(
     # few cores: one process, Rust threads inside encode_batch; many: one process per unit
     default = 1 if cpu <= 4 else cpu
     workers = max(1, min(workers or default, len(units) or 1))
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
-    files = [f"tokens-{k:05d}.bin" for k in range(len(units))]
-    # one unit -> threaded encode_batch in this process; several -> one process per unit
-    threads = workers == 1
-    from macs.corpus.importer import idle_cores
+    from macs.corpus.store import clean_stale
+    from macs.io import writing
 
-    rust_parallel = threads and idle_cores() >= 2
-    jobs = [
-        (str(u[0]), u[1], str(tok_path), str(tmp / files[k]), dtype, batch_docs, threads)
-        for k, u in enumerate(units)
-    ]
-    lengths: list[np.ndarray | None] = [None] * len(units)
-    bar = _bar(store.n_docs, f"tokenize ({name})", progress)
-    try:
-        if workers == 1:
-            # batches on the Rust thread pool when a second core is free; on a busy machine
-            # the same batches serially (idle pool threads only burn the session's CPU share)
-            env = os.environ.get("TOKENIZERS_PARALLELISM")
-            if not rust_parallel:
-                os.environ["TOKENIZERS_PARALLELISM"] = "false"
-            try:
-                for k, job in enumerate(jobs):
-                    lengths[k] = _encode_unit(job)[1]
-                    bar.advance(units[k][3])
-            finally:
-                if env is None:
-                    os.environ.pop("TOKENIZERS_PARALLELISM", None)
-                else:
-                    os.environ["TOKENIZERS_PARALLELISM"] = env
-        else:
-            import multiprocessing as mp
+    clean_stale(out)
+    note = f"the previous token shards in {out} (if any) are unchanged"
+    with writing(out, note):
+        tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+        tmp.mkdir(parents=True, exist_ok=True)
+        files = [f"tokens-{k:05d}.bin" for k in range(len(units))]
+        # one unit -> threaded encode_batch in this process; several -> one process per unit
+        threads = workers == 1
+        from macs.corpus.importer import idle_cores
 
-            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-                futs = {ex.submit(_encode_unit, job): k for k, job in enumerate(jobs)}
-                for fut in as_completed(futs):
-                    k = futs[fut]
-                    lengths[k] = fut.result()[1]
-                    bar.advance(units[k][3])
-        bar.close()
-        index = np.zeros((store.n_docs, 3), dtype=np.int64)
-        file_tokens = []
-        for k, u in enumerate(units):
-            lens = lengths[k]
-            assert lens is not None and lens.size == u[3]
-            start = u[2]
-            offs = np.concatenate([[0], np.cumsum(lens + 1)[:-1]]) if lens.size else lens
-            index[start : start + u[3], 0] = k
-            index[start : start + u[3], 1] = offs
-            index[start : start + u[3], 2] = lens
-            file_tokens.append(int(lens.sum() + lens.size))
-        np.save(tmp / "index.npy", index)
-        n_tokens = int(index[:, 2].sum())
-        secs = time.perf_counter() - t0
-        meta = {
-            **stamp("tokens"),
-            "tokenizer": name,
-            "tokenizer_path": str(tok_path.resolve()),
-            "tokenizer_sha256": sha,
-            "vocab_size": vocab,
-            "eos_id": eos,
-            "dtype": dtype,
-            "n_docs": store.n_docs,
-            "n_tokens": n_tokens,
-            "n_tokens_with_eos": n_tokens + store.n_docs,
-            "store": str(store.path),
-            "store_n_bytes": store.manifest.get("n_bytes"),
-            "bytes_per_token": round(int(store.manifest.get("n_bytes", 0)) / max(1, n_tokens), 4),
-            "files": [{"file": f, "n_tokens": n} for f, n in zip(files, file_tokens, strict=True)],
-            "workers": workers,
-            "rust_threads": (cpu if rust_parallel else 1) if threads else 0,
-            "seconds": round(secs, 2),
-        }
-        write_json(tmp / "meta.json", meta)
-        replace_dir(tmp, out)
-    except BaseException:
-        bar.close()
-        import shutil
+        rust_parallel = threads and idle_cores() >= 2
+        jobs = [
+            (str(u[0]), u[1], str(tok_path), str(tmp / files[k]), dtype, batch_docs, threads)
+            for k, u in enumerate(units)
+        ]
+        bar = _bar(store.n_docs, f"tokenize ({name})", progress)
+        try:
+            lengths = _encode_all(jobs, [u[3] for u in units], workers, rust_parallel, bar)
+            bar.close()
+            index, file_tokens = _index(store.n_docs, units, lengths)
+            np.save(tmp / "index.npy", index)
+            n_tokens = int(index[:, 2].sum())
+            secs = time.perf_counter() - t0
+            n_bytes = int(store.manifest.get("n_bytes", 0))
+            meta = {
+                **stamp("tokens"),
+                "tokenizer": name,
+                "tokenizer_path": str(tok_path.resolve()),
+                "tokenizer_sha256": sha,
+                "vocab_size": vocab,
+                "eos_id": eos,
+                "dtype": dtype,
+                "n_docs": store.n_docs,
+                "n_tokens": n_tokens,
+                "n_tokens_with_eos": n_tokens + store.n_docs,
+                "store": str(store.path),
+                "store_n_bytes": store.manifest.get("n_bytes"),
+                "bytes_per_token": round(n_bytes / max(1, n_tokens), 4),
+                "files": [
+                    {"file": f, "n_tokens": n} for f, n in zip(files, file_tokens, strict=True)
+                ],
+                "workers": workers,
+                "rust_threads": (cpu if rust_parallel else 1) if threads else 0,
+                "seconds": round(secs, 2),
+            }
+            write_json(tmp / "meta.json", meta)
+            replace_dir(tmp, out)
+        except BaseException:
+            bar.close()
+            import shutil
 
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     ts = TokenStore.open(out)
     if progress:
         print(
@@ -311,6 +286,52 @@ def tokenize_store(
             file=sys.stderr,
         )
     return ts
+
+
+def _encode_all(jobs: list, unit_docs: list[int], workers: int, rust_parallel: bool, bar) -> list:
+    """Token lengths (np.int64 per doc) of every unit: in this process (batches on the Rust
+    thread pool when a second core is free; serially on a busy machine, where idle pool
+    threads only burn the session's CPU share), or one spawned process per unit."""
+    lengths: list[np.ndarray | None] = [None] * len(jobs)
+    if workers == 1:
+        env = os.environ.get("TOKENIZERS_PARALLELISM")
+        if not rust_parallel:
+            os.environ["TOKENIZERS_PARALLELISM"] = "false"
+        try:
+            for k, job in enumerate(jobs):
+                lengths[k] = _encode_unit(job)[1]
+                bar.advance(unit_docs[k])
+        finally:
+            if env is None:
+                os.environ.pop("TOKENIZERS_PARALLELISM", None)
+            else:
+                os.environ["TOKENIZERS_PARALLELISM"] = env
+        return lengths
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+        futs = {ex.submit(_encode_unit, job): k for k, job in enumerate(jobs)}
+        for fut in as_completed(futs):
+            k = futs[fut]
+            lengths[k] = fut.result()[1]
+            bar.advance(unit_docs[k])
+    return lengths
+
+
+def _index(n_docs: int, units: list, lengths: list) -> tuple[np.ndarray, list[int]]:
+    """The (n_docs, 3) index (file, offset in tokens, length) and each file's tokens with EOS."""
+    index = np.zeros((n_docs, 3), dtype=np.int64)
+    file_tokens = []
+    for k, u in enumerate(units):
+        lens = lengths[k]
+        assert lens is not None and lens.size == u[3]
+        start = u[2]
+        offs = np.concatenate([[0], np.cumsum(lens + 1)[:-1]]) if lens.size else lens
+        index[start : start + u[3], 0] = k
+        index[start : start + u[3], 1] = offs
+        index[start : start + u[3], 2] = lens
+        file_tokens.append(int(lens.sum() + lens.size))
+    return index, file_tokens
 
 
 class _bar:

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from macs.corpus.store import replace_dir
+from macs.corpus.store import clean_stale, replace_dir
 from macs.errors import MacsError
 from macs.formats import stamp
-from macs.io import read_json, write_bytes, write_json, write_parquet
+from macs.io import read_json, write_bytes, write_json, write_parquet, writing
 from macs.labels.base import Batch, Labeller
 from macs.labels.config import LabelsConfig
 
@@ -479,6 +479,7 @@ def prepare_actor(
     """Fit (or reload the fitted) labeller in its work folder; None when the sidecar is up to date."""
     key = _key(labeller, store, rows_per_part)
     final = labels_dir(store.path, actor)
+    clean_stale(final)
     if not force and (final / "manifest.json").exists():
         try:
             if read_json(final / "manifest.json").get("key") == key:
@@ -608,31 +609,34 @@ def run_labels(
     executor = executor or cfg.executor
     n_workers = workers if workers is not None else (cfg.workers or os.cpu_count() or 1)
     units = plan_units(store, cfg.rows_per_part)
-    jobs: dict[str, ActorJob] = {}
-    for a in names:
-        lab = labellers.get(a) or make_labeller(a, cfg, seed)
-        lab.check()  # missing model or package: fail before fitting or starting workers
-        job = prepare_actor(store, a, lab, cfg.rows_per_part, force, log)
-        if job is not None:
-            jobs[a] = job
-    if not jobs:
-        return {}
-    _check_columns(store, jobs)
-    todo = []
-    for u in units:
-        need = [a for a, j in jobs.items() if u.name not in j.done]
-        if need:
-            todo.append((u, need))
-    skipped = len(units) * len(jobs) - sum(len(n) for _, n in todo)
-    if skipped:
-        log(f"skipping {skipped} finished unit(s) of {len(units) * len(jobs)}")
-    t0 = time.perf_counter()
-    if todo:
-        if executor == "ray":
-            run_ray(todo, jobs, n_workers, cfg.batch_size, progress, cfg.ray_address)
-        elif executor == "local":
-            run_local(todo, jobs, n_workers, cfg.batch_size, progress)
-        else:
-            raise MacsError(f"unknown executor {executor!r}; use local or ray")
-    seconds = time.perf_counter() - t0
-    return {a: publish(store, j, units, executor, seconds) for a, j in jobs.items()}
+    out = Path(store.path) / LABELS_DIR
+    note = (
+        "the published sidecars are unchanged and finished units are kept: rerun the same "
+        "command to resume"
+    )
+    with writing(out, note):
+        jobs: dict[str, ActorJob] = {}
+        for a in names:
+            lab = labellers.get(a) or make_labeller(a, cfg, seed)
+            lab.check()  # missing model or package: fail before fitting or starting workers
+            job = prepare_actor(store, a, lab, cfg.rows_per_part, force, log)
+            if job is not None:
+                jobs[a] = job
+        if not jobs:
+            return {}
+        _check_columns(store, jobs)
+        todo = [(u, [a for a, j in jobs.items() if u.name not in j.done]) for u in units]
+        todo = [(u, need) for u, need in todo if need]
+        skipped = len(units) * len(jobs) - sum(len(n) for _, n in todo)
+        if skipped:
+            log(f"skipping {skipped} finished unit(s) of {len(units) * len(jobs)}")
+        t0 = time.perf_counter()
+        if todo:
+            if executor == "ray":
+                run_ray(todo, jobs, n_workers, cfg.batch_size, progress, cfg.ray_address)
+            elif executor == "local":
+                run_local(todo, jobs, n_workers, cfg.batch_size, progress)
+            else:
+                raise MacsError(f"unknown executor {executor!r}; use local or ray")
+        seconds = time.perf_counter() - t0
+        return {a: publish(store, j, units, executor, seconds) for a, j in jobs.items()}
