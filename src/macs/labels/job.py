@@ -508,8 +508,9 @@ def prepare_actor(
             meta = {"id": [ids[i] for i in idx], "domain": [domains[i] for i in idx]}
             labeller.fit([t or "" for t in texts], meta)
         job.fit_seconds = time.perf_counter() - t0
-        write_bytes(pkl, pickle.dumps(labeller))
+        # the pickle is the fit's completion marker: written last (a kill before it refits)
         write_json(work / ".fit.json", {"seconds": job.fit_seconds, "report": labeller.fit_report})
+        write_bytes(pkl, pickle.dumps(labeller))
         if labeller.needs_fit:
             log(f"{actor}: fitted {labeller.kind}/{labeller.method} in {job.fit_seconds:.1f}s")
     job.done = {
