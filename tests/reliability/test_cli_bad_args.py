@@ -107,3 +107,35 @@ def test_every_command_is_walked():
     """The walk finds the commands the README lists (and any added since)."""
     names = {" ".join(w) for w, _ in COMMANDS}
     assert {"corpus import", "corpus tokenize", "label", "select", "train", "run", "eval"} <= names
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "selection.tokens=-5",
+        "train.tokens=-1e6",
+        "train.batch_size=0",
+        "corpus.max_chunk_bytes=-1",
+        "labels.rows_per_part=0",
+    ],
+)
+def test_negative_budgets_and_sizes_are_refused(override):
+    from macs.config import load_config
+    from macs.errors import MacsError
+
+    with pytest.raises(MacsError, match=override.split("=")[0]):
+        load_config(None, [override])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="train/config.py (the lead's) accepts these: add gt=0 / ge=1 bounds, then remove "
+    "this mark",
+)
+@pytest.mark.parametrize("override", ["train.lr=-1", "model.n_layers=-2"])
+def test_negative_train_settings_are_refused(override):
+    from macs.config import load_config
+    from macs.errors import MacsError
+
+    with pytest.raises(MacsError, match=override.split("=")[0]):
+        load_config(None, [override])
