@@ -147,3 +147,28 @@ def test_label_local(work, ref_store):
         assert "resuming in" in r.err and f"skipping {done} finished unit(s)" in r.err
     assert digest(side, json_drop=LABEL_VOLATILE) == want
     assert kills >= 1
+
+
+def test_label_ray(work, mini_store):
+    """The Ray executor killed (driver SIGKILLed while Ray starts or labels) and rerun: the
+    sidecar equals the local executor's (the two are equal, tests/labels/test_labels_ray.py).
+    The small mini store: Ray's start dominates the time anyway."""
+    pytest.importorskip("ray")
+    from macs.corpus.store import CorpusStore
+    from macs.labels.config import LabelsConfig
+    from macs.labels.job import run_labels
+
+    a, b = work / "ray-ref", work / "ray-run"
+    for d in (a, b):
+        shutil.copytree(mini_store.path, d, ignore=shutil.ignore_patterns("tokens", "labels"))
+    cfg = {"actors": ["quality"], "rows_per_part": 100, "workers": 1}
+    run_labels(CorpusStore.open(a), LabelsConfig.model_validate(cfg), seed=0, progress=False)
+    drop = (*LABEL_VOLATILE, "executor")
+    want = digest(a / "labels" / "quality", json_drop=drop)
+    args = [*_label_args(b), "--executor", "ray", "--set", "labels.rows_per_part=100"]
+    delay = random.Random(1604).uniform(1.0, 8.0)
+    r = run_cli(args, work, lambda: (b / "labels" / ".work").exists(), kill_after=delay)
+    _finished_units_are_complete(b)
+    r = run_cli(args, work)
+    assert r.rc == 0, r.err[-2000:]
+    assert digest(b / "labels" / "quality", json_drop=drop) == want
