@@ -57,10 +57,11 @@ def import_cmd(
 ) -> None:
     """Import files into a corpus store (streaming, atomic; prints a one-line summary).
 
-    Exit status: 0 = imported (bad records skipped under --on-error skip are counted in the
-    summary); 2 = error, nothing written; 3 = partial: with --on-error skip a damaged input
-    file (truncated or corrupt stream) was cut short, its records before the damage were kept
-    and the store's manifest says `partial: true`.
+    Exit status 0: imported (records skipped under --on-error skip are counted in the summary).
+
+    Exit status 2: an error (named with its file and line); nothing was written.
+
+    Exit status 3: partial import: under --on-error skip a damaged file (a truncated or corrupt stream) was cut short; its records before the damage were kept and the manifest says partial.
     """
     from macs.corpus.importer import import_corpus
     from macs.corpus.store import store_path
