@@ -131,3 +131,19 @@ def load_state_file(
         }
     check_state(state, expected, path)
     return dict(state)
+
+
+def save_tensors(obj: Any, path: str | os.PathLike) -> None:
+    """torch.save `obj` to `path` atomically, so that a full disk or an unwritable folder is a
+    one-line MacsError naming the file (torch.save itself reports a short write as an opaque
+    RuntimeError): the bytes are serialised in memory, then written by macs.io."""
+    import io
+
+    import torch
+
+    from macs.io import write_bytes, writing
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    with writing(path, note="the previous file there (if any) is unchanged"):
+        write_bytes(path, buf.getbuffer())

@@ -178,3 +178,24 @@ def test_eval_load_model_refuses_tampered_weights(tmp_path):
     with pytest.raises(MacsError, match="refused to load the weights"):
         _load_weights(AutoModelForCausalLM, folder, torch.float32, {})
     assert not marker.exists()
+
+
+def test_save_tensors_disk_full_is_one_clear_line(tmp_path, model, monkeypatch):
+    import errno
+
+    from macs import io as macs_io
+    from macs.safe_load import save_tensors
+
+    save_tensors(model.state_dict(), tmp_path / "model.pt")
+    before = (tmp_path / "model.pt").read_bytes()
+    assert set(load_state_file(tmp_path / "model.pt", expected_shapes(model))) == set(
+        model.state_dict()
+    )
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(macs_io, "write_bytes", full)
+    with pytest.raises(MacsError, match=r"model\.pt: disk full; free some space"):
+        save_tensors({"x": torch.zeros(3)}, tmp_path / "model.pt")
+    assert (tmp_path / "model.pt").read_bytes() == before
