@@ -205,3 +205,13 @@ def test_cli_exit_status_says_partial(tmp_path, lines):
         "corpus", "import", "ok.jsonl", "--out", "s2", "-q", "--on-error", "skip", cwd=tmp_path
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_library_messages_become_one_line(tmp_path):
+    """pyarrow's thrift error ends with a newline: the MacsError is still one line (found by
+    the long fuzzing profile)."""
+    path = tmp_path / "x.parquet"
+    path.write_bytes(b"PAR1" + bytes(range(40)) + b"\x08\x00\x00\x00PAR1")
+    with pytest.raises(MacsError) as e:
+        _imp([path], tmp_path / "s")
+    assert "x.parquet: not a readable Parquet file" in str(e.value) and "\n" not in str(e.value)

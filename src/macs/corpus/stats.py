@@ -46,6 +46,7 @@ class ImportStats:
 
     def bad(self, kind: str, where: str, problem: str, n: int = 1) -> None:
         """Report `n` bad records of `kind` at `where` (file:line): raise or count."""
+        problem = _one_line(problem)
         if self.on_error == "raise":
             raise MacsError(
                 f"{where}: {problem} ({kind}); fix the input or rerun with --on-error skip "
@@ -59,6 +60,7 @@ class ImportStats:
     def fault(self, kind: str, where: str, problem: str, kept: str = "") -> None:
         """Report a damaged file (`kind` in FAULT_KINDS) at `where`: raise, or count it and go on
         with the next file (the records before the fault are kept)."""
+        problem = _one_line(problem)
         if self.on_error == "raise":
             keep = f" to keep {kept}" if kept else ""
             raise MacsError(
@@ -120,3 +122,8 @@ class ImportStats:
             "partial": self.partial,
             "examples": self.examples,
         }
+
+
+def _one_line(text: str) -> str:
+    """A library's multi-line message (pyarrow's, say) as one line."""
+    return " ".join(x.strip() for x in text.splitlines() if x.strip())
