@@ -13,6 +13,9 @@ table: fault kind, cases tried, survived, records lost (must be 0), tracebacks s
    (RLIMIT_FSIZE) at several sizes and a read-only output folder, through the real CLI.
 5. bad arguments: every command of the CLI with a missing/bad/unknown-field/wrong-type
    config, an invalid --set, a negative budget and nonexistent input paths.
+6. files from others: tampered checkpoints (wrong shape, missing/extra key, a non-tensor, a
+   pickle that runs code, cut files), outputs of a newer/older macs, and two processes
+   racing for one run directory's lock (and a SIGKILLed holder).
 
 Survived = the documented outcome (imported with reconciling counts keeping every readable
 record, or a one-line MacsError naming the file/field; an identical output after a kill; a
@@ -122,83 +125,87 @@ def _visible_ok(out: Path, want: dict, drop=()) -> bool:
     return not out.exists() or digest(out, json_drop=drop) == want
 
 
-def kills(table: Table, tmp: Path, n_import: int, n_tok: int, n_label: int) -> None:
+def kills(table: Table, tmp: Path, n_import: int, n_tok: int, n_label: int, n_ray: int) -> None:
+    """kill -9 at seeded random points of each step's work, then the same command again."""
     from macs.corpus.tokenizer import build_tokenizer
 
     big_corpus(tmp / "big.jsonl", 20)
     build_tokenizer("byte", tmp / "tok")
+    rng = random.Random(16)
+    ref_store = _kill_import(table, tmp, n_import, rng)
+    _kill_tokenize(table, tmp, ref_store, n_tok, rng)
+    _kill_label(table, tmp, ref_store, n_label, n_ray, rng)
 
+
+def _n_docs(store: Path) -> int:
+    return json.loads((store / "manifest.json").read_text())["n_docs"]
+
+
+def _kill_import(table: Table, tmp: Path, n: int, rng) -> Path:
     def imp(out):
         return ["corpus", "import", "big.jsonl", "--out", out, "-q", "--set", "corpus.shard_mb=0.5"]
 
     ref = run_cli(imp(tmp / "ref" / "s"), tmp, partial_exists(tmp / "ref", "s"))
     want = digest(tmp / "ref" / "s")
-    n_docs = json.loads((tmp / "ref" / "s" / "manifest.json").read_text())["n_docs"]
-    rng = random.Random(16)
+    n_docs = _n_docs(tmp / "ref" / "s")
     out = tmp / "run" / "s"
-    for _ in range(n_import):
-        run_cli(
-            imp(out), tmp, partial_exists(out.parent, "s"), rng.uniform(0.05, 0.95) * ref.work_s
-        )
+    for _ in range(n):
+        delay = rng.uniform(0.05, 0.95) * ref.work_s
+        run_cli(imp(out), tmp, partial_exists(out.parent, "s"), delay)
         visible = _visible_ok(out, want)
         r = run_cli(imp(out), tmp)
         same = r.rc == 0 and digest(out) == want
         ok = visible and same and sorted(p.name for p in out.parent.iterdir()) == ["s"]
         table.add("kill -9: corpus import", ok, 0 if same else n_docs, "Traceback" in r.err, r.err)
+    return tmp / "ref" / "s"
 
-    ref_store = tmp / "ref" / "s"
-    tok_args = ["corpus", "tokenize", "--tokenizer", "tok", "--workers", "1", "--force", "--store"]
+
+def _kill_tokenize(table: Table, tmp: Path, ref_store: Path, n: int, rng) -> None:
+    args = ["corpus", "tokenize", "--tokenizer", "tok", "--workers", "1", "--force", "--store"]
     drop = ("seconds", "store", "rust_threads", "workers")
-    ref = run_cli([*tok_args, ref_store], tmp, partial_exists(ref_store / "tokens", "tok"))
+    ref = run_cli([*args, ref_store], tmp, partial_exists(ref_store / "tokens", "tok"))
     want = digest(ref_store / "tokens" / "tok", json_drop=drop)
     store = tmp / "tokstore"
     shutil.copytree(ref_store, store, ignore=shutil.ignore_patterns("tokens"))
-    for _ in range(n_tok):
-        started = partial_exists(store / "tokens", "tok")
-        run_cli([*tok_args, store], tmp, started, rng.uniform(0.05, 0.95) * ref.work_s)
-        visible = _visible_ok(store / "tokens" / "tok", want, drop)
-        r = run_cli([*tok_args, store], tmp)
-        same = r.rc == 0 and digest(store / "tokens" / "tok", json_drop=drop) == want
-        table.add(
-            "kill -9: corpus tokenize",
-            visible and same,
-            0 if same else n_docs,
-            "Traceback" in r.err,
-            r.err,
-        )
+    out = store / "tokens" / "tok"
+    for _ in range(n):
+        delay = rng.uniform(0.05, 0.95) * ref.work_s
+        run_cli([*args, store], tmp, partial_exists(store / "tokens", "tok"), delay)
+        visible = _visible_ok(out, want, drop)
+        r = run_cli([*args, store], tmp)
+        same = r.rc == 0 and digest(out, json_drop=drop) == want
+        ok = visible and same
+        lost = 0 if same else _n_docs(ref_store)
+        table.add("kill -9: corpus tokenize", ok, lost, "Traceback" in r.err, r.err)
 
-    lab_args = [
-        "label",
-        "--actors",
-        "quality",
-        "--set",
-        "labels.rows_per_part=500",
-        "--set",
-        "labels.workers=1",
-        "--store",
-    ]
-    drop = ("created", "seconds", "path")
+
+def _kill_label(table: Table, tmp: Path, ref_store: Path, n_local: int, n_ray: int, rng) -> None:
+    """Local: killed twice in a row, then resumed. Ray: the driver killed once, then rerun;
+    both must give the uninterrupted local run's sidecar (local and Ray agree)."""
+    import importlib.util
+
+    args = ["label", "--actors", "quality", "--set", "labels.rows_per_part=500", "--store"]
+    drop = ("created", "seconds", "path", "executor")
     a = tmp / "lab-ref"
     shutil.copytree(ref_store, a, ignore=shutil.ignore_patterns("tokens", "labels"))
-    ref = run_cli([*lab_args, a], tmp, lambda: (a / "labels" / ".work").exists())
+    ref = run_cli([*args, a, "--workers", "1"], tmp, lambda: (a / "labels" / ".work").exists())
     want = digest(a / "labels" / "quality", json_drop=drop)
-    for i in range(n_label):
+    ray = importlib.util.find_spec("ray") is not None
+    runs = [("local", 2, 1.0)] * n_local + ([("ray", 1, 3.0)] * n_ray if ray else [])
+    for i, (executor, n_kills, stretch) in enumerate(runs):
         b = tmp / f"lab-{i}"
         shutil.copytree(ref_store, b, ignore=shutil.ignore_patterns("tokens", "labels"))
+        cmd = [*args, b, "--workers", "1", "--executor", executor]
         visible = True
-        for _ in range(2):  # killed twice in a row, then resumed
+        for _ in range(n_kills):
             started = lambda b=b: (b / "labels" / ".work").exists()  # noqa: E731
-            run_cli([*lab_args, b], tmp, started, rng.uniform(0.05, 0.95) * ref.work_s)
+            run_cli(cmd, tmp, started, rng.uniform(0.05, 0.95) * ref.work_s * stretch)
             visible &= _visible_ok(b / "labels" / "quality", want, drop)
-        r = run_cli([*lab_args, b], tmp)
+        r = run_cli(cmd, tmp)
         same = r.rc == 0 and digest(b / "labels" / "quality", json_drop=drop) == want
-        table.add(
-            "kill -9: label (local)",
-            visible and same,
-            0 if same else n_docs,
-            "Traceback" in r.err,
-            r.err,
-        )
+        kind = f"kill -9: label ({executor})"
+        lost = 0 if same else _n_docs(ref_store)
+        table.add(kind, visible and same, lost, "Traceback" in r.err, r.err)
         shutil.rmtree(b)
 
 
@@ -351,7 +358,122 @@ def _published(store_dir: Path) -> dict:
     return {k: v for k, v in digest(store_dir).items() if not k.startswith("labels/.work/")}
 
 
-# --- 5. bad arguments -------------------------------------------------------------------------
+# --- 5. files from others and concurrent runs ---------------------------------------------
+
+
+def others(table: Table, tmp: Path, n_races: int) -> None:
+    """Tampered checkpoints, outputs of a newer/older macs, two processes on one run dir."""
+    import torch
+
+    from macs.formats import check_format
+    from macs.safe_load import expected_shapes, load_state_file
+
+    model = torch.nn.Sequential(torch.nn.Embedding(16, 4), torch.nn.Linear(4, 3))
+    want = expected_shapes(model)
+    sd = dict(model.state_dict())
+    data = {
+        "wrong shape": {**sd, "1.weight": torch.zeros(5, 4)},
+        "missing key": {k: v for k, v in sd.items() if k != "1.bias"},
+        "extra key": {**sd, "x": torch.zeros(1)},
+        "not a tensor": {**sd, "0.weight": [1, 2]},
+        "code in pickle": {**sd, "x": _Payload(tmp / "pwned")},
+    }
+    for name, obj in data.items():
+        torch.save(obj, tmp / "c.pt")
+        _expect_error(
+            table, f"tampered checkpoint: {name}", lambda: load_state_file(tmp / "c.pt", want)
+        )
+    raw = (tmp / "c.pt").read_bytes()
+    for cut in (10, len(raw) // 3, len(raw) - 10):
+        (tmp / "c.pt").write_bytes(raw[:cut])
+        _expect_error(
+            table, "tampered checkpoint: truncated", lambda: load_state_file(tmp / "c.pt", want)
+        )
+    assert not (tmp / "pwned").exists()
+    for kind in ("store", "tokens", "labels", "run"):
+        for fmt in (0, 99):
+            _expect_error(
+                table,
+                f"format: {kind} from another macs",
+                lambda kind=kind, fmt=fmt: check_format(kind, {"format": fmt}, tmp),
+            )
+    _lock_races(table, tmp, n_races)
+
+
+class _Payload:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _expect_error(table: Table, kind: str, fn) -> None:
+    from macs.errors import MacsError
+
+    try:
+        fn()
+        table.add(kind, False, note="accepted")
+    except MacsError as e:
+        table.add(kind, "\n" not in str(e), note=str(e))
+    except Exception as e:  # noqa: BLE001
+        table.add(kind, False, traceback=True, note=repr(e))
+
+
+_RACER = """
+import sys, time
+from macs.errors import MacsError
+from macs.lock import run_lock
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+try:
+    with run_lock(sys.argv[1]):
+        time.sleep(float(sys.argv[3]))
+        print("won")
+except MacsError as e:
+    print("refused", e)
+"""
+
+
+def _lock_races(table: Table, tmp: Path, n: int) -> None:
+    """Two processes start together on one run dir: exactly one runs; a SIGKILLed holder
+    frees the lock for the next."""
+    import signal
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    for k in range(n):
+        start = str(time.time() + 1.5)
+        run = tmp / f"run{k}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _RACER, str(run), start, "1.0"],
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        outs = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
+        ok = outs[1] == "won" and outs[0].startswith("refused") and "in use by pid" in outs[0]
+        table.add("two runs on one run dir", ok, note=str(outs))
+        holder = subprocess.Popen(
+            [sys.executable, "-c", _RACER, str(run), "0", "60"],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(2.0)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        r = subprocess.run(
+            [sys.executable, "-c", _RACER, str(run), "0", "0"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        table.add("lock of a SIGKILLed holder", r.stdout.strip() == "won", note=r.stdout + r.stderr)
+
+
+# --- 6. bad arguments -------------------------------------------------------------------------
 
 
 def bad_args(table: Table, tmp: Path) -> None:
@@ -404,9 +526,13 @@ def main() -> None:
         sections = [
             ("fuzz", lambda d: fuzz(table, d, args.quick)),
             ("cut sweep", lambda d: cut_sweep(table, d, 40 if args.quick else 200)),
-            ("kill -9", lambda d: kills(table, d, *((2, 1, 1) if args.quick else (10, 6, 3)))),
+            (
+                "kill -9",
+                lambda d: kills(table, d, *((2, 1, 1, 0) if args.quick else (10, 6, 3, 2))),
+            ),
             ("disk full", lambda d: disk_full(table, d, args.quick)),
             ("bad arguments", lambda d: bad_args(table, d)),
+            ("files from others", lambda d: others(table, d, 2 if args.quick else 5)),
         ]
         for k, (name, run) in enumerate(sections):
             t1 = time.perf_counter()
