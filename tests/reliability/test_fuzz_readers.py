@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -56,8 +57,24 @@ def _check(outcome) -> None:
     assert not outcome.traceback and outcome.lost == 0
 
 
+_CASE_DIRS: list[Path] = []
+
+
 def _tmp() -> Path:
-    return Path(tempfile.mkdtemp(prefix="macs-fuzz-"))
+    """A fresh folder for one case; the previous case's folder is removed (hypothesis runs
+    cases one after another, and function-scoped fixtures do not reset between them)."""
+    while _CASE_DIRS:
+        shutil.rmtree(_CASE_DIRS.pop(), ignore_errors=True)
+    d = Path(tempfile.mkdtemp(prefix="macs-fuzz-"))
+    _CASE_DIRS.append(d)
+    return d
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _remove_case_dirs():
+    yield
+    while _CASE_DIRS:
+        shutil.rmtree(_CASE_DIRS.pop(), ignore_errors=True)
 
 
 BINARY_FORMATS = [f for f in FORMATS if f != "txt"]
