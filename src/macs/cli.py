@@ -52,27 +52,42 @@ for _mod in _COMMAND_MODULES:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app; user errors print one clear line and exit 2, no traceback."""
-    from macs.errors import MacsError
+    """Entry point: run the app; user errors print one clear line and exit 2, no traceback;
+    a command's own exit status (typer.Exit, e.g. 3 for a partial import) is passed on."""
+    from macs.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, MacsError
 
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
     except MacsError as e:
-        typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
-        sys.exit(2)
+        _error(str(e))
+        sys.exit(EXIT_USER_ERROR)
     except KeyboardInterrupt:
         typer.secho("interrupted (rerun the same command to resume)", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except SystemExit:
         raise
-    except Exception as e:  # click's usage errors
-        import click
+    except OSError as e:  # disk full or a folder that is not writable, anywhere
+        from macs.io import write_failure
 
-        if isinstance(e, click.exceptions.ClickException):
+        err = write_failure(e)
+        if err is None:
+            raise
+        _error(str(err))
+        sys.exit(EXIT_USER_ERROR)
+    except Exception as e:  # usage errors of click (or of the click that typer vendors)
+        if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
             e.show()
             sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
+        if type(e).__name__ == "Abort":
             sys.exit(1)
         raise
+    if isinstance(rv, int) and not isinstance(rv, bool) and rv:
+        sys.exit(rv)
+
+
+def _error(msg: str) -> None:
+    """Print a user error as `error: ...` on one line (inner line breaks become '; ')."""
+    one = "; ".join(part.strip() for part in msg.splitlines() if part.strip())
+    typer.secho(f"error: {one}", err=True, fg=typer.colors.RED)

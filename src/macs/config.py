@@ -6,6 +6,7 @@ Every field can be overridden on the command line with `--set section.field=valu
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,13 @@ def parse_overrides(sets: list[str] | None) -> dict[str, Any]:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise MacsError(f"--set {item!r}: {p!r} is set both as a value and a section")
-        node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+        try:
+            node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError as e:
+            raise MacsError(
+                f"--set {item!r}: the value is not valid YAML ({getattr(e, 'problem', None) or e}); "
+                f"quote it, e.g. --set {key.strip()}='\"...\"'"
+            ) from e
     return out
 
 
@@ -95,16 +102,23 @@ def deep_merge(base: dict, top: dict) -> dict:
 
 
 def load_config(path: str | Path | None = None, sets: list[str] | None = None) -> Config:
-    """Load a YAML config (or the defaults when `path` is None) and apply `--set` overrides."""
+    """Load a YAML config (or the defaults when `path` is None) and apply `--set` overrides;
+    any problem is one MacsError line naming the file or field and the fix."""
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
-        if not path.exists():
-            raise MacsError(f"config file {path} does not exist")
+        if not path.is_file():
+            what = "is a folder, not a file" if path.is_dir() else "does not exist"
+            raise MacsError(f"config file {path} {what}; give a YAML file to --config")
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as e:
-            raise MacsError(f"{path}: not valid YAML: {e}") from e
+            mark = getattr(e, "problem_mark", None)
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise MacsError(f"{path}: not valid YAML{at}: {problem}; fix the file's syntax") from e
+        except (UnicodeDecodeError, OSError) as e:
+            raise MacsError(f"{path}: cannot be read as UTF-8 text ({e}); give a YAML file") from e
         if not isinstance(data, dict):
             raise MacsError(f"{path}: the top level must be a mapping of sections")
     data = deep_merge(data, parse_overrides(sets))
@@ -112,11 +126,40 @@ def load_config(path: str | Path | None = None, sets: list[str] | None = None) -
         return Config.model_validate(data)
     except ValidationError as e:
         where = f"{path}" if path else "the --set overrides"
-        lines = [f"{where}: invalid config"]
-        for err in e.errors():
-            loc = ".".join(str(x) for x in err["loc"])
-            lines.append(f"  {loc}: {err['msg']}")
-        raise MacsError("\n".join(lines)) from e
+        problems = "; ".join(_describe(err) for err in e.errors()[:5])
+        more = f"; and {len(e.errors()) - 5} more" if len(e.errors()) > 5 else ""
+        fix = f"fix it in {path}" if path else "fix the --set value"
+        raise MacsError(f"{where}: {problems}{more} ({fix})") from e
+
+
+def _describe(err: dict) -> str:
+    """One pydantic error as 'field: problem (got value)', or 'unknown field ... (did you mean)'."""
+    loc = [str(x) for x in err["loc"]]
+    name = ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        known = _known_fields(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], known, n=1)
+        if close:
+            hint = f"did you mean {'.'.join([*loc[:-1], close[0]])!r}?"
+        else:
+            hint = f"known: {', '.join(known)}" if known else "not a config field"
+        return f"unknown field {name!r} ({hint})"
+    got = repr(err.get("input"))
+    got = got if len(got) <= 40 else got[:37] + "..."
+    msg = err["msg"]
+    return f"{name}: {msg[:1].lower() + msg[1:]} (got {got})"
+
+
+def _known_fields(section: list[str]) -> list[str]:
+    """Field names of the config section at `section` (empty if it is not a section)."""
+    model: Any = Config
+    for part in section:
+        field = model.model_fields.get(part)
+        ann = field.annotation if field is not None else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return list(model.model_fields)
 
 
 def config_to_yaml(cfg: Config) -> str:

@@ -1,5 +1,10 @@
 """User-facing errors: the CLI prints these as one clear message, never a traceback."""
 
+# exit statuses of the `macs` command
+EXIT_USER_ERROR = 2  # a MacsError (bad input, config, missing file or package); nothing written
+EXIT_PARTIAL = 3  # `macs corpus import --on-error skip`: a damaged input file was cut short
+EXIT_INTERRUPTED = 130  # Ctrl-C; rerun the same command to resume
+
 
 class MacsError(Exception):
     """A problem the user can fix (bad input, missing file or package); the message says how."""

@@ -2,29 +2,95 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from macs.errors import MacsError
+
+
+def _create_temp(path: Path) -> Path:
+    """Create an empty temp file beside `path` with the mode the user's umask gives a new file
+    (0666 & ~umask, like every other output; mkstemp would make it 0600)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path))
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path beside `path`; on success rename it over `path`, else delete it."""
+    """Yield a temp path beside `path`; on success rename it over `path`, else delete it.
+    The file gets the same permissions as any new file (the user's umask applies)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _create_temp(path)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+# errno -> (what happened, what to do)
+_WRITE_FAULTS = {
+    errno.ENOSPC: ("disk full", "free some space or write to another folder"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space or write to another folder"),
+    errno.EFBIG: (
+        "file too large (a file-size limit or the file system's maximum)",
+        "raise the limit (ulimit -f) or write to another file system",
+    ),
+    errno.EROFS: ("not writable (read-only file system)", "write to another folder"),
+    errno.EACCES: (
+        "not writable (permission denied)",
+        "fix the folder's permissions or write to another folder",
+    ),
+    errno.EPERM: (
+        "not writable (operation not permitted)",
+        "fix the folder's permissions or write to another folder",
+    ),
+}
+
+
+def write_failure(
+    e: OSError, path: str | os.PathLike | None = None, note: str = ""
+) -> MacsError | None:
+    """A one-line MacsError for an OSError that means the output cannot be written (disk full,
+    quota, file-size limit, read-only or permission denied), naming the file (`e.filename`,
+    else `path`), the cause and the fix; None for any other OSError."""
+    reason = _WRITE_FAULTS.get(e.errno) if e.errno is not None else None
+    if reason is None and e.errno is None and "written" in str(e):  # numpy: a short write
+        reason = ("disk full (a write was cut short)", "free some space or write to another folder")
+    if reason is None:
+        return None
+    target = e.filename or path or "the output"
+    what, fix = reason
+    tail = f"; {note}" if note else ""
+    return MacsError(f"cannot write {target}: {what}; {fix}{tail}")
+
+
+@contextmanager
+def writing(path: str | os.PathLike, note: str = "") -> Iterator[None]:
+    """Turn a disk-full or not-writable OSError raised inside into a one-line MacsError naming
+    `path` (or the file the error names) and what to do; `note` says what was kept."""
+    try:
+        yield
+    except OSError as e:
+        err = write_failure(e, path, note)
+        if err is None:
+            raise
+        raise err from e
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -55,9 +55,17 @@ def import_cmd(
     config: ConfigOpt = None,
     sets: SetOpt = None,
 ) -> None:
-    """Import files into a corpus store (streaming, atomic; prints a one-line summary)."""
+    """Import files into a corpus store (streaming, atomic; prints a one-line summary).
+
+    Exit status 0: imported (records skipped under --on-error skip are counted in the summary).
+
+    Exit status 2: an error (named with its file and line); nothing was written.
+
+    Exit status 3: partial import: under --on-error skip a damaged file (a truncated or corrupt stream) was cut short; its records before the damage were kept and the manifest says partial.
+    """
     from macs.corpus.importer import import_corpus
     from macs.corpus.store import store_path
+    from macs.errors import EXIT_PARTIAL
 
     cfg = load(
         config,
@@ -91,6 +99,15 @@ def import_cmd(
         progress=not quiet,
     )
     typer.echo(res.summary())
+    if res.stats.partial:
+        for ex in (x for k in sorted(res.stats.faults) for x in res.stats.examples.get(k, [])):
+            typer.echo(f"warning: {ex}", err=True)
+        typer.echo(
+            f"warning: the import is partial (exit status {EXIT_PARTIAL}): replace the damaged "
+            "file(s) and import again for a complete store",
+            err=True,
+        )
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 @corpus_app.command("build")

@@ -16,6 +16,7 @@ from macs.corpus.chunk import chunk_text
 from macs.corpus.readers import FieldSpec, ImportStats, JsonlReader, input_size, make_reader
 from macs.corpus.store import StoreWriter
 from macs.errors import MacsError
+from macs.io import writing
 
 
 class CorpusBuilder:
@@ -189,9 +190,17 @@ class ImportResult:
         rate = self.input_bytes / 1e6 / max(self.seconds, 1e-9)
         extra = f" ({kinds})" if kinds else ""
         ef = f", {s.empty_files} empty files" if s.empty_files else ""
+        ids = f", {s.blank_ids} blank ids replaced by generated ones" if s.blank_ids else ""
+        partial = ""
+        if s.partial:
+            faults = ", ".join(f"{k}={v}" for k, v in sorted(s.faults.items()))
+            partial = (
+                f"; PARTIAL: {sum(s.faults.values())} damaged file(s) ({faults}) cut short, "
+                "their later records are missing"
+            )
         return (
             f"imported {s.records_read} records: {s.records_written} written as {s.docs_written} docs "
-            f"({s.chunked_records} chunked), {skipped} skipped{extra}{ef}; "
+            f"({s.chunked_records} chunked), {skipped} skipped{extra}{ef}{ids}{partial}; "
             f"{self.input_bytes / 1e6:.1f} MB in {self.seconds:.1f} s ({rate:.1f} MB/s) -> {self.store_dir}"
         )
 
@@ -231,55 +240,64 @@ def import_corpus(
     stats = ImportStats(on_error=on_error)
     spec = FieldSpec(text=text_field, id=id_field or None, domain=domain_field or None)
     total = sum(input_size(p) for p in paths)
-    builder = CorpusBuilder(out_dir, stats, max_chunk_bytes, shard_bytes=int(shard_mb * (1 << 20)))
-    prog = _Progress(total, "import", enabled=progress)
-    try:
-        block_bytes = int(block_mb * (1 << 20))
-        # default: one process, msgspec in this thread while a background thread writes
-        # Parquet (measured fastest on 2 cores, idle or busy); parse_threads=N parses JSONL
-        # blocks with pyarrow on N threads; workers=N forks N processes over byte ranges
-        n_workers = max(1, workers or 1)
-        for p in paths:
-            reader = make_reader(p, spec, stats, block_bytes=block_bytes)
-            if isinstance(reader, JsonlReader):
-                reader.parse_threads = max(0, parse_threads)
-            stats.files += 1
-            parts = _split_points(reader, n_workers)
-            helpers = _start_helpers(reader, parts, builder, domain) if len(parts) > 1 else []
-            try:
-                if helpers:
-                    reader.byte_range = parts[0]
-                    prog.poll = [h.counter for h in helpers]
-                for t in reader.tables(progress=prog.advance):
-                    builder.add_table(_with_ids(t, reader.current, domain), where=_where(reader))
-                prog.poll = []
-                for k, h in enumerate(helpers):
-                    _adopt_or_redo(h, parts[k + 1], reader, builder, domain, prog)
-            finally:
-                for h in helpers:
-                    h.stop()
-        prog.close()
-        assert stats.reconciles(), stats.as_dict()
-        manifest = {
-            "name": name or out_dir.name,
-            "created_by": "macs corpus import",
-            "inputs": [{"path": p.as_posix(), "bytes": input_size(p)} for p in paths],
-            "fields": {
-                "text": text_field,
-                "id": id_field,
-                "domain": domain_field,
-                "default_domain": domain,
-            },
-            "on_error": on_error,
-            "sources": [],
-            "missing_sources": [],
-        }
-        store_dir = builder.finish(manifest, heldout_fraction, heldout_seed)
-    except BaseException:
-        prog.close()
-        builder.abort()
-        raise
+    note = f"the previous store at {out_dir} (if any) is unchanged"
+    with writing(out_dir, note):
+        builder = CorpusBuilder(
+            out_dir, stats, max_chunk_bytes, shard_bytes=int(shard_mb * (1 << 20))
+        )
+        prog = _Progress(total, "import", enabled=progress)
+        try:
+            opts = (spec, domain, int(block_mb * (1 << 20)), max(1, workers or 1), parse_threads)
+            for p in paths:
+                _import_path(p, builder, prog, *opts)
+            prog.close()
+            assert stats.reconciles(), stats.as_dict()
+            manifest = {
+                "name": name or out_dir.name,
+                "created_by": "macs corpus import",
+                "inputs": [{"path": p.as_posix(), "bytes": input_size(p)} for p in paths],
+                "fields": {
+                    "text": text_field,
+                    "id": id_field,
+                    "domain": domain_field,
+                    "default_domain": domain,
+                },
+                "on_error": on_error,
+                "sources": [],
+                "missing_sources": [],
+            }
+            store_dir = builder.finish(manifest, heldout_fraction, heldout_seed)
+        except BaseException:
+            prog.close()
+            builder.abort()
+            raise
     return ImportResult(store_dir, stats, time.perf_counter() - t0, total)
+
+
+def _import_path(p: Path, builder, prog, spec, domain, block_bytes, n_workers, parse_threads):
+    """Import one input path into the builder: by default one process, msgspec in this thread
+    while a background thread writes Parquet (measured fastest on 2 cores, idle or busy);
+    parse_threads=N parses JSONL blocks with pyarrow on N threads; n_workers=N forks N
+    processes over byte ranges of a large plain JSONL file."""
+    stats = builder.stats
+    reader = make_reader(p, spec, stats, block_bytes=block_bytes)
+    if isinstance(reader, JsonlReader):
+        reader.parse_threads = max(0, parse_threads)
+    stats.files += 1
+    parts = _split_points(reader, n_workers)
+    helpers = _start_helpers(reader, parts, builder, domain) if len(parts) > 1 else []
+    try:
+        if helpers:
+            reader.byte_range = parts[0]
+            prog.poll = [h.counter for h in helpers]
+        for t in reader.tables(progress=prog.advance):
+            builder.add_table(_with_ids(t, reader.current, domain, stats), where=_where(reader))
+        prog.poll = []
+        for k, h in enumerate(helpers):
+            _adopt_or_redo(h, parts[k + 1], reader, builder, domain, prog)
+    finally:
+        for h in helpers:
+            h.stop()
 
 
 def idle_cores() -> int:
@@ -294,14 +312,20 @@ def idle_cores() -> int:
     return max(1, min(cpu, int(cpu - max(0.0, load - 1.0) + 0.5)))
 
 
-def _with_ids(t, label: str, domain: str):
-    """A reader table with generated ids (`label:rec`) for missing ones, the default domain
-    and the source column."""
+def _with_ids(t, label: str, domain: str, stats: ImportStats):
+    """A reader table with generated ids (`label:rec`) for missing, empty or whitespace-only
+    ones (counted in stats), the default domain and the source column."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     ids = t.column("id")
+    blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(ids)), 0)
+    n_blank = int(pc.sum(blank).as_py() or 0)
+    if n_blank:
+        ids = pc.if_else(blank, pa.scalar(None, pa.string()), ids)
+        stats.blank_ids += n_blank
     if ids.null_count:
+        stats.ids_generated += ids.null_count
         gen = pc.binary_join_element_wise(
             pa.scalar(label + ":"), pc.cast(t.column("rec"), pa.string()), ""
         )
@@ -401,7 +425,9 @@ def _part_worker(
             counter.value += n
 
         for t in reader.tables(progress=advance):
-            builder.add_table(_with_ids(t, reader.current, domain), where=_where(reader))
+            builder.add_table(
+                _with_ids(t, reader.current, domain, builder.stats), where=_where(reader)
+            )
         info = builder.writer.part_info()
         conn.send(("ok", {"part": info, "stats": stats, "keys": list(builder._seen)}))
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which redoes the part
@@ -464,7 +490,7 @@ def _adopt_or_redo(h: _Helper, part, reader, builder: CorpusBuilder, domain: str
     start, end, _ = part
     reader.byte_range = (start, end, 1 + _count_lines(reader.path, start))
     for t in reader.tables():
-        builder.add_table(_with_ids(t, reader.current, domain), where=_where(reader))
+        builder.add_table(_with_ids(t, reader.current, domain, builder.stats), where=_where(reader))
 
 
 class _Progress:

@@ -1,33 +1,40 @@
-"""Streaming readers for corpus inputs: JSONL (plain/.gz/.zst), Parquet, HF save_to_disk
-folders (Arrow read with pyarrow), single .arrow files and folders of .txt files.
+"""Streaming readers for corpus inputs: JSONL (plain/.gz/.zst) here; Parquet, HF save_to_disk
+folders (Arrow read with pyarrow), single .arrow files and folders of .txt files in
+`macs.corpus.columnar`.
 
 Every reader yields pyarrow tables with columns `rec` (int64 record number: the 1-based line
 for JSONL, the 0-based row for tables, the file's position for text folders), `id`, `text`,
 `domain` (id/domain may be null) and reports bad records to an `ImportStats`, which raises
-(on_error="raise") or counts them (on_error="skip"). Memory stays bounded by the block size.
+(on_error="raise") or counts them (on_error="skip"), and damaged files (truncated or corrupt
+streams) as faults: the records before the fault are kept. Memory stays bounded by the
+block size.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from macs.corpus.stats import BAD_KINDS, FAULT_KINDS, ImportStats
+from macs.corpus.streams import StreamFault, line_blocks, open_binary
 from macs.errors import MacsError
 
-BAD_KINDS = (
-    "malformed_json",
-    "missing_text",
-    "non_string_text",
-    "empty_text",
-    "invalid_utf8",
-    "bad_id",
-    "duplicate_id",
-)
+__all__ = [
+    "BAD_KINDS",
+    "FAULT_KINDS",
+    "FieldSpec",
+    "ImportStats",
+    "JsonlReader",
+    "Reader",
+    "detect_format",
+    "input_size",
+    "make_reader",
+]
+
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 _STR_OR_NONE = frozenset({str, type(None)})
 
@@ -39,73 +46,6 @@ class FieldSpec:
     text: str = "text"
     id: str | None = "id"
     domain: str | None = "domain"
-
-
-@dataclass
-class ImportStats:
-    """Counts of an import: read = written + sum(skipped) always holds for records."""
-
-    on_error: str = "raise"
-    files: int = 0
-    empty_files: int = 0
-    records_read: int = 0
-    records_written: int = 0
-    docs_written: int = 0
-    chunked_records: int = 0
-    skipped: Counter = field(default_factory=Counter)
-    examples: dict[str, list[str]] = field(default_factory=dict)
-
-    def bad(self, kind: str, where: str, problem: str, n: int = 1) -> None:
-        """Report `n` bad records of `kind` at `where` (file:line): raise or count."""
-        if self.on_error == "raise":
-            raise MacsError(
-                f"{where}: {problem} ({kind}); fix the input or rerun with --on-error skip "
-                "to skip and count such records"
-            )
-        self.skipped[kind] += n
-        ex = self.examples.setdefault(kind, [])
-        if len(ex) < 3:
-            ex.append(f"{where}: {problem}")
-
-    def empty_file(self, path: str) -> None:
-        """A zero-byte (or record-less) input file: raise or count."""
-        if self.on_error == "raise":
-            raise MacsError(
-                f"{path}: the file is empty (0 bytes, no records); remove it from the inputs "
-                "or rerun with --on-error skip"
-            )
-        self.empty_files += 1
-        self.examples.setdefault("empty_file", []).append(path)
-
-    def merge(self, other: ImportStats) -> None:
-        """Add the counts of a later part of the input (examples kept in input order)."""
-        self.empty_files += other.empty_files
-        self.records_read += other.records_read
-        self.records_written += other.records_written
-        self.docs_written += other.docs_written
-        self.chunked_records += other.chunked_records
-        self.skipped.update(other.skipped)
-        for kind, ex in other.examples.items():
-            mine = self.examples.setdefault(kind, [])
-            mine.extend(ex[: max(0, 3 - len(mine))] if kind != "empty_file" else ex)
-
-    def reconciles(self) -> bool:
-        """True when records_read == records_written + skipped records."""
-        return self.records_read == self.records_written + sum(self.skipped.values())
-
-    def as_dict(self) -> dict:
-        """Plain-dict form for manifests."""
-        return {
-            "files": self.files,
-            "empty_files": self.empty_files,
-            "records_read": self.records_read,
-            "records_written": self.records_written,
-            "records_skipped": sum(self.skipped.values()),
-            "docs_written": self.docs_written,
-            "chunked_records": self.chunked_records,
-            "skipped": dict(sorted(self.skipped.items())),
-            "examples": self.examples,
-        }
 
 
 def detect_format(path: Path) -> str:
@@ -133,36 +73,6 @@ def detect_format(path: Path) -> str:
         f"{path}: unknown input format; expected .jsonl/.json (optionally .gz/.zst), .parquet, "
         ".arrow, .txt, a folder of .txt files or an HF save_to_disk folder"
     )
-
-
-def _open_binary(path: Path):
-    """(decompressed binary stream, raw file) for plain, gzip or zstd files."""
-    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        import gzip
-
-        return gzip.GzipFile(fileobj=raw, mode="rb"), raw
-    if name.endswith((".zst", ".zstd")):
-        import zstandard
-
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        return io.BufferedReader(reader, buffer_size=1 << 20), raw
-    return raw, raw
-
-
-def _line_blocks(stream, block_bytes: int) -> Iterator[bytes]:
-    """Blocks of whole lines (the last may lack a final newline): a read of block_bytes plus
-    the rest of its last line (one copy, no carried-over tail)."""
-    while True:
-        data = stream.read(block_bytes)
-        if not data:
-            return
-        if not data.endswith(b"\n"):
-            rest = stream.readline()
-            if rest:
-                data += rest
-        yield data
 
 
 def _arrow_ok(spec: FieldSpec) -> bool:
@@ -274,6 +184,21 @@ class Reader:
         raise NotImplementedError
 
 
+def _unencodable(text: str, did: str | None, dom: str | None) -> tuple[str, str] | None:
+    """(kind, problem) when the text, id or domain holds an unpaired surrogate (not UTF-8)."""
+    for value, kind, name in (
+        (text, "invalid_utf8", "text"),
+        (did, "bad_id", "id"),
+        (dom, "invalid_utf8", "domain"),
+    ):
+        if value is not None:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return kind, f"the {name} holds an unpaired surrogate escape"
+    return None
+
+
 def _string_table(recs, ids, texts, domains):
     import pyarrow as pa
 
@@ -285,32 +210,6 @@ def _string_table(recs, ids, texts, domains):
             "domain": pa.array(domains, pa.string()),
         }
     )
-
-
-def validate_table(table, label: str, stats: ImportStats, line_based: bool):
-    """Drop (or raise on) rows whose text is null or blank; counts records read."""
-    import pyarrow.compute as pc
-
-    stats.records_read += table.num_rows
-    text = table.column("text")
-    null = pc.is_null(text)
-    blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(pc.fill_null(text, ""))), 0)
-    bad = pc.or_(null, blank)
-    n_bad = int(pc.sum(bad).as_py() or 0)
-    if n_bad == 0:
-        return table
-    where = "line" if line_based else "row"
-    recs = table.column("rec").to_pylist()
-    nulls = null.to_pylist()
-    for r, is_bad, is_null in zip(recs, bad.to_pylist(), nulls, strict=True):
-        if is_bad:
-            if is_null:
-                stats.bad(
-                    "missing_text", f"{label}:{where} {r}", "the text field is missing or null"
-                )
-            else:
-                stats.bad("empty_text", f"{label}:{where} {r}", "the text is empty")
-    return table.filter(pc.invert(bad))
 
 
 class JsonlReader(Reader):
@@ -341,7 +240,11 @@ class JsonlReader(Reader):
 
     def tables(self, progress=None):
         decoder, errors = self._decoder()
-        stream, raw = _open_binary(self.path)
+        try:
+            stream, raw = open_binary(self.path)
+        except OSError as e:
+            self.stats.fault("unreadable_file", self.label, f"cannot open the file: {e}")
+            return
         pool = None
         if self.parse_threads > 0 and _arrow_ok(self.spec):
             from concurrent.futures import ThreadPoolExecutor
@@ -373,19 +276,27 @@ class JsonlReader(Reader):
                         yield table
 
             in_flight = window - 1 if pool is not None else 0
-            for block in _line_blocks(stream, self.block_bytes):
-                if not any_data and block.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
-                    block = block[3:]
-                any_data = True
-                n_lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
-                fut = None
-                if pool is not None:
-                    fut = pool.submit(_arrow_block, block, line0, n_lines, self.spec)
-                pending.append((block, line0, n_lines, raw.tell(), fut))
-                line0 += n_lines
-                yield from finish(in_flight)
+            fault = None
+            try:
+                for block in line_blocks(stream, self.block_bytes):
+                    if not any_data and block.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
+                        block = block[3:]
+                    any_data = True
+                    n_lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+                    fut = None
+                    if pool is not None:
+                        fut = pool.submit(_arrow_block, block, line0, n_lines, self.spec)
+                    pending.append((block, line0, n_lines, raw.tell(), fut))
+                    line0 += n_lines
+                    yield from finish(in_flight)
+            except StreamFault as f:
+                fault = f
+            except OSError as e:  # an I/O error reading a plain file
+                fault = StreamFault("unreadable_file", raw.tell(), f"read error: {e}")
             yield from finish(0)
-            if not any_data:
+            if fault is not None:
+                self._report_fault(fault, line0 - 1)
+            elif not any_data:
                 self.stats.empty_file(self.label)
         finally:
             for item in pending:
@@ -395,6 +306,15 @@ class JsonlReader(Reader):
                 pool.shutdown(wait=True)
             stream.close()
             raw.close()
+
+    def _report_fault(self, f: StreamFault, last_line: int) -> None:
+        """A damaged stream after `last_line` whole lines: raise or count (those lines are kept)."""
+        where = [f"after line {last_line}"] if last_line else []
+        if f.partial:
+            where.append(f"line {last_line + 1} is cut off after {len(f.partial)} bytes")
+        problem = f"{f.problem} ({'; '.join(where)})" if where else f.problem
+        kept = f"the {last_line} lines before it" if last_line else ""
+        self.stats.fault(f.kind, self.label, problem, kept=kept)
 
     def _finish_block(self, item, decoder, errors):
         """(table, bytes read) of one block: the Arrow result, else msgspec, else line by line."""
@@ -476,15 +396,15 @@ class JsonlReader(Reader):
         return recs, ids, texts, domains
 
     def _recheck(self, recs, ids, texts, domains):
-        """Drop (or raise on) records whose text cannot be UTF-8 encoded (unpaired surrogates)."""
+        """Drop (or raise on) records whose text, id or domain cannot be UTF-8 encoded (an
+        unpaired surrogate escape such as "\\ud800")."""
         keep = []
-        for k, t in enumerate(texts):
-            try:
-                t.encode("utf-8")
+        for k, (t, i, d) in enumerate(zip(texts, ids, domains, strict=True)):
+            bad = _unencodable(t, i, d)
+            if bad is None:
                 keep.append(k)
-            except UnicodeEncodeError:
-                where = f"{self.label}:line {recs[k]}"
-                self.stats.bad("invalid_utf8", where, "the text holds an unpaired surrogate escape")
+            else:
+                self.stats.bad(bad[0], f"{self.label}:line {recs[k]}", bad[1])
 
         def pick(xs):
             return [xs[k] for k in keep]
@@ -528,11 +448,6 @@ class JsonlReader(Reader):
             if not text.strip():
                 st.bad("empty_text", where, "the text is empty")
                 continue
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                st.bad("invalid_utf8", where, "the text holds an unpaired surrogate escape")
-                continue
             did = obj.get(spec.id) if spec.id else None
             if did is not None and not isinstance(did, str):
                 if isinstance(did, int) and not isinstance(did, bool):
@@ -547,6 +462,10 @@ class JsonlReader(Reader):
             dom = obj.get(spec.domain) if spec.domain else None
             if dom is not None and not isinstance(dom, str):
                 dom = str(dom)
+            bad = _unencodable(text, did, dom)
+            if bad is not None:
+                st.bad(bad[0], where, bad[1])
+                continue
             recs.append(ln)
             ids.append(did)
             texts.append(text)
@@ -554,230 +473,12 @@ class JsonlReader(Reader):
         return _string_table(recs, ids, texts, domains)
 
 
-def _table_columns(table, spec: FieldSpec, label: str, stats: ImportStats, row0: int):
-    """Map a pyarrow table from Parquet/Arrow to rec/id/text/domain with type checks."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    n = table.num_rows
-    names = table.column_names
-    if spec.text not in names:
-        raise MacsError(
-            f"{label}: no column {spec.text!r} (columns: {', '.join(names)}); "
-            "name the text column with --text-field"
-        )
-    text = table.column(spec.text)
-    if pa.types.is_dictionary(text.type) and pa.types.is_string(text.type.value_type):
-        text = text.cast(pa.string())
-    if pa.types.is_large_string(text.type):
-        text = text.cast(pa.string())
-    elif pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type):
-        vals = []
-        for r, v in enumerate(text.to_pylist()):
-            if v is None:
-                vals.append(None)
-                continue
-            try:
-                vals.append(v.decode("utf-8"))
-            except UnicodeDecodeError:
-                stats.records_read += 1
-                stats.bad("invalid_utf8", f"{label}:row {row0 + r}", "invalid UTF-8 in text")
-                vals.append("\x00__macs_drop__")
-        text = pa.array(vals, pa.string())
-    elif not pa.types.is_string(text.type):
-        stats.records_read += n
-        stats.bad(
-            "non_string_text",
-            f"{label}:row {row0}",
-            f"column {spec.text!r} has type {text.type}",
-            n=n,
-        )
-        return None
-
-    def opt(fname):
-        if not fname or fname not in names:
-            return pa.nulls(n, pa.string())
-        col = table.column(fname)
-        if not pa.types.is_string(col.type):
-            col = pc.cast(col, pa.string())
-        return col
-
-    out = pa.table(
-        {
-            "rec": pa.array(range(row0, row0 + n), pa.int64()),
-            "id": opt(spec.id),
-            "text": text,
-            "domain": opt(spec.domain),
-        }
-    )
-    if pa.types.is_binary(table.column(spec.text).type) or pa.types.is_large_binary(
-        table.column(spec.text).type
-    ):
-        keep = pc.not_equal(pc.fill_null(out.column("text"), ""), "\x00__macs_drop__")
-        out = out.filter(keep)  # the dropped rows were counted as read + skipped above
-    return out
-
-
-class ParquetReader(Reader):
-    """Parquet files, streamed by record batch."""
-
-    def tables(self, progress=None):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        if self.path.stat().st_size == 0:
-            self.stats.empty_file(self.label)
-            return
-        try:
-            pf = pq.ParquetFile(self.path)
-        except (pa.ArrowInvalid, OSError) as e:
-            raise MacsError(f"{self.label}: not a readable Parquet file ({e})") from e
-        cols = [
-            c
-            for c in (self.spec.text, self.spec.id, self.spec.domain)
-            if c and c in pf.schema_arrow.names
-        ]
-        total = pf.metadata.num_rows
-        size = self.path.stat().st_size
-        row0 = 0
-        for batch in pf.iter_batches(batch_size=8192, columns=cols or None):
-            t = _table_columns(
-                pa.Table.from_batches([batch]), self.spec, self.label, self.stats, row0
-            )
-            row0 += batch.num_rows
-            if progress is not None and total:
-                progress(int(size * batch.num_rows / total))
-            if t is None:
-                continue
-            t = validate_table(t, self.label, self.stats, False)
-            if t.num_rows:
-                yield t
-        if total == 0:
-            self.stats.empty_file(self.label)
-
-
-def _arrow_batches(path: Path):
-    """Record batches of an Arrow IPC file (stream format as HF writes, or file format)."""
-    import pyarrow as pa
-
-    with pa.memory_map(str(path), "r") as src:
-        try:
-            reader = pa.ipc.open_stream(src)
-        except pa.ArrowInvalid:
-            src.seek(0)
-            f = pa.ipc.open_file(src)
-            for i in range(f.num_record_batches):
-                yield f.get_batch(i)
-            return
-        yield from reader
-
-
-class ArrowReader(Reader):
-    """A single .arrow file or an HF `save_to_disk` folder (Dataset or DatasetDict)."""
-
-    def arrow_files(self) -> list[Path]:
-        """The .arrow files of this input (every split of a DatasetDict, in order)."""
-        p = self.path
-        if p.is_file():
-            return [p]
-        if (p / "dataset_dict.json").exists():
-            splits = json.loads((p / "dataset_dict.json").read_text())["splits"]
-            out = []
-            for s in splits:
-                out.extend(ArrowReader(p / s, self.spec, self.stats).arrow_files())
-            return out
-        state = p / "state.json"
-        if state.exists():
-            files = json.loads(state.read_text()).get("_data_files", [])
-            return [p / f["filename"] for f in files]
-        return sorted(p.glob("*.arrow"))
-
-    def tables(self, progress=None):
-        import pyarrow as pa
-
-        files = self.arrow_files()
-        if not files:
-            raise MacsError(
-                f"{self.label}: no .arrow files found (is it an HF save_to_disk folder?)"
-            )
-        for f in files:
-            label = f.as_posix()
-            self.current = label
-            if f.stat().st_size == 0:
-                self.stats.empty_file(label)
-                continue
-            row0 = 0
-            n_rows = 0
-            try:
-                batches = _arrow_batches(f)
-                for batch in batches:
-                    n_rows += batch.num_rows
-                    t = _table_columns(
-                        pa.Table.from_batches([batch]), self.spec, label, self.stats, row0
-                    )
-                    row0 += batch.num_rows
-                    if t is None:
-                        continue
-                    t = validate_table(t, label, self.stats, False)
-                    if t.num_rows:
-                        yield t
-            except pa.ArrowInvalid as e:
-                raise MacsError(f"{label}: not a readable Arrow file ({e})") from e
-            if progress is not None:
-                progress(f.stat().st_size)
-            if n_rows == 0:
-                self.stats.empty_file(label)
-
-
-class TextReader(Reader):
-    """A folder of .txt files (recursively, sorted) or one .txt file: one record per file;
-    `rec` is the file's position and the generated id is the file's path."""
-
-    def files(self) -> list[Path]:
-        """The .txt files of this input, sorted."""
-        if self.path.is_file():
-            return [self.path]
-        return sorted(p for p in self.path.rglob("*.txt") if p.is_file())
-
-    def tables(self, progress=None):
-        files = self.files()
-        if not files:
-            raise MacsError(f"{self.label}: no .txt files in this folder")
-        recs, ids, texts, domains = [], [], [], []
-        buf = 0
-        for k, f in enumerate(files):
-            label = f.as_posix()
-            data = f.read_bytes()
-            if progress is not None:
-                progress(len(data))
-            if not data:
-                self.stats.empty_file(label)
-                continue
-            self.stats.records_read += 1
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as e:
-                self.stats.bad("invalid_utf8", label, f"invalid UTF-8 at byte {e.start}")
-                continue
-            if not text.strip():
-                self.stats.bad("empty_text", label, "the file holds only whitespace")
-                continue
-            recs.append(k)
-            ids.append(label)
-            texts.append(text)
-            domains.append(None)
-            buf += len(data)
-            if buf >= self.block_bytes:
-                yield _string_table(recs, ids, texts, domains)
-                recs, ids, texts, domains, buf = [], [], [], [], 0
-        if recs:
-            yield _string_table(recs, ids, texts, domains)
-
-
 def make_reader(
     path: str | os.PathLike, spec: FieldSpec, stats: ImportStats, block_bytes: int = 8 << 20
 ) -> Reader:
     """The reader for an input path (format detected from the name or folder contents)."""
+    from macs.corpus.columnar import ArrowReader, ParquetReader, TextReader
+
     p = Path(path)
     fmt = detect_format(p)
     cls = {

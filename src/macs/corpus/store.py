@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from macs.errors import MacsError
+from macs.formats import check_format, stamp
 
 STORE_VERSION = 1
 COLUMNS = ("id", "text", "domain", "source", "n_bytes", "parent_id")
@@ -149,8 +150,21 @@ class CorpusStore:
             manifest = read_json(mpath)
         except ValueError as e:
             raise MacsError(f"{mpath}: not valid JSON ({e}); re-import the corpus") from e
+        if not isinstance(manifest, dict):
+            raise MacsError(f"{mpath}: not a store manifest (a JSON object); re-import the corpus")
+        check_format(
+            "store",
+            {**manifest, "format": manifest.get("format", manifest.get("version", 1))},
+            path,
+        )
         shards = sorted((path / "shards").glob("part-*.parquet"))
-        store = cls(path, manifest, shards)
+        try:
+            store = cls(path, manifest, shards)
+        except (
+            OSError,
+            ValueError,
+        ) as e:  # pyarrow: a damaged shard (ArrowInvalid is a ValueError)
+            raise MacsError(f"{path}: a shard is damaged ({e}); re-import the corpus") from e
         if "n_docs" in manifest and int(manifest["n_docs"]) != store.n_docs:
             raise MacsError(
                 f"{path}: manifest says {manifest['n_docs']} documents but the shards hold "
@@ -282,6 +296,37 @@ def replace_dir(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(final: Path) -> list[Path]:
+    """Tidy what a killed writer of `final` left beside it: `.NAME.partial-PID` folders of dead
+    processes are deleted; a `.NAME.old-PID` folder (the previous output, moved aside just
+    before the new one was renamed in) is moved back when `final` is missing, else deleted.
+    Returns the folders removed or restored."""
+    final = Path(final)
+    done = []
+    if not final.parent.is_dir():
+        return done
+    for p in sorted(final.parent.glob(f".{final.name}.*-*")):
+        kind, _, pid = p.name[len(final.name) + 2 :].rpartition("-")
+        if kind not in ("partial", "old") or not pid.isdigit() or _alive(int(pid)):
+            continue
+        if kind == "old" and not final.exists():
+            os.replace(p, final)
+        else:
+            shutil.rmtree(p, ignore_errors=True)
+        done.append(p)
+    return done
+
+
 class StoreWriter:
     """Writes documents into a new store in a temp folder; `finish()` swaps it into place."""
 
@@ -289,6 +334,7 @@ class StoreWriter:
         self, out_dir: str | os.PathLike, shard_bytes: int = 128 << 20, compression: str = "zstd"
     ):
         self.out_dir = Path(out_dir)
+        clean_stale(self.out_dir)
         self.tmp = self.out_dir.with_name(f".{self.out_dir.name}.partial-{os.getpid()}")
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
@@ -419,6 +465,7 @@ class StoreWriter:
         self._pool.shutdown()
         manifest = dict(manifest)
         manifest.setdefault("version", STORE_VERSION)
+        manifest.update(stamp("store"))
         manifest["n_docs"] = self.n_docs
         manifest["n_bytes"] = self.n_bytes
         manifest["heldout"] = {

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from macs.errors import MacsError
+from macs.formats import check_format, stamp
 
 UNIT_BYTES = 16 << 20  # text bytes per work unit / token file
 
@@ -48,8 +49,14 @@ class TokenStore:
         path = Path(path)
         if not (path / "meta.json").exists() or not (path / "index.npy").exists():
             raise MacsError(f"{path}: no token shards here; run `macs corpus tokenize` first")
-        meta = read_json(path / "meta.json")
-        index = np.load(path / "index.npy", mmap_mode="r")
+        try:
+            meta = read_json(path / "meta.json")
+            check_format("tokens", meta, path)
+            index = np.load(path / "index.npy", mmap_mode="r")
+        except (ValueError, OSError) as e:
+            raise MacsError(
+                f"{path}: damaged token shards ({e}); re-run `macs corpus tokenize --force`"
+            ) from e
         if index.ndim != 2 or index.shape[1] != 3 or index.shape[0] != int(meta["n_docs"]):
             raise MacsError(
                 f"{path}/index.npy does not match meta.json; re-run `macs corpus tokenize`"
@@ -184,24 +191,28 @@ def tokenize_store(
     groups, EOS after each doc); reuses existing shards made with the same tokenizer."""
     import hashlib
 
-    from macs.corpus.store import replace_dir
+    from macs.corpus.store import clean_stale
     from macs.corpus.tokenizer import eos_id, load_tokenizer
-    from macs.io import write_json
+    from macs.io import writing
 
     tok_path = Path(tokenizer_json)
     if tok_path.is_dir():
         tok_path = tok_path / "tokenizer.json"
     tok = load_tokenizer(tok_path)
-    eos = eos_id(tok)
     vocab = tok.get_vocab_size()
-    dtype = "uint16" if vocab <= 65536 else "uint32"
-    sha = hashlib.sha256(tok_path.read_bytes()).hexdigest()
-    name = name or tok_path.parent.name
-    out = tokens_dir(store, name)
+    tok_info = {
+        "tokenizer": name or tok_path.parent.name,
+        "tokenizer_path": str(tok_path.resolve()),
+        "tokenizer_sha256": hashlib.sha256(tok_path.read_bytes()).hexdigest(),
+        "vocab_size": vocab,
+        "eos_id": eos_id(tok),
+        "dtype": "uint16" if vocab <= 65536 else "uint32",
+    }
+    out = tokens_dir(store, tok_info["tokenizer"])
     if not force and (out / "meta.json").exists():
         try:
             ts = TokenStore.open(out)
-            same = ts.meta.get("tokenizer_sha256") == sha and ts.meta.get(
+            same = ts.meta.get("tokenizer_sha256") == tok_info["tokenizer_sha256"] and ts.meta.get(
                 "store_n_bytes"
             ) == store.manifest.get("n_bytes")
             if same and ts.n_docs == store.n_docs:
@@ -210,99 +221,127 @@ def tokenize_store(
             pass
     t0 = time.perf_counter()
     units = _units(store, int(unit_mb * (1 << 20)))
-    cpu = os.cpu_count() or 1
     # few cores: one process, Rust threads inside encode_batch; many: one process per unit
-    default = 1 if cpu <= 4 else cpu
+    default = 1 if (os.cpu_count() or 1) <= 4 else (os.cpu_count() or 1)
     workers = max(1, min(workers or default, len(units) or 1))
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
-    files = [f"tokens-{k:05d}.bin" for k in range(len(units))]
-    # one unit -> threaded encode_batch in this process; several -> one process per unit
-    threads = workers == 1
-    from macs.corpus.importer import idle_cores
-
-    rust_parallel = threads and idle_cores() >= 2
-    jobs = [
-        (str(u[0]), u[1], str(tok_path), str(tmp / files[k]), dtype, batch_docs, threads)
-        for k, u in enumerate(units)
-    ]
-    lengths: list[np.ndarray | None] = [None] * len(units)
-    bar = _bar(store.n_docs, f"tokenize ({name})", progress)
-    try:
-        if workers == 1:
-            # batches on the Rust thread pool when a second core is free; on a busy machine
-            # the same batches serially (idle pool threads only burn the session's CPU share)
-            env = os.environ.get("TOKENIZERS_PARALLELISM")
-            if not rust_parallel:
-                os.environ["TOKENIZERS_PARALLELISM"] = "false"
-            try:
-                for k, job in enumerate(jobs):
-                    lengths[k] = _encode_unit(job)[1]
-                    bar.advance(units[k][3])
-            finally:
-                if env is None:
-                    os.environ.pop("TOKENIZERS_PARALLELISM", None)
-                else:
-                    os.environ["TOKENIZERS_PARALLELISM"] = env
-        else:
-            import multiprocessing as mp
-
-            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-                futs = {ex.submit(_encode_unit, job): k for k, job in enumerate(jobs)}
-                for fut in as_completed(futs):
-                    k = futs[fut]
-                    lengths[k] = fut.result()[1]
-                    bar.advance(units[k][3])
-        bar.close()
-        index = np.zeros((store.n_docs, 3), dtype=np.int64)
-        file_tokens = []
-        for k, u in enumerate(units):
-            lens = lengths[k]
-            assert lens is not None and lens.size == u[3]
-            start = u[2]
-            offs = np.concatenate([[0], np.cumsum(lens + 1)[:-1]]) if lens.size else lens
-            index[start : start + u[3], 0] = k
-            index[start : start + u[3], 1] = offs
-            index[start : start + u[3], 2] = lens
-            file_tokens.append(int(lens.sum() + lens.size))
-        np.save(tmp / "index.npy", index)
-        n_tokens = int(index[:, 2].sum())
-        secs = time.perf_counter() - t0
-        meta = {
-            "tokenizer": name,
-            "tokenizer_path": str(tok_path.resolve()),
-            "tokenizer_sha256": sha,
-            "vocab_size": vocab,
-            "eos_id": eos,
-            "dtype": dtype,
-            "n_docs": store.n_docs,
-            "n_tokens": n_tokens,
-            "n_tokens_with_eos": n_tokens + store.n_docs,
-            "store": str(store.path),
-            "store_n_bytes": store.manifest.get("n_bytes"),
-            "bytes_per_token": round(int(store.manifest.get("n_bytes", 0)) / max(1, n_tokens), 4),
-            "files": [{"file": f, "n_tokens": n} for f, n in zip(files, file_tokens, strict=True)],
-            "workers": workers,
-            "rust_threads": (cpu if rust_parallel else 1) if threads else 0,
-            "seconds": round(secs, 2),
-        }
-        write_json(tmp / "meta.json", meta)
-        replace_dir(tmp, out)
-    except BaseException:
-        bar.close()
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    clean_stale(out)
+    with writing(out, f"the previous token shards in {out} (if any) are unchanged"):
+        meta = _tokenize_into(out, store, units, tok_info, workers, batch_docs, progress, t0)
     ts = TokenStore.open(out)
     if progress:
+        secs = meta["seconds"]
         print(
-            f"tokenized {store.n_docs} docs into {ts.n_tokens} tokens ({dtype}, "
+            f"tokenized {store.n_docs} docs into {ts.n_tokens} tokens ({tok_info['dtype']}, "
             f"{meta['bytes_per_token']} bytes/token) in {secs:.1f} s "
             f"({ts.n_tokens / max(secs, 1e-9):,.0f} tokens/s, {workers} workers) -> {out}",
             file=sys.stderr,
         )
     return ts
+
+
+def _tokenize_into(out: Path, store, units, tok_info, workers, batch_docs, progress, t0) -> dict:
+    """Write the token files, index.npy and meta.json in a temp folder, then swap it into
+    `out` (a kill or an error leaves the previous shards); returns the meta."""
+    import shutil
+
+    from macs.corpus.importer import idle_cores
+    from macs.corpus.store import replace_dir
+    from macs.io import write_json
+
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    files = [f"tokens-{k:05d}.bin" for k in range(len(units))]
+    # one unit -> threaded encode_batch in this process; several -> one process per unit
+    threads = workers == 1
+    rust_parallel = threads and idle_cores() >= 2
+    tok_file, dtype = tok_info["tokenizer_path"], tok_info["dtype"]
+    jobs = [
+        (str(u[0]), u[1], tok_file, str(tmp / files[k]), dtype, batch_docs, threads)
+        for k, u in enumerate(units)
+    ]
+    bar = _bar(store.n_docs, f"tokenize ({tok_info['tokenizer']})", progress)
+    try:
+        lengths = _encode_all(jobs, [u[3] for u in units], workers, rust_parallel, bar)
+        bar.close()
+        index, file_tokens = _index(store.n_docs, units, lengths)
+        np.save(tmp / "index.npy", index)
+        run_info = {
+            "workers": workers,
+            "rust_threads": ((os.cpu_count() or 1) if rust_parallel else 1) if threads else 0,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+        meta = _meta(store, tok_info, index, dict(zip(files, file_tokens, strict=True)), run_info)
+        write_json(tmp / "meta.json", meta)
+        replace_dir(tmp, out)
+    except BaseException:
+        bar.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return meta
+
+
+def _encode_all(jobs: list, unit_docs: list[int], workers: int, rust_parallel: bool, bar) -> list:
+    """Token lengths (np.int64 per doc) of every unit: in this process (batches on the Rust
+    thread pool when a second core is free; serially on a busy machine, where idle pool
+    threads only burn the session's CPU share), or one spawned process per unit."""
+    lengths: list[np.ndarray | None] = [None] * len(jobs)
+    if workers == 1:
+        env = os.environ.get("TOKENIZERS_PARALLELISM")
+        if not rust_parallel:
+            os.environ["TOKENIZERS_PARALLELISM"] = "false"
+        try:
+            for k, job in enumerate(jobs):
+                lengths[k] = _encode_unit(job)[1]
+                bar.advance(unit_docs[k])
+        finally:
+            if env is None:
+                os.environ.pop("TOKENIZERS_PARALLELISM", None)
+            else:
+                os.environ["TOKENIZERS_PARALLELISM"] = env
+        return lengths
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+        futs = {ex.submit(_encode_unit, job): k for k, job in enumerate(jobs)}
+        for fut in as_completed(futs):
+            k = futs[fut]
+            lengths[k] = fut.result()[1]
+            bar.advance(unit_docs[k])
+    return lengths
+
+
+def _meta(store, tok_info: dict, index: np.ndarray, files: dict[str, int], run_info: dict) -> dict:
+    """meta.json of token shards: format, tokenizer, counts, files (tokens with EOS), timing."""
+    n_tokens = int(index[:, 2].sum())
+    n_bytes = int(store.manifest.get("n_bytes", 0))
+    return {
+        **stamp("tokens"),
+        **tok_info,
+        "n_docs": store.n_docs,
+        "n_tokens": n_tokens,
+        "n_tokens_with_eos": n_tokens + store.n_docs,
+        "store": str(store.path),
+        "store_n_bytes": store.manifest.get("n_bytes"),
+        "bytes_per_token": round(n_bytes / max(1, n_tokens), 4),
+        "files": [{"file": f, "n_tokens": n} for f, n in files.items()],
+        **run_info,
+    }
+
+
+def _index(n_docs: int, units: list, lengths: list) -> tuple[np.ndarray, list[int]]:
+    """The (n_docs, 3) index (file, offset in tokens, length) and each file's tokens with EOS."""
+    index = np.zeros((n_docs, 3), dtype=np.int64)
+    file_tokens = []
+    for k, u in enumerate(units):
+        lens = lengths[k]
+        assert lens is not None and lens.size == u[3]
+        start = u[2]
+        offs = np.concatenate([[0], np.cumsum(lens + 1)[:-1]]) if lens.size else lens
+        index[start : start + u[3], 0] = k
+        index[start : start + u[3], 1] = offs
+        index[start : start + u[3], 2] = lens
+        file_tokens.append(int(lens.sum() + lens.size))
+    return index, file_tokens
 
 
 class _bar:

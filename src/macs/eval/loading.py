@@ -54,10 +54,7 @@ def load_model(path: str | os.PathLike, device: str = "auto"):
 
     folder, gguf, run_dir = resolve_model_dir(path)
     kwargs = {"gguf_file": gguf} if gguf else {}
-    try:
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **kwargs)
-    except (OSError, ValueError) as e:
-        raise MacsError(f"{folder}: transformers cannot load a causal LM here ({e})") from e
+    model = _load_weights(AutoModelForCausalLM, folder, torch.float32, kwargs)
     try:
         tok = AutoTokenizer.from_pretrained(folder, **kwargs)
     except (OSError, ValueError) as e:
@@ -74,3 +71,39 @@ def load_model(path: str | os.PathLike, device: str = "auto"):
         tok.pad_token = tok.eos_token
     model.to(pick_device(device)).eval()
     return model, tok, run_dir
+
+
+def _load_weights(auto, folder: Path, dtype, kwargs: dict):
+    """from_pretrained, refusing (MacsError) weights that are missing, of the wrong shape or
+    not plain tensors (a damaged, tampered or foreign checkpoint) instead of initialising
+    them at random or failing with a traceback."""
+    import pickle
+
+    try:
+        model, info = auto.from_pretrained(folder, dtype=dtype, output_loading_info=True, **kwargs)
+    except pickle.UnpicklingError as e:
+        raise MacsError(
+            f"{folder}: refused to load the weights: the file holds Python objects other than "
+            "tensors (or is damaged); use the original model files"
+        ) from e
+    except (OSError, ValueError, RuntimeError, EOFError) as e:
+        if "mismatch" in str(e):
+            raise MacsError(
+                f"{folder}: the weights do not match the model's config (a tensor has the wrong "
+                "shape); the checkpoint is damaged, tampered with or belongs to another model"
+            ) from e
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise MacsError(f"{folder}: transformers cannot load a causal LM here ({first})") from e
+    problems = []
+    missing = sorted(info.get("missing_keys") or [])
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        problems.append(f"missing {', '.join(missing[:3])}{more}")
+    for item in list(info.get("mismatched_keys") or [])[:3]:
+        problems.append(f"wrong shape {item[0] if isinstance(item, tuple | list) else item}")
+    if problems:
+        raise MacsError(
+            f"{folder}: the weights do not match the model's config ({'; '.join(problems)}); "
+            "the checkpoint is damaged, tampered with or belongs to another model"
+        )
+    return model

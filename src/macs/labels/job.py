@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from macs.corpus.store import replace_dir
+from macs.corpus.store import clean_stale, replace_dir
 from macs.errors import MacsError
-from macs.io import read_json, write_bytes, write_json, write_parquet
+from macs.formats import stamp
+from macs.io import read_json, write_bytes, write_json, write_parquet, writing
 from macs.labels.base import Batch, Labeller
 from macs.labels.config import LabelsConfig
 
@@ -306,6 +307,7 @@ def prepare_actor(
     labeller.bind(store, Path(store.path) / LABELS_DIR / MODELS_DIR)
     key = _key(labeller, store, rows_per_part)
     final = labels_dir(store.path, actor)
+    clean_stale(final)
     if not force and (final / "manifest.json").exists():
         try:
             if read_json(final / "manifest.json").get("key") == key:
@@ -334,8 +336,9 @@ def prepare_actor(
             meta = {"id": [ids[i] for i in idx], "domain": [domains[i] for i in idx]}
             labeller.fit([t or "" for t in texts], meta)
         job.fit_seconds = time.perf_counter() - t0
-        write_bytes(pkl, pickle.dumps(labeller))
+        # the pickle is the fit's completion marker: written last (a kill before it refits)
         write_json(work / ".fit.json", {"seconds": job.fit_seconds, "report": labeller.fit_report})
+        write_bytes(pkl, pickle.dumps(labeller))
         if labeller.needs_fit:
             log(f"{actor}: fitted {labeller.kind}/{labeller.method} in {job.fit_seconds:.1f}s")
     for note in getattr(job.labeller, "notes", []):
@@ -385,6 +388,7 @@ def publish(
         raise MacsError(f"{job.actor}: labelled {rows} rows but the store has {store.n_docs}")
     degenerate = lab.degenerate_reason(counts)
     manifest = {
+        **stamp("labels"),
         "actor": job.actor,
         "labeller": f"{lab.kind}/{lab.method}",
         "version": lab.version,
@@ -452,40 +456,43 @@ def run_labels(
     if address and workers is None and not cfg.workers:
         n_workers = 0  # on a cluster: one actor per cluster CPU but one
     units = plan_units(store, cfg.rows_per_part)
-    jobs: dict[str, ActorJob] = {}
-    for a in names:
-        lab = labellers.get(a) or make_labeller(a, cfg, seed)
-        lab.check()  # missing model or package: fail before fitting or starting workers
-        job = prepare_actor(store, a, lab, cfg.rows_per_part, force, log)
-        if job is not None:
-            jobs[a] = job
-    if not jobs:
-        return {}
-    _check_columns(store, jobs)
-    todo = []
-    for u in units:
-        need = [a for a, j in jobs.items() if u.name not in j.done]
-        if need:
-            todo.append((u, need))
-    skipped = len(units) * len(jobs) - sum(len(n) for _, n in todo)
-    if skipped:
-        log(f"skipping {skipped} finished unit(s) of {len(units) * len(jobs)}")
-    t0 = time.perf_counter()
-    info = None
-    if todo:
-        if executor == "ray":
-            from macs.labels.ray_exec import run_ray
+    out = Path(store.path) / LABELS_DIR
+    note = (
+        "the published sidecars are unchanged and finished units are kept: rerun the same "
+        "command to resume"
+    )
+    with writing(out, note):
+        jobs: dict[str, ActorJob] = {}
+        for a in names:
+            lab = labellers.get(a) or make_labeller(a, cfg, seed)
+            lab.check()  # missing model or package: fail before fitting or starting workers
+            job = prepare_actor(store, a, lab, cfg.rows_per_part, force, log)
+            if job is not None:
+                jobs[a] = job
+        if not jobs:
+            return {}
+        _check_columns(store, jobs)
+        todo = [(u, [a for a, j in jobs.items() if u.name not in j.done]) for u in units]
+        todo = [(u, need) for u, need in todo if need]
+        skipped = len(units) * len(jobs) - sum(len(n) for _, n in todo)
+        if skipped:
+            log(f"skipping {skipped} finished unit(s) of {len(units) * len(jobs)}")
+        t0 = time.perf_counter()
+        info = None
+        if todo:
+            if executor == "ray":
+                from macs.labels.ray_exec import run_ray
 
-            info = run_ray(todo, jobs, n_workers, cfg.batch_size, progress, address)
-        elif executor == "local":
-            run_local(todo, jobs, n_workers, cfg.batch_size, progress)
-        else:
-            raise MacsError(f"unknown executor {executor!r}; use local or ray")
-    seconds = time.perf_counter() - t0
-    out = {a: publish(store, j, units, executor, seconds, info) for a, j in jobs.items()}
-    for a, m in out.items():
+                info = run_ray(todo, jobs, n_workers, cfg.batch_size, progress, address)
+            elif executor == "local":
+                run_local(todo, jobs, n_workers, cfg.batch_size, progress)
+            else:
+                raise MacsError(f"unknown executor {executor!r}; use local or ray")
+        seconds = time.perf_counter() - t0
+        published = {a: publish(store, j, units, executor, seconds, info) for a, j in jobs.items()}
+    for a, m in published.items():
         if m["degenerate"]:
             log(
                 f"note: the {a} actor is degenerate: {m['degenerate_reason']}; selection runs without it"
             )
-    return out
+    return published

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from macs.errors import MacsError
+from macs.formats import check_format
 from macs.io import read_json
 from macs.labels.job import labels_dir
 
@@ -57,7 +58,11 @@ def load_labels(store, actor: str) -> Labels:
             f"no labels for actor {actor!r} in {folder.parent} (have: {have or 'none'}); "
             "run `macs label --config ...` first"
         )
-    manifest = read_json(mpath)
+    try:
+        manifest = read_json(mpath)
+    except ValueError as e:
+        raise MacsError(f"{mpath}: not valid JSON ({e}); rerun `macs label --force`") from e
+    check_format("labels", manifest, folder)
     if int(manifest.get("n_docs", -1)) != store.n_docs:
         raise MacsError(
             f"{mpath}: labels cover {manifest.get('n_docs')} docs but the store has "

@@ -1,0 +1,554 @@
+"""The reliability campaign of issue 16: every fault kind the tests cover, run at scale, one
+table: fault kind, cases tried, survived, records lost (must be 0), tracebacks shown (must be 0).
+
+1. fuzz: the hypothesis properties of tests/reliability/test_fuzz_readers.py under the long
+   profile (MACS_FUZZ=long): random cuts, byte flips, random bytes of every reader's formats,
+   random JSON values in text/id/domain, random .txt folders; every case logged and judged.
+2. cut sweep: each format's valid file cut at evenly spaced byte offsets (deterministic).
+3. kill -9: `macs corpus import`, `macs corpus tokenize`, `macs label` killed at seeded
+   random points of their work, then rerun; the output must equal an uninterrupted run's
+   and what is visible after a kill must be a complete output.
+4. disk full: ENOSPC injected at every write call of import/tokenize/label in turn (the
+   previous output must stay intact, the error must say disk full), a real file-size limit
+   (RLIMIT_FSIZE) at several sizes and a read-only output folder, through the real CLI.
+5. bad arguments: every command of the CLI with a missing/bad/unknown-field/wrong-type
+   config, an invalid --set, a negative budget and nonexistent input paths.
+6. files from others: tampered checkpoints (wrong shape, missing/extra key, a non-tensor, a
+   pickle that runs code, cut files), outputs of a newer/older macs, and two processes
+   racing for one run directory's lock (and a SIGKILLed holder).
+
+Survived = the documented outcome (imported with reconciling counts keeping every readable
+record, or a one-line MacsError naming the file/field; an identical output after a kill; a
+clear disk error with the previous output intact). Usage:
+    python benchmarks/fault_campaign.py [--quick] [--json OUT.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import io
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REL = ROOT / "tests" / "reliability"
+sys.path.insert(0, str(REL))
+
+from crash import big_corpus, digest, partial_exists, run_cli  # noqa: E402
+from faults import FORMATS, damage, fixture_records, run_import, survivors, write_valid  # noqa: E402
+
+
+class Table:
+    """Rows of (fault kind, cases, survived, records lost, tracebacks)."""
+
+    def __init__(self):
+        self.rows: dict[str, list[int]] = {}
+        self.notes: dict[str, list[str]] = defaultdict(list)
+
+    def add(self, kind: str, survived: bool, lost: int = 0, traceback: bool = False, note=""):
+        r = self.rows.setdefault(kind, [0, 0, 0, 0])
+        r[0] += 1
+        r[1] += bool(survived)
+        r[2] += lost
+        r[3] += bool(traceback)
+        if not survived and note and len(self.notes[kind]) < 3:
+            self.notes[kind].append(note[:300])
+
+    def render(self) -> str:
+        w = max(len(k) for k in self.rows) + 2
+        lines = [f"{'fault kind':<{w}}{'cases':>7}{'survived':>10}{'lost':>7}{'tracebacks':>12}"]
+        tot = [0, 0, 0, 0]
+        for k, r in self.rows.items():
+            lines.append(f"{k:<{w}}{r[0]:>7}{r[1]:>10}{r[2]:>7}{r[3]:>12}")
+            tot = [a + b for a, b in zip(tot, r, strict=True)]
+        lines.append(f"{'total':<{w}}{tot[0]:>7}{tot[1]:>10}{tot[2]:>7}{tot[3]:>12}")
+        for k, notes in self.notes.items():
+            for n in notes:
+                lines.append(f"  FAILED {k}: {n}")
+        return "\n".join(lines)
+
+
+# --- 1. fuzz ----------------------------------------------------------------------------------
+
+
+def fuzz(table: Table, tmp: Path, quick: bool) -> None:
+    log = tmp / "fuzz.jsonl"
+    env = {**os.environ, "MACS_FUZZ": "short" if quick else "long", "MACS_FUZZ_LOG": str(log)}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        str(REL / "test_fuzz_readers.py"),
+    ]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    print(
+        r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr[-500:], file=sys.stderr
+    )
+    for line in log.read_text().splitlines():
+        o = json.loads(line)
+        table.add(f"fuzz: {o['kind']}", o["survived"], o["lost"], o["traceback"], o["detail"])
+
+
+# --- 2. cut sweep -----------------------------------------------------------------------------
+
+
+def cut_sweep(table: Table, tmp: Path, points: int) -> None:
+    records = fixture_records(24)
+    for fmt in (f for f in FORMATS if f != "txt"):
+        data = write_valid(fmt, records, tmp / f"valid-{fmt.replace('.', '-')}").read_bytes()
+        cuts = sorted({len(data) * k // points for k in range(points)})
+        for cut in cuts:
+            path = tmp / f"cut.{fmt}"
+            path.write_bytes(damage(data, cut=cut))
+            o = run_import(f"cut {fmt}", [path], tmp / "s", survivors(fmt, path, records))
+            table.add(f"cut sweep: {fmt}", o.survived, o.lost, o.traceback, o.detail)
+
+
+# --- 3. kill -9 -------------------------------------------------------------------------------
+
+
+def _visible_ok(out: Path, want: dict, drop=()) -> bool:
+    return not out.exists() or digest(out, json_drop=drop) == want
+
+
+def kills(table: Table, tmp: Path, n_import: int, n_tok: int, n_label: int, n_ray: int) -> None:
+    """kill -9 at seeded random points of each step's work, then the same command again."""
+    from macs.corpus.tokenizer import build_tokenizer
+
+    big_corpus(tmp / "big.jsonl", 20)
+    build_tokenizer("byte", tmp / "tok")
+    rng = random.Random(16)
+    ref_store = _kill_import(table, tmp, n_import, rng)
+    _kill_tokenize(table, tmp, ref_store, n_tok, rng)
+    _kill_label(table, tmp, ref_store, n_label, n_ray, rng)
+
+
+def _n_docs(store: Path) -> int:
+    return json.loads((store / "manifest.json").read_text())["n_docs"]
+
+
+def _kill_import(table: Table, tmp: Path, n: int, rng) -> Path:
+    def imp(out):
+        return ["corpus", "import", "big.jsonl", "--out", out, "-q", "--set", "corpus.shard_mb=0.5"]
+
+    ref = run_cli(imp(tmp / "ref" / "s"), tmp, partial_exists(tmp / "ref", "s"))
+    want = digest(tmp / "ref" / "s")
+    n_docs = _n_docs(tmp / "ref" / "s")
+    out = tmp / "run" / "s"
+    for _ in range(n):
+        delay = rng.uniform(0.05, 0.95) * ref.work_s
+        run_cli(imp(out), tmp, partial_exists(out.parent, "s"), delay)
+        visible = _visible_ok(out, want)
+        r = run_cli(imp(out), tmp)
+        same = r.rc == 0 and digest(out) == want
+        ok = visible and same and sorted(p.name for p in out.parent.iterdir()) == ["s"]
+        table.add("kill -9: corpus import", ok, 0 if same else n_docs, "Traceback" in r.err, r.err)
+    return tmp / "ref" / "s"
+
+
+def _kill_tokenize(table: Table, tmp: Path, ref_store: Path, n: int, rng) -> None:
+    args = ["corpus", "tokenize", "--tokenizer", "tok", "--workers", "1", "--force", "--store"]
+    drop = ("seconds", "store", "rust_threads", "workers")
+    ref = run_cli([*args, ref_store], tmp, partial_exists(ref_store / "tokens", "tok"))
+    want = digest(ref_store / "tokens" / "tok", json_drop=drop)
+    store = tmp / "tokstore"
+    shutil.copytree(ref_store, store, ignore=shutil.ignore_patterns("tokens"))
+    out = store / "tokens" / "tok"
+    for _ in range(n):
+        delay = rng.uniform(0.05, 0.95) * ref.work_s
+        run_cli([*args, store], tmp, partial_exists(store / "tokens", "tok"), delay)
+        visible = _visible_ok(out, want, drop)
+        r = run_cli([*args, store], tmp)
+        same = r.rc == 0 and digest(out, json_drop=drop) == want
+        ok = visible and same
+        lost = 0 if same else _n_docs(ref_store)
+        table.add("kill -9: corpus tokenize", ok, lost, "Traceback" in r.err, r.err)
+
+
+def _kill_label(table: Table, tmp: Path, ref_store: Path, n_local: int, n_ray: int, rng) -> None:
+    """Local: killed twice in a row, then resumed. Ray: the driver killed once, then rerun;
+    both must give the uninterrupted local run's sidecar (local and Ray agree)."""
+    import importlib.util
+
+    args = ["label", "--actors", "quality", "--set", "labels.rows_per_part=500", "--store"]
+    drop = ("created", "seconds", "path", "executor")
+    a = tmp / "lab-ref"
+    shutil.copytree(ref_store, a, ignore=shutil.ignore_patterns("tokens", "labels"))
+    ref = run_cli([*args, a, "--workers", "1"], tmp, lambda: (a / "labels" / ".work").exists())
+    want = digest(a / "labels" / "quality", json_drop=drop)
+    ray = importlib.util.find_spec("ray") is not None
+    runs = [("local", 2, 1.0)] * n_local + ([("ray", 1, 3.0)] * n_ray if ray else [])
+    for i, (executor, n_kills, stretch) in enumerate(runs):
+        b = tmp / f"lab-{i}"
+        shutil.copytree(ref_store, b, ignore=shutil.ignore_patterns("tokens", "labels"))
+        cmd = [*args, b, "--workers", "1", "--executor", executor]
+        visible = True
+        for _ in range(n_kills):
+            started = lambda b=b: (b / "labels" / ".work").exists()  # noqa: E731
+            run_cli(cmd, tmp, started, rng.uniform(0.05, 0.95) * ref.work_s * stretch)
+            visible &= _visible_ok(b / "labels" / "quality", want, drop)
+        r = run_cli(cmd, tmp)
+        same = r.rc == 0 and digest(b / "labels" / "quality", json_drop=drop) == want
+        kind = f"kill -9: label ({executor})"
+        lost = 0 if same else _n_docs(ref_store)
+        table.add(kind, visible and same, lost, "Traceback" in r.err, r.err)
+        shutil.rmtree(b)
+
+
+# --- 4. disk full -----------------------------------------------------------------------------
+
+
+class WriteFaults:
+    """Count the write calls of a step, or make the k-th one fail with ENOSPC."""
+
+    def __init__(self, fail_at: int | None = None):
+        self.fail_at = fail_at
+        self.calls = 0
+        self._undo = []
+
+    def _wrap(self, obj, name):
+        orig = getattr(obj, name)
+
+        def wrapper(*a, **kw):
+            self.calls += 1
+            if self.fail_at is not None and self.calls == self.fail_at:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return orig(*a, **kw)
+
+        setattr(obj, name, wrapper)
+        self._undo.append((obj, name, orig))
+
+    def __enter__(self):
+        import numpy as np
+        import pyarrow.parquet as pq
+
+        import macs.io
+
+        for obj, name in (
+            (pq.ParquetWriter, "write_table"),
+            (pq, "write_table"),
+            (np, "save"),
+            (macs.io, "write_bytes"),
+        ):
+            self._wrap(obj, name)
+        return self
+
+    def __exit__(self, *exc):
+        for obj, name, orig in reversed(self._undo):
+            setattr(obj, name, orig)
+
+
+def disk_full(table: Table, tmp: Path, quick: bool) -> None:
+    from macs.corpus.importer import import_corpus
+    from macs.corpus.store import CorpusStore
+    from macs.corpus.tokenizer import build_tokenizer
+    from macs.corpus.tokens import tokenize_store
+    from macs.errors import MacsError
+    from macs.labels.config import LabelsConfig
+    from macs.labels.job import run_labels
+
+    fixture = ROOT / "tests" / "fixtures" / "mini_corpus.jsonl"
+    store_dir = tmp / "df" / "s"
+    import_corpus([fixture], store_dir, progress=False, shard_mb=0.1)
+    tok = build_tokenizer("byte", tmp / "df" / "tok")
+    store = CorpusStore.open(store_dir)
+    tokenize_store(store, tok, progress=False)
+    cfg = LabelsConfig.model_validate({"actors": ["domain"], "rows_per_part": 50, "workers": 1})
+    run_labels(store, cfg, seed=0, progress=False)
+    steps = {
+        "import": (
+            lambda: import_corpus([fixture], store_dir, progress=False, shard_mb=0.1),
+            store_dir,
+        ),
+        "tokenize": (
+            lambda: tokenize_store(store, tok, progress=False, force=True),
+            store_dir / "tokens",
+        ),
+        "label": (
+            lambda: run_labels(store, cfg, seed=0, progress=False, force=True),
+            store_dir / "labels" / "domain",
+        ),
+    }
+    for step, (fn, out) in steps.items():
+        with WriteFaults() as w:
+            fn()
+        n_docs = store.n_docs
+        for k in range(1, w.calls + 1):
+            before = digest(out)
+            tb = False
+            try:
+                with WriteFaults(fail_at=k):
+                    fn()
+                ok, note = False, "no error"
+            except MacsError as e:
+                ok, note = "disk full" in str(e) and "\n" not in str(e), str(e)
+            except Exception as e:  # noqa: BLE001
+                ok, tb, note = False, True, repr(e)
+            intact = digest(out) == before
+            table.add(
+                f"ENOSPC at each write: {step}", ok and intact, 0 if intact else n_docs, tb, note
+            )
+    _real_faults(table, tmp, fixture, store_dir, tok, quick)
+
+
+def _real_faults(table, tmp, fixture, store_dir, tok, quick) -> None:
+    """Through the CLI: RLIMIT_FSIZE at several sizes, a read-only output folder."""
+    from test_disk_full import _drop_dac_override, _limit_file_size, macs_cli
+
+    label = [
+        "label",
+        "--actors",
+        "domain",
+        "--force",
+        "--set",
+        "labels.rows_per_part=50",
+        "--store",
+        store_dir,
+    ]
+    cmds = {
+        "import": ["corpus", "import", fixture, "--out", store_dir, "-q"],
+        "tokenize": ["corpus", "tokenize", "--store", store_dir, "--tokenizer", tok, "--force"],
+        "label": label,
+    }
+    sizes = [1 << 10, 16 << 10] if quick else [512, 1 << 10, 4 << 10, 16 << 10, 64 << 10]
+
+    def judge(kind: str, r, before: dict, needle: str) -> None:
+        errors = [x for x in r.stderr.splitlines() if x.startswith("error:")]
+        ok = r.returncode == 2 and len(errors) == 1 and needle in errors[0]
+        intact = _published(store_dir) == before  # labels/.work keeps resumable units
+        table.add(kind, ok and intact, 0 if intact else 1, "Traceback" in r.stderr, r.stderr)
+
+    for step, args in cmds.items():
+        for size in sizes:
+            before = _published(store_dir)
+            r = macs_cli(*args, cwd=tmp, preexec=_limit_file_size(size))
+            if r.returncode == 0:
+                continue  # every file of this step fits under the limit: no fault happened
+            judge(f"file-size limit: {step}", r, before, "file too large")
+    for step, args in cmds.items():
+        parent = store_dir.parent if step == "import" else store_dir
+        folders = [parent, *[p for p in parent.rglob("*") if p.is_dir()]]
+        for d in folders:
+            d.chmod(0o555)
+        before = _published(store_dir)
+        try:
+            r = macs_cli(*args, cwd=tmp, preexec=_drop_dac_override if os.geteuid() == 0 else None)
+        finally:
+            for d in folders:
+                d.chmod(0o755)
+        judge(f"read-only folder: {step}", r, before, "not writable")
+
+
+def _published(store_dir: Path) -> dict:
+    """The content of a store and its published tokens and sidecars (not labels/.work)."""
+    return {k: v for k, v in digest(store_dir).items() if not k.startswith("labels/.work/")}
+
+
+# --- 5. files from others and concurrent runs ---------------------------------------------
+
+
+def others(table: Table, tmp: Path, n_races: int) -> None:
+    """Tampered checkpoints, outputs of a newer/older macs, two processes on one run dir."""
+    import torch
+
+    from macs.formats import check_format
+    from macs.safe_load import expected_shapes, load_state_file
+
+    model = torch.nn.Sequential(torch.nn.Embedding(16, 4), torch.nn.Linear(4, 3))
+    want = expected_shapes(model)
+    sd = dict(model.state_dict())
+    data = {
+        "wrong shape": {**sd, "1.weight": torch.zeros(5, 4)},
+        "missing key": {k: v for k, v in sd.items() if k != "1.bias"},
+        "extra key": {**sd, "x": torch.zeros(1)},
+        "not a tensor": {**sd, "0.weight": [1, 2]},
+        "code in pickle": {**sd, "x": _Payload(tmp / "pwned")},
+    }
+    for name, obj in data.items():
+        torch.save(obj, tmp / "c.pt")
+        _expect_error(
+            table, f"tampered checkpoint: {name}", lambda: load_state_file(tmp / "c.pt", want)
+        )
+    raw = (tmp / "c.pt").read_bytes()
+    for cut in (10, len(raw) // 3, len(raw) - 10):
+        (tmp / "c.pt").write_bytes(raw[:cut])
+        _expect_error(
+            table, "tampered checkpoint: truncated", lambda: load_state_file(tmp / "c.pt", want)
+        )
+    assert not (tmp / "pwned").exists()
+    for kind in ("store", "tokens", "labels", "run"):
+        for fmt in (0, 99):
+            _expect_error(
+                table,
+                f"format: {kind} from another macs",
+                lambda kind=kind, fmt=fmt: check_format(kind, {"format": fmt}, tmp),
+            )
+    _lock_races(table, tmp, n_races)
+
+
+class _Payload:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _expect_error(table: Table, kind: str, fn) -> None:
+    from macs.errors import MacsError
+
+    try:
+        fn()
+        table.add(kind, False, note="accepted")
+    except MacsError as e:
+        table.add(kind, "\n" not in str(e), note=str(e))
+    except Exception as e:  # noqa: BLE001
+        table.add(kind, False, traceback=True, note=repr(e))
+
+
+_RACER = """
+import sys, time
+from macs.errors import MacsError
+from macs.lock import run_lock
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+try:
+    with run_lock(sys.argv[1]):
+        time.sleep(float(sys.argv[3]))
+        print("won")
+except MacsError as e:
+    print("refused", e)
+"""
+
+
+def _lock_races(table: Table, tmp: Path, n: int) -> None:
+    """Two processes start together on one run dir: exactly one runs; a SIGKILLed holder
+    frees the lock for the next."""
+    import signal
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    for k in range(n):
+        start = str(time.time() + 1.5)
+        run = tmp / f"run{k}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _RACER, str(run), start, "1.0"],
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        outs = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
+        ok = outs[1] == "won" and outs[0].startswith("refused") and "in use by pid" in outs[0]
+        table.add("two runs on one run dir", ok, note=str(outs))
+        holder = subprocess.Popen(
+            [sys.executable, "-c", _RACER, str(run), "0", "60"],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(2.0)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        r = subprocess.run(
+            [sys.executable, "-c", _RACER, str(run), "0", "0"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        table.add("lock of a SIGKILLed holder", r.stdout.strip() == "won", note=r.stdout + r.stderr)
+
+
+# --- 6. bad arguments -------------------------------------------------------------------------
+
+
+def bad_args(table: Table, tmp: Path) -> None:
+    import test_cli_bad_args as t
+
+    from macs.cli import main
+
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    try:
+        for words, fn in t.COMMANDS:
+            for name, argv, culprit in t._cases(words, fn, tmp):
+                err = io.StringIO()
+                code = 0
+                with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                    try:
+                        main(argv)
+                    except SystemExit as e:
+                        code = e.code
+                    except Exception:  # noqa: BLE001
+                        import traceback
+
+                        traceback.print_exc()
+                        code = -1
+                text = err.getvalue()
+                lines = [x for x in text.splitlines() if x.strip()]
+                ok = code not in (0, None) and len(lines) == 1 and lines[0].startswith("error: ")
+                ok = ok and (culprit in lines[0] or t.NOWHERE in lines[0])
+                table.add(
+                    f"bad arguments: {name}",
+                    ok,
+                    0,
+                    "Traceback" in text,
+                    f"macs {' '.join(argv)}: {text}",
+                )
+    finally:
+        os.chdir(cwd)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer cases (a smoke run)")
+    ap.add_argument("--json", type=Path, help="also write the table as JSON here")
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    table = Table()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="macs-campaign-") as d:
+        tmp = Path(d)
+        sections = [
+            ("fuzz", lambda d: fuzz(table, d, args.quick)),
+            ("cut sweep", lambda d: cut_sweep(table, d, 40 if args.quick else 200)),
+            (
+                "kill -9",
+                lambda d: kills(table, d, *((2, 1, 1, 0) if args.quick else (10, 6, 3, 2))),
+            ),
+            ("disk full", lambda d: disk_full(table, d, args.quick)),
+            ("bad arguments", lambda d: bad_args(table, d)),
+            ("files from others", lambda d: others(table, d, 2 if args.quick else 5)),
+        ]
+        for k, (name, run) in enumerate(sections):
+            t1 = time.perf_counter()
+            d = tmp / f"s{k}"
+            d.mkdir()
+            run(d)
+            print(f"[{name}] {time.perf_counter() - t1:.0f} s", file=sys.stderr, flush=True)
+    wall = time.perf_counter() - t0
+    print(table.render())
+    load = os.getloadavg()[0]
+    print(f"wall {wall:.0f} s; load {load:.1f} on {os.cpu_count()} cores")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"rows": table.rows, "notes": table.notes, "wall_s": wall}, indent=1)
+        )
+
+
+if __name__ == "__main__":
+    main()
