@@ -82,7 +82,8 @@ def test_bad_method_names_fail_before_training(tmp_path, mini_data, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "unknown method 'best_data'" in err and "Traceback" not in err
-    assert not any(tmp_path.iterdir())  # nothing trained
+    trained = [p for p in tmp_path.rglob("*") if p.is_dir() and (p / "config.yaml").exists()]
+    assert not trained  # nothing trained
     with pytest.raises(SystemExit):
         main(["compare", *flat, "--methods", "random", "--seeds", "0,x"])
     assert "--seeds '0,x'" in capsys.readouterr().err

@@ -122,10 +122,6 @@ def run_compare(
     Finished runs are reused and interrupted ones resume, so rerunning after a kill picks up
     where it stopped. Methods default to compare.methods, seeds to compare.seeds.
     """
-    from macs.pool import open_pool
-    from macs.report.build import build_report
-    from macs.train.run import train_from_config
-
     t_start = time.perf_counter()
     cfg = cfg if cfg is not None else demo_config()
     methods = list(dict.fromkeys(methods or cfg.compare.methods))
@@ -133,10 +129,22 @@ def run_compare(
     baseline = baseline or cfg.compare.baseline
     if not methods or not seeds:
         raise MacsError("give at least one method and one seed")
+    from macs.lock import run_lock
+
+    root = Path(cfg.run.runs_dir) / cfg.run.name
+    with run_lock(root, "macs compare"):
+        return _compare_locked(cfg, methods, seeds, baseline, jobs, root, t_start)
+
+
+def _compare_locked(cfg, methods, seeds, baseline, jobs, root: Path, t_start: float) -> Path:
+    """run_compare's work while it holds the lock of the job's root folder."""
+    from macs.pool import open_pool
+    from macs.report.build import build_report
+    from macs.train.run import train_from_config
+
     prepare_data(cfg)
     pool = open_pool(cfg)
     check_methods(cfg, methods, pool)
-    root = Path(cfg.run.runs_dir) / cfg.run.name
     subs = [method_config(cfg, m, seed) for seed in seeds for m in methods]
     jobs = max(1, int(jobs or cfg.compare.jobs))
     if jobs == 1:

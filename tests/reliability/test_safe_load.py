@@ -124,11 +124,6 @@ def test_every_torch_load_in_src_is_weights_only():
     assert pickles == ["job.py"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="train/checkpoint.py (the lead's) still loads optim.pt/state.pt with weights_only=False;"
-    " once it calls macs.safe_load.load_tensors(..., allow_numpy=True) this passes: remove the mark",
-)
 def test_checkpoints_load_weights_only():
     assert not _unsafe_loads([CHECKPOINT])
 

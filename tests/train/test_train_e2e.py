@@ -118,7 +118,9 @@ def test_gpu_compare_script_at_tiny_size(tmp_path, mini_data):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     res = tmp_path / "results"
-    runs = sorted(p.name for p in (tmp_path / "runs" / "gpu-small-tiny").iterdir())
+    runs = sorted(
+        p.name for p in (tmp_path / "runs" / "gpu-small-tiny").iterdir() if p.name[0] != "."
+    )
     assert runs == ["multi_actor-s0", "multi_actor-s1", "random-s0", "random-s1", "report"]
     table = read_json(res / "table.json")
     assert len(table["runs"]) == 4 and table["metrics"]
@@ -171,6 +173,9 @@ def test_train_cli_killed_run_resumes_to_the_same_result(tmp_path, mini_data, ca
                 break
             time.sleep(0.05)
         assert proc.poll() is None, "the run ended before it could be killed"
+        with pytest.raises(SystemExit) as busy:  # a second `macs train` on the same run dir
+            main(argv("killed"))
+        assert busy.value.code == 2 and "is in use by pid" in capsys.readouterr().err
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     finally:

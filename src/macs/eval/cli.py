@@ -200,6 +200,9 @@ def _evaluate_and_report(
 def _run_config(model: Path | None) -> Path | None:
     """A run dir's resolved config.yaml, when `model` is a run dir."""
     if model is not None and model.is_dir() and (model / "config.yaml").is_file():
+        from macs.train.rundir import check_run_format
+
+        check_run_format(model)
         return model / "config.yaml"
     return None
 

@@ -50,6 +50,9 @@ def load_run(path: str | Path) -> Run:
         raise MacsError(
             f"{path} is not a macs run directory (no config.yaml); give folders made by `macs train`"
         )
+    from macs.train.rundir import check_run_format
+
+    check_run_format(path)
     config = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
     metrics = read_jsonl(path / "metrics.jsonl") if (path / "metrics.jsonl").exists() else []
     selection = read_jsonl(path / "selection.jsonl") if (path / "selection.jsonl").exists() else []

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from macs.device import unwrap
 from macs.errors import MacsError
 from macs.io import read_json, write_json
+from macs.safe_load import expected_shapes, load_state_file, load_tensors, save_tensors
 
 
 def rng_state() -> dict:
@@ -47,7 +49,6 @@ def save_checkpoint(
     ckpt_dir: Path, step: int, model, optimizer, state: dict, keep: set[int] | None = None
 ) -> Path:
     """Write checkpoint `step` and point latest.json at it; delete older ones not in `keep`."""
-    import torch
 
     ckpt_dir = Path(ckpt_dir)
     name = f"step-{step:07d}"
@@ -56,11 +57,10 @@ def save_checkpoint(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    raw = getattr(model, "module", model)
-    raw = getattr(raw, "_orig_mod", raw)
-    torch.save(raw.state_dict(), tmp / "model.pt")
-    torch.save(optimizer.state_dict(), tmp / "optim.pt")
-    torch.save({**state, "rng": rng_state()}, tmp / "state.pt")
+    raw = unwrap(model)
+    save_tensors(raw.state_dict(), tmp / "model.pt")  # a full disk is a one-line error
+    save_tensors(optimizer.state_dict(), tmp / "optim.pt")
+    save_tensors({**state, "rng": rng_state()}, tmp / "state.pt")
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
@@ -86,11 +86,14 @@ def latest_checkpoint(ckpt_dir: Path) -> Path | None:
 
 
 def load_checkpoint(d: Path, model, optimizer) -> dict:
-    """Load model and optimiser in place; return the state dict (RNGs not yet restored)."""
-    import torch
+    """Load model and optimiser in place; return the state dict (RNGs not yet restored).
 
-    raw = getattr(model, "module", model)
-    raw = getattr(raw, "_orig_mod", raw)
-    raw.load_state_dict(torch.load(d / "model.pt", map_location="cpu", weights_only=True))
-    optimizer.load_state_dict(torch.load(d / "optim.pt", map_location="cpu", weights_only=False))
-    return torch.load(d / "state.pt", map_location="cpu", weights_only=False)
+    Nothing is unpickled beyond tensors, numbers and numpy arrays (weights_only loads), and the
+    weights must match the model's names and shapes: a tampered checkpoint is a one-line error."""
+    raw = unwrap(model)
+    raw.load_state_dict(load_state_file(d / "model.pt", expected_shapes(raw)))
+    try:
+        optimizer.load_state_dict(load_tensors(d / "optim.pt"))
+    except (ValueError, KeyError) as e:
+        raise MacsError(f"{d / 'optim.pt'}: does not match this run's optimiser ({e})") from e
+    return load_tensors(d / "state.pt", allow_numpy=True)

@@ -26,7 +26,14 @@ from macs.progress import Bar
 from macs.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
 from macs.train.data import PackedStage
 from macs.train.dist import Dist, barrier, broadcast, init_dist, mean_over_ranks
-from macs.train.rundir import check_same_config, manifest_path, truncate_jsonl, write_stage
+from macs.train.rundir import (
+    check_run_format,
+    check_same_config,
+    manifest_path,
+    truncate_jsonl,
+    write_run_meta,
+    write_stage,
+)
 from macs.train.schedule import lr_at
 from macs.train.state import MetricWindow, TrainResult, TrainState, plan
 
@@ -78,6 +85,7 @@ def finished_result(cfg, run_dir: Path) -> TrainResult | None:
     """The saved result of a finished run directory (same config), else None."""
     if not ((run_dir / "DONE").exists() and (run_dir / "summary.json").exists()):
         return None
+    check_run_format(run_dir)
     check_same_config(cfg, run_dir)
     s = read_json(run_dir / "summary.json")
     Dist().say(f"[train] {run_dir} is finished already (delete it to train again)")
@@ -161,6 +169,7 @@ def start_or_resume(tr: Trainer, p: dict) -> TrainState:
         if dist.main:
             run_dir.mkdir(parents=True, exist_ok=True)
             save_config(tr.cfg, run_dir / "config.yaml")
+            write_run_meta(run_dir, tr.cfg)
             for f in ("metrics.jsonl", "selection.jsonl"):
                 (run_dir / f).unlink(missing_ok=True)
             write_json(run_dir / "pool.json", tr.pool.mixes())
@@ -170,6 +179,7 @@ def start_or_resume(tr: Trainer, p: dict) -> TrainState:
                 f"{tr.cfg.selection.method}, device {tr.device}"
             )
         return TrainState(plan=p)
+    check_run_format(run_dir)
     check_same_config(tr.cfg, run_dir)
     loaded = load_checkpoint(latest, tr.model, tr.optimizer)
     if loaded["plan"] != p:

@@ -65,13 +65,23 @@ def default_cache_dir(cfg) -> Path:
 
 
 def train_from_config(cfg, stop_at_step: int | None = None, pool=None):
-    """Open the pool for cfg and run or resume the staged training in cfg.run.run_dir."""
+    """Open the pool for cfg and run or resume the staged training in cfg.run.run_dir.
+
+    The run directory is locked for the run (rank 0 of a DDP job holds the lock): a second
+    `macs train` on it refuses with the holder's pid and command."""
+    import contextlib
+    import os
+
+    from macs.lock import run_lock
     from macs.pool import open_pool
     from macs.train.loop import train
 
     pool = pool if pool is not None else open_pool(cfg)
     evaluator = evaluator_for(cfg, pool) if cfg.train.eval_at_end else None
-    return train(cfg, pool, selection_factory(cfg, pool), evaluator, stop_at_step=stop_at_step)
+    main = int(os.environ.get("RANK", "0")) == 0
+    lock = run_lock(cfg.run.run_dir, "macs train") if main else contextlib.nullcontext()
+    with lock:
+        return train(cfg, pool, selection_factory(cfg, pool), evaluator, stop_at_step=stop_at_step)
 
 
 def resume_config(run_dir: Path):

@@ -86,3 +86,33 @@ def check_same_config(cfg, run_dir: Path) -> None:
             f"{run_dir} holds a run with a different config ({'; '.join(diffs[:5])}); "
             f"use `macs train --resume {run_dir}` to continue it, or set run.name to start a new run"
         )
+
+
+RUN_META = "run.json"
+
+
+def write_run_meta(run_dir: Path, cfg) -> None:
+    """run.json: the run directory's format and macs version (readers refuse other formats)."""
+    import time
+
+    from macs.formats import stamp
+    from macs.io import write_json
+
+    write_json(
+        Path(run_dir) / RUN_META,
+        {
+            **stamp("run"),
+            "method": cfg.selection.label or cfg.selection.method,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    )
+
+
+def check_run_format(run_dir: Path) -> None:
+    """MacsError unless this macs reads the run directory's format (no run.json: a macs 0.1 run)."""
+    from macs.formats import check_format
+    from macs.io import read_json
+
+    path = Path(run_dir) / RUN_META
+    meta = read_json(path) if path.is_file() else {}
+    check_format("run", meta, run_dir)
