@@ -5,7 +5,8 @@ table: fault kind, cases tried, survived, records lost (must be 0), tracebacks s
    profile (MACS_FUZZ=long): random cuts, byte flips, random bytes of every reader's formats,
    random JSON values in text/id/domain, random .txt folders; every case logged and judged.
 2. cut sweep: each format's valid file cut at evenly spaced byte offsets (deterministic).
-3. kill -9: `macs corpus import`, `macs corpus tokenize`, `macs label` killed at seeded
+3. kill -9: `macs corpus import`, `macs corpus tokenize`, `macs label` (and `macs select`,
+   `macs train`, `macs run` on the mini corpus) killed at seeded
    random points of their work, then rerun; the output must equal an uninterrupted run's
    and what is visible after a kill must be a complete output.
 4. disk full: ENOSPC injected at every write call of import/tokenize/label in turn (the
@@ -207,6 +208,106 @@ def _kill_label(table: Table, tmp: Path, ref_store: Path, n_local: int, n_ray: i
         lost = 0 if same else _n_docs(ref_store)
         table.add(kind, visible and same, lost, "Traceback" in r.err, r.err)
         shutil.rmtree(b)
+
+
+def _job_outcome(root: Path) -> str:
+    """Every finished run under `root`: stage manifests, final weights, steps/tokens/loss (as text)."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    out = []
+    for run in sorted(p for p in root.rglob("DONE")):
+        d = run.parent
+        stages = [
+            json.dumps(pq.read_table(f).to_pydict()) for f in sorted(d.glob("stages/*.parquet"))
+        ]
+        summ = json.loads((d / "summary.json").read_text())
+        w = hashlib.sha256((d / "model" / "model.safetensors").read_bytes()).hexdigest()
+        out.append(
+            json.dumps([d.name, stages, summ["steps"], summ["tokens"], summ["final_loss"], w])
+        )
+    return "\n".join(out)
+
+
+def kill_jobs(table: Table, tmp: Path, n_select: int, n_train: int, n_run: int) -> None:
+    """kill -9 of `macs select`, `macs train` and `macs run` (the compare harness) on the mini
+    corpus at seeded random points, then the same command: outputs equal an uninterrupted run's."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import SMALL_SETS
+    from macs.config import load_config
+    from macs.corpus.importer import import_corpus
+    from macs.pipeline import prepare_data
+
+    data = tmp / "data"
+    import_corpus(
+        [REL.parent / "fixtures" / "mini_corpus.jsonl"],
+        data / "corpus" / "mini",
+        name="mini",
+        max_chunk_bytes=8192,
+        heldout_fraction=0.1,
+        progress=False,
+    )
+    sets = [f"run.data_dir={data}", *SMALL_SETS]
+    prepare_data(load_config(None, sets))
+    flat = [x for kv in sets for x in ("--set", kv)]
+    rng = random.Random(17)
+
+    def sel(out):
+        return ["select", *flat, "--set", "selection.fraction=0.3", "--out", out]
+
+    _kill_job(table, tmp, "select", sel, lambda out: out, n_select, rng, None)
+
+    def train(runs):
+        return [
+            "train",
+            *flat,
+            "--set",
+            f"run.runs_dir={runs}",
+            "--set",
+            "train.checkpoint_every=4",
+        ]
+
+    _kill_job(table, tmp, "train", train, lambda runs: runs, n_train, rng, "demo/metrics.jsonl")
+
+    def run(runs):
+        return ["run", *flat, "--set", f"run.runs_dir={runs}", "--methods", "multi_actor,random"]
+
+    _kill_job(
+        table,
+        tmp,
+        "run (compare harness)",
+        run,
+        lambda r: r,
+        n_run,
+        rng,
+        "demo/multi_actor-s0/metrics.jsonl",
+    )
+
+
+def _kill_job(table, tmp, name, args, out_of, n, rng, started_file) -> None:
+    import pyarrow.parquet as pq
+
+    ref_out = out_of(tmp / name.split()[0] / "ref" / ("m.parquet" if name == "select" else "runs"))
+    ref = run_cli(args(ref_out), tmp, timeout=900)
+    if name == "select":
+        want = json.dumps(pq.read_table(ref_out).to_pydict())
+    else:
+        want = _job_outcome(ref_out)
+    for k in range(n):
+        out = out_of(
+            tmp / name.split()[0] / f"run{k}" / ("m.parquet" if name == "select" else "runs")
+        )
+        started = (lambda o=out: (o / started_file).exists()) if started_file else None
+        delay = rng.uniform(0.1, 0.9) * (ref.work_s if started_file is None else 3.0)
+        run_cli(args(out), tmp, started, delay, timeout=900)
+        r = run_cli(args(out), tmp, timeout=900)
+        if name == "select":
+            got = json.dumps(pq.read_table(out).to_pydict()) if out.exists() else ""
+        else:
+            got = _job_outcome(out)
+        ok = r.rc == 0 and got == want
+        table.add(f"kill -9: {name}", ok, 0, "Traceback" in r.err, r.err[-300:])
 
 
 # --- 4. disk full -----------------------------------------------------------------------------
@@ -529,6 +630,10 @@ def main() -> None:
             (
                 "kill -9",
                 lambda d: kills(table, d, *((2, 1, 1, 0) if args.quick else (10, 6, 3, 2))),
+            ),
+            (
+                "kill -9 of jobs",
+                lambda d: kill_jobs(table, d, *((1, 1, 1) if args.quick else (4, 3, 2))),
             ),
             ("disk full", lambda d: disk_full(table, d, args.quick)),
             ("bad arguments", lambda d: bad_args(table, d)),
