@@ -287,6 +287,14 @@ def _trajectory_notes(runs: list[Run]) -> list[str]:
     return notes
 
 
+def _mix_runs(seed_runs: list[Run], method_runs: list[Run], most: int = 4) -> list[Run]:
+    """At most `most` runs of one seed for the mix plot: the method, random, then the others in order."""
+    first = [r for r in seed_runs if method_runs and r.mode == method_runs[0].mode]
+    rnd = [r for r in seed_runs if r.mode == "random" and r not in first]
+    rest = [r for r in seed_runs if r not in first and r not in rnd]
+    return (first + rnd + rest)[:most]
+
+
 def _run_plots(runs: list[Run], method_runs: list[Run], plots: Path) -> list[tuple[str, Path]]:
     """(caption, png) of the selection dynamics and training plots."""
     figs: list[tuple[str, Path]] = []
@@ -298,9 +306,16 @@ def _run_plots(runs: list[Run], method_runs: list[Run], plots: Path) -> list[tup
         if p:
             figs.append((f"Group weights of each actor over stages ({r.label})", p))
     seeds0 = [r for r in runs if r.seed == runs[0].seed]
-    p = plot_mix(seeds0, plots / "mix.png")
+    shown = _mix_runs(seeds0, method_runs)
+    p = plot_mix(shown, plots / "mix.png")
     if p:
-        figs.append(("Selected domain and quality mix per stage vs the pool", p))
+        names = ", ".join(r.mode for r in shown)
+        more = (
+            f" ({len(seeds0) - len(shown)} more methods in compare/)"
+            if len(seeds0) > len(shown)
+            else ""
+        )
+        figs.append((f"Selected domain and quality mix per stage vs the pool: {names}{more}", p))
     p = plot_loss(runs, plots / "loss.png")
     if p:
         figs.append(("Training loss vs tokens", p))

@@ -325,6 +325,37 @@ def plot_diversity(cmp: dict, out: Path) -> Path | None:
     return out
 
 
+def plot_mix_grid(by: dict[str, dict[int, Run]], out: Path) -> Path | None:
+    """Heat map of the store-domain token share of every stage of every method (first seed), beside the pool."""
+    from macs.report.build import _plt
+    from macs.report.load import stage_mix
+
+    first = {m: seeds[min(seeds)] for m, seeds in by.items()}
+    any_run = next(iter(first.values()), None)
+    dom = ((any_run.pool if any_run else {}) or {}).get("store_domain")
+    if not dom:
+        return None
+    names = dom["group_names"]
+    rows, labels = [np.asarray(dom["token_share"])], ["pool"]
+    for m, r in first.items():
+        mix = stage_mix(r, "store_domain", len(names))
+        for k in range(len(mix)):
+            rows.append(mix[k])
+            labels.append(f"{m} st{k}")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(names), 1.0 + 0.16 * len(rows)))
+    im = ax.imshow(np.array(rows), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=5)
+    ax.grid(False)
+    fig.colorbar(im, ax=ax, label="token share of the stage")
+    ax.set_title(f"Domain mix of every stage (seed {min(next(iter(by.values())))})", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
 def write_comparison(
     runs: list[Run], out_dir: Path, baseline: str = "random"
 ) -> tuple[Path, dict, list[Path]]:
@@ -337,6 +368,7 @@ def write_comparison(
         for p in (
             plot_forest(cmp, out_dir / "plots" / "forest.png"),
             plot_diversity(cmp, out_dir / "plots" / "diversity.png"),
+            plot_mix_grid(_by_method(runs), out_dir / "plots" / "mix.png"),
         )
         if p
     ]
