@@ -110,6 +110,31 @@ def check_methods(cfg, methods: list[str], pool) -> None:
         check_method(sub.selection.method, ctx)
 
 
+def prepare_methods(cfg, methods: list[str], seeds: list[int], pool) -> None:
+    """Each method's cached offline work (Selector.prepare: e.g. RegMix sweeps), once per seed,
+    in this process, so that runs trained in parallel workers find it done."""
+    from macs.baselines.base import SelectorContext
+    from macs.baselines.registry import parse_method, selector_class
+    from macs.train.run import default_cache_dir
+    from macs.train.state import plan
+
+    budgets = plan(cfg, 1)["stage_budgets"]
+    for seed in seeds:
+        for m in methods:
+            sub = method_config(cfg, m, seed)
+            name, actors = parse_method(sub.selection.method)
+            ctx = SelectorContext(
+                pool=pool,
+                cfg=sub,
+                seed=seed,
+                stage_budgets=budgets,
+                cache_dir=default_cache_dir(sub),
+                actors=actors,
+                log=lambda msg: print(msg, file=sys.stderr, flush=True),
+            )
+            selector_class(name).prepare(ctx)
+
+
 def run_compare(
     cfg=None,
     methods: list[str] | None = None,
@@ -145,6 +170,7 @@ def _compare_locked(cfg, methods, seeds, baseline, jobs, root: Path, t_start: fl
     prepare_data(cfg)
     pool = open_pool(cfg)
     check_methods(cfg, methods, pool)
+    prepare_methods(cfg, methods, seeds, pool)
     subs = [method_config(cfg, m, seed) for seed in seeds for m in methods]
     jobs = max(1, int(jobs or cfg.compare.jobs))
     if jobs == 1:

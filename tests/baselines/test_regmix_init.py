@@ -21,3 +21,22 @@ def test_init_regmix_gives_the_topic_actor_regmix_weights(mini_pool, mini_data, 
     np.testing.assert_allclose(topic.weights, want / want.mean(), rtol=1e-9)
     assert np.ptp(topic.weights) > 0  # not uniform
     np.testing.assert_allclose(sel.console.actor("domain").weights, 1.0)  # the others: uniform
+
+
+def test_prepare_runs_each_regmix_sweep_once_before_training(mini_pool, mini_data, tmp_path):
+    """macs compare prepares RegMix in the parent: both the selector and init: regmix find it cached."""
+    from macs.baselines.regmix_run import cached_result, plan_for
+    from macs.pipeline import prepare_methods
+
+    pool, _ = mini_pool
+    cfg = regmix_config(
+        mini_data,
+        f"run.data_dir={tmp_path}",  # a fresh cache folder (store_path is set by labels.store)
+        f"labels.store={pool.store.path}",
+        "baselines.regmix.seed=0",
+        "compare.variants={ma_regmix: {method: multi_actor, set: {selection.init: regmix}}}",
+        "selection.actors=[topic]",
+    )
+    ctx = regmix_ctx(pool, cfg, pool.store.path / "selectors")
+    prepare_methods(cfg, ["regmix", "ma_regmix"], [0, 1], pool)
+    assert cached_result(plan_for(ctx, "topic"), "topic") is not None

@@ -86,6 +86,12 @@ class Selector(ABC):
         """Raise MacsError (naming the method and the fix) if this selector cannot run on ctx."""
         return None
 
+    @classmethod
+    def prepare(cls, ctx: SelectorContext) -> None:
+        """Offline work that runs once before training (e.g. a proxy sweep) and is cached: a
+        comparison calls it in the parent process so parallel runs reuse the cache."""
+        return None
+
     @abstractmethod
     def initial(self, budget: int) -> Choice:
         """Stage 0's documents reaching `budget` training tokens."""

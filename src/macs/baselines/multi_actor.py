@@ -100,6 +100,18 @@ class MultiActorSelector(Selector):
 
                 regmix_check(ctx, s.labels or s.name)
 
+    @classmethod
+    def prepare(cls, ctx: SelectorContext) -> None:
+        """The RegMix sweeps of actors with `init: regmix` (cached), before any training."""
+        if ctx.actor_objects is not None:
+            return
+        for s in actor_specs(ctx):
+            init = s.init if s.init is not None else ctx.cfg.selection.init
+            if init == "regmix" and not _degenerate(ctx, s):
+                from macs.baselines.regmix import regmix_weights
+
+                regmix_weights(ctx, s.labels or s.name)
+
     def __init__(self, ctx: SelectorContext):
         super().__init__(ctx)
         if ctx.actor_objects is not None:

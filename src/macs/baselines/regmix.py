@@ -150,6 +150,11 @@ class RegMixSelector(StaticSelector):
         """The label set must exist with two or more groups; LightGBM must be installed unless cached."""
         regmix_check(ctx, ctx.cfg.baselines.regmix.labels)
 
+    @classmethod
+    def prepare(cls, ctx: SelectorContext) -> None:
+        """Run (or reuse) the sweep, fit and search, cached beside the labels."""
+        regmix_result(ctx, ctx.cfg.baselines.regmix.labels)
+
     def __init__(self, ctx: SelectorContext):
         super().__init__(ctx)
         self.labels = ctx.cfg.baselines.regmix.labels
