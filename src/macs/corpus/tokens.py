@@ -20,6 +20,7 @@ import numpy as np
 
 from macs.errors import MacsError
 from macs.formats import check_format, stamp
+from macs.progress import Bar
 
 UNIT_BYTES = 16 << 20  # text bytes per work unit / token file
 
@@ -259,7 +260,7 @@ def _tokenize_into(out: Path, store, units, tok_info, workers, batch_docs, progr
         (str(u[0]), u[1], tok_file, str(tmp / files[k]), dtype, batch_docs, threads)
         for k, u in enumerate(units)
     ]
-    bar = _bar(store.n_docs, f"tokenize ({tok_info['tokenizer']})", progress)
+    bar = Bar(store.n_docs, f"tokenize ({tok_info['tokenizer']})", progress, unit="docs")
     try:
         lengths = _encode_all(jobs, [u[3] for u in units], workers, rust_parallel, bar)
         bar.close()
@@ -280,7 +281,9 @@ def _tokenize_into(out: Path, store, units, tok_info, workers, batch_docs, progr
     return meta
 
 
-def _encode_all(jobs: list, unit_docs: list[int], workers: int, rust_parallel: bool, bar) -> list:
+def _encode_all(
+    jobs: list, unit_docs: list[int], workers: int, rust_parallel: bool, bar: Bar
+) -> list:
     """Token lengths (np.int64 per doc) of every unit: in this process (batches on the Rust
     thread pool when a second core is free; serially on a busy machine, where idle pool
     threads only burn the session's CPU share), or one spawned process per unit."""
@@ -342,33 +345,3 @@ def _index(n_docs: int, units: list, lengths: list) -> tuple[np.ndarray, list[in
         index[start : start + u[3], 2] = lens
         file_tokens.append(int(lens.sum() + lens.size))
     return index, file_tokens
-
-
-class _bar:
-    """A rich progress bar over documents on stderr (only on a terminal)."""
-
-    def __init__(self, total: int, what: str, enabled: bool):
-        self._p = None
-        if enabled and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-            self._p = Progress(
-                f"[bold]{what}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-            self._p.start()
-            self._t = self._p.add_task(what, total=total)
-
-    def advance(self, n: int) -> None:
-        if self._p is not None:
-            self._p.advance(self._t, n)
-
-    def close(self) -> None:
-        if self._p is not None:
-            self._p.stop()
-            self._p = None

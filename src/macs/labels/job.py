@@ -30,6 +30,7 @@ from macs.formats import stamp
 from macs.io import read_json, write_bytes, write_json, write_parquet, writing
 from macs.labels.base import Batch, Labeller
 from macs.labels.config import LabelsConfig
+from macs.progress import Bar
 
 LABELS_DIR = "labels"
 WORK_DIR = ".work"
@@ -227,32 +228,6 @@ def _worker_unit(unit: Unit, actor_names: list[str], batch_size: int) -> tuple[s
     return unit.name, label_unit(unit, actors, batch_size)
 
 
-def _progress(enabled: bool, total: int, what: str):
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    prog = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("docs"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-        transient=False,
-    )
-    task = prog.add_task(what, total=total)
-    return prog, task
-
-
 def run_local(
     todo: list[tuple[Unit, list[str]]],
     jobs: dict[str, ActorJob],
@@ -262,12 +237,11 @@ def run_local(
 ) -> None:
     """Label the units in this process (workers <= 1) or a pool of spawned processes."""
     total = sum(u.rows for u, _ in todo)
-    prog, task = _progress(progress, total, "labelling")
-    with prog:
+    with Bar(total, "labelling", progress, unit="docs") as bar:
         if workers <= 1 or len(todo) <= 1:
             for unit, names in todo:
                 label_unit(unit, {a: (jobs[a].labeller, jobs[a].work) for a in names}, batch_size)
-                prog.advance(task, unit.rows)
+                bar.advance(unit.rows)
             return
         import multiprocessing as mp
         from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -289,7 +263,7 @@ def run_local(
                         for p in pending:
                             p.cancel()
                         raise f.exception()
-                    prog.advance(task, futs[f].rows)
+                    bar.advance(futs[f].rows)
 
 
 # --- the job ----------------------------------------------------------------------------------

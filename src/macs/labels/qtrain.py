@@ -184,9 +184,42 @@ def train_quality_model(
     `positive_files`/`negative_files` of the config). Returns the saved model and a report
     (counts, seconds, held-out AUCs before/after quantisation, file size).
     """
-    from macs import __version__
-
     log = log or (lambda s: None)
+    c = cfg.classifier
+    pos_files, neg_files = _training_files(cfg, store, positive_files, negative_files)
+    t0 = time.perf_counter()
+    data = _training_data(store, cfg, seed, pos_files, neg_files)
+    n_pos = int(sum(data.y))
+    log(f"training on {n_pos:,} positive and {len(data.y) - n_pos:,} negative docs")
+    t1 = time.perf_counter()
+    clf = TextClassifier(c, seed).fit(data.texts, ["pos" if y else "neg" for y in data.y])
+    coef, b = clf._coef[0].copy(), float(clf._intercept[0])
+    fit_s = time.perf_counter() - t1
+    before = _evaluate(data, coef, b, cfg)
+    after = _evaluate(data, dequantise(quantise(coef, weights)), b, cfg)
+    _describe(data, n_pos, c, store is not None)
+    meta = _model_meta(
+        name, version, cfg, seed, data.desc, {**after, "before_quantisation": before}
+    )
+    model = save_quality_model(coef, b, meta, out, weights)
+    size = sum(p.stat().st_size for p in Path(out).iterdir())
+    report = {
+        "n_train_pos": n_pos,
+        "n_train_neg": len(data.y) - n_pos,
+        "fit_seconds": round(fit_s, 2),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "bytes": size,
+        "eval": meta["eval"],
+        "path": str(out),
+    }
+    return model, report
+
+
+def _training_files(
+    cfg: QualityConfig, store, positive_files: Sequence, negative_files: Sequence
+) -> tuple[list[Path], list[Path]]:
+    """The positive and negative training files (config's, then the caller's); MacsError if
+    the classifier is not the hashing one or there is neither a store nor both kinds of file."""
     c = cfg.classifier
     if c.backend != "hashing":
         raise MacsError(
@@ -198,7 +231,15 @@ def train_quality_model(
         raise MacsError(
             "train-quality needs a store (--from demo or --from STORE) or both --positive and --negative files"
         )
-    t0 = time.perf_counter()
+    return pos_files, neg_files
+
+
+def _training_data(
+    store, cfg: QualityConfig, seed: int, pos_files: list[Path], neg_files: list[Path]
+) -> _Data:
+    """The store's training sample (if a store is given) plus the files' docs; MacsError
+    unless there are both positives and negatives."""
+    c = cfg.classifier
     data = _Data()
     if store is not None:
         cfg_store = cfg.model_copy(
@@ -216,25 +257,30 @@ def train_quality_model(
         raise MacsError(
             f"train-quality: {n_pos} positive and {len(data.y) - n_pos} negative training docs; both are needed"
         )
-    log(f"training on {n_pos:,} positive and {len(data.y) - n_pos:,} negative docs")
-    t1 = time.perf_counter()
-    clf = TextClassifier(c, seed).fit(data.texts, ["pos" if y else "neg" for y in data.y])
-    coef, b = clf._coef[0].copy(), float(clf._intercept[0])
-    fit_s = time.perf_counter() - t1
-    before = _evaluate(data, coef, b, cfg)
-    after = _evaluate(data, dequantise(quantise(coef, weights)), b, cfg)
+    return data
+
+
+def _describe(data: _Data, n_pos: int, c, from_store: bool) -> None:
+    """Complete the training data description: counts, summary line, data hash, sampling."""
     desc = data.desc
     desc["positives"]["n_train"], desc["negatives"]["n_train"] = n_pos, len(data.y) - n_pos
     desc.update(
         summary=_summary(desc, n_pos, len(data.y) - n_pos),
         data_sha256=_data_sha256(data.texts, data.y),
     )
-    desc.update(
-        max_per_class=c.max_per_class, pool_negatives=c.pool_negatives if store is not None else 0
-    )
+    desc.update(max_per_class=c.max_per_class, pool_negatives=c.pool_negatives if from_store else 0)
     if "heldout" not in desc:
         desc["heldout"] = desc.get("heldout_files")
-    meta = {
+
+
+def _model_meta(
+    name: str, version: str, cfg: QualityConfig, seed: int, desc: dict, ev: dict
+) -> dict[str, Any]:
+    """model.json of a trained quality model: score definition, featuriser, classifier, data, eval."""
+    from macs import __version__
+
+    c = cfg.classifier
+    return {
         "name": name,
         "version": str(version),
         "macs_version": __version__,
@@ -248,17 +294,5 @@ def train_quality_model(
             "seed": seed,
         },
         "training": desc,
-        "eval": {**after, "before_quantisation": before},
+        "eval": ev,
     }
-    model = save_quality_model(coef, b, meta, out, weights)
-    size = sum(p.stat().st_size for p in Path(out).iterdir())
-    report = {
-        "n_train_pos": n_pos,
-        "n_train_neg": len(data.y) - n_pos,
-        "fit_seconds": round(fit_s, 2),
-        "seconds": round(time.perf_counter() - t0, 2),
-        "bytes": size,
-        "eval": meta["eval"],
-        "path": str(out),
-    }
-    return model, report

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from macs.errors import MacsError
-from macs.labels.job import ActorJob, LabelBatchError, Unit, _progress, _write_unit, score_rows
+from macs.labels.job import ActorJob, LabelBatchError, Unit, _write_unit, score_rows
+from macs.progress import Bar
 
 
 class _RayLabelUDF:
@@ -129,12 +130,22 @@ def run_ray(
     ray = _ray_init(address, workers)
     if workers <= 0:
         workers = max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
+    ds, n_blocks = _labelled_dataset(ray, todo, jobs, workers, batch_size)
+    total = sum(u.rows for u, _ in todo)
+    try:
+        with Bar(total, "labelling (ray)", progress, unit="docs") as bar:
+            _write_parts(ds, todo, jobs, bar)
+    except MacsError:
+        raise
+    except Exception as e:
+        raise _ray_failure(e) from e
+    return _cluster_info(ray, max(1, min(workers, n_blocks)))
+
+
+def _labelled_dataset(ray, todo, jobs: dict[str, ActorJob], workers: int, batch_size: int):
+    """The todo shards read by Ray Data and mapped through the labeller UDF; (dataset, blocks)."""
     names = sorted({a for _, ns in todo for a in ns})
     shards = sorted({u.shard for u, _ in todo})
-    units_by_shard: dict[str, list[Unit]] = {}
-    for u, _ in todo:
-        units_by_shard.setdefault(u.shard, []).append(u)
-    wanted = {u.name: ns for u, ns in todo}
     cols = ["id", "text", "domain"]
     for a in names:
         cols += [c for c in jobs[a].labeller.input_columns if c not in cols]
@@ -151,43 +162,47 @@ def run_ray(
         concurrency=max(1, min(workers, n_blocks)),
         num_cpus=1,
     )
+    return ds, n_blocks
+
+
+def _write_parts(ds, todo, jobs: dict[str, ActorJob], bar: Bar) -> None:
+    """Drain the labelled batches, split them by shard and write each unit's parts as soon as
+    all its rows are in; MacsError if Ray returned too few rows for a unit."""
+    shards = sorted({u.shard for u, _ in todo})
+    units_by_shard: dict[str, list[Unit]] = {}
+    for u, _ in todo:
+        units_by_shard.setdefault(u.shard, []).append(u)
+    wanted = {u.name: ns for u, ns in todo}
     by_name = {Path(s).name: s for s in shards}
     buf: dict[str, list] = {s: [] for s in shards}
     seen: dict[str, int] = dict.fromkeys(shards, 0)
-    total = sum(u.rows for u, _ in todo)
-    prog, task = _progress(progress, total, "labelling (ray)")
     t0 = time.perf_counter()
-    try:
-        with prog:
-            for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-                paths = batch.column("path").to_pylist()
-                # split into runs of one path (order within a shard is preserved)
-                cuts = (
-                    [0]
-                    + [i for i in range(1, len(paths)) if paths[i] != paths[i - 1]]
-                    + [len(paths)]
-                )
-                for a, b in zip(cuts, cuts[1:], strict=False):
-                    shard = by_name[Path(paths[a]).name]
-                    buf[shard].append(batch.slice(a, b - a))
-                    seen[shard] += b - a
-                    _flush_ray_units(shard, buf, seen[shard], units_by_shard, wanted, jobs, t0)
-                prog.advance(task, batch.num_rows)
-    except Exception as e:
-        if isinstance(e, MacsError):
-            raise
-        msg = str(e)
-        for line in msg.splitlines():
-            if "LabelBatchError" in line or "failed on shard" in line:
-                raise LabelBatchError(line.split("LabelBatchError:", 1)[-1].strip()) from e
-        raise MacsError(f"the Ray labelling job failed: {type(e).__name__}: {msg[-2000:]}") from e
+    for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+        paths = batch.column("path").to_pylist()
+        # split into runs of one path (order within a shard is preserved)
+        cuts = [0] + [i for i in range(1, len(paths)) if paths[i] != paths[i - 1]] + [len(paths)]
+        for a, b in zip(cuts, cuts[1:], strict=False):
+            shard = by_name[Path(paths[a]).name]
+            buf[shard].append(batch.slice(a, b - a))
+            seen[shard] += b - a
+            _flush_ray_units(shard, buf, seen[shard], units_by_shard, wanted, jobs, t0)
+        bar.advance(batch.num_rows)
     for s, us in units_by_shard.items():
         if us:
             raise MacsError(
                 f"Ray returned {seen[s]} rows for {Path(s).name}; units {[u.name for u in us]} "
                 "were not completed"
             )
-    return _cluster_info(ray, max(1, min(workers, n_blocks)))
+
+
+def _ray_failure(e: Exception) -> MacsError:
+    """The one-line error for a failed Ray job: a labeller's LabelBatchError if the Ray
+    traceback holds one, else the Ray error's type and tail."""
+    msg = str(e)
+    for line in msg.splitlines():
+        if "LabelBatchError" in line or "failed on shard" in line:
+            return LabelBatchError(line.split("LabelBatchError:", 1)[-1].strip())
+    return MacsError(f"the Ray labelling job failed: {type(e).__name__}: {msg[-2000:]}")
 
 
 def _flush_ray_units(shard, buf, seen_rows, units_by_shard, wanted, jobs, t0) -> None:
