@@ -163,7 +163,7 @@ def test_label_ray(work, mini_store):
         shutil.copytree(mini_store.path, d, ignore=shutil.ignore_patterns("tokens", "labels"))
     cfg = {"actors": ["quality"], "rows_per_part": 100, "workers": 1}
     run_labels(CorpusStore.open(a), LabelsConfig.model_validate(cfg), seed=0, progress=False)
-    drop = (*LABEL_VOLATILE, "executor")
+    drop = (*LABEL_VOLATILE, "executor", "executor_info")
     want = digest(a / "labels" / "quality", json_drop=drop)
     args = [*_label_args(b), "--executor", "ray", "--set", "labels.rows_per_part=100"]
     delay = random.Random(1604).uniform(1.0, 8.0)
