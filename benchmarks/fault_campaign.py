@@ -186,7 +186,7 @@ def _kill_label(table: Table, tmp: Path, ref_store: Path, n_local: int, n_ray: i
     import importlib.util
 
     args = ["label", "--actors", "quality", "--set", "labels.rows_per_part=500", "--store"]
-    drop = ("created", "seconds", "path", "executor")
+    drop = ("created", "seconds", "path", "executor", "executor_info")
     a = tmp / "lab-ref"
     shutil.copytree(ref_store, a, ignore=shutil.ignore_patterns("tokens", "labels"))
     ref = run_cli([*args, a, "--workers", "1"], tmp, lambda: (a / "labels" / ".work").exists())
