@@ -218,3 +218,18 @@ def test_a_finished_run_survives_new_config_fields_at_their_defaults(pool, tmp_p
     changed = make_cfg(tmp_path, "old", **{"selection.reward_pool": "unselected"})
     with pytest.raises(MacsError, match="selection.reward_pool: 'all' -> 'unselected'"):
         check_same_config(changed, d)
+
+
+def test_settings_of_other_baselines_do_not_invalidate_a_run(pool, tmp_path):
+    from macs.config import save_config
+    from macs.errors import MacsError
+    from macs.train.rundir import check_same_config
+
+    cfg = make_cfg(tmp_path, "q", "quality_topk")
+    (tmp_path / "q").mkdir()
+    save_config(cfg, tmp_path / "q" / "config.yaml")
+    other = make_cfg(tmp_path, "q", "quality_topk", **{"baselines.qurating.tau": 5.0})
+    check_same_config(other, tmp_path / "q")  # qurating's settings are not this run's
+    own = make_cfg(tmp_path, "q", "quality_topk", **{"baselines.quality_topk.labels": "topic"})
+    with pytest.raises(MacsError, match="baselines.quality_topk"):
+        check_same_config(own, tmp_path / "q")

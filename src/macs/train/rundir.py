@@ -60,6 +60,15 @@ def truncate_jsonl(path: Path, keep: Callable[[dict], bool]) -> None:
         write_text(path, "".join(json.dumps(r) + "\n" for r in recs))
 
 
+def _baselines_used(cfg: dict) -> set[str]:
+    """The `baselines` sub-sections a run reads: its own method's, and RegMix's for init: regmix."""
+    sel = cfg.get("selection") or {}
+    used = {str(sel.get("method", "")).split(":")[0]}
+    if "regmix" in json.dumps(sel):
+        used.add("regmix")
+    return used
+
+
 def check_same_config(cfg, run_dir: Path) -> None:
     """MacsError unless cfg computes the same run as the config.yaml saved in run_dir."""
     import yaml
@@ -73,10 +82,11 @@ def check_same_config(cfg, run_dir: Path) -> None:
     now = cfg.model_dump(mode="json")
     defaults = type(cfg)().model_dump(mode="json")  # a field a run predates counts as its default
     diffs = []
+    used = _baselines_used(now)
     for sec in sorted((set(saved) | set(now)) - JOB_SECTIONS):
         a, b = saved.get(sec) or {}, now.get(sec) or {}
         for k in sorted(set(a) | set(b)):
-            if k in RUNTIME_FIELDS.get(sec, set()):
+            if k in RUNTIME_FIELDS.get(sec, set()) or (sec == "baselines" and k not in used):
                 continue
             old = a[k] if k in a else (defaults.get(sec) or {}).get(k)
             if old != b.get(k):
