@@ -69,7 +69,18 @@ def _dispatch(args) -> int:
         from macs.bundle.run import run_device
 
         cmd = "python -m macs.bundle " + shlex.join(sys.argv[1:])
-        run_device(args.bundle, args.out, args.work, args.budget_s, args.sets, command=cmd)
+        data = run_device(args.bundle, args.out, args.work, args.budget_s, args.sets, command=cmd)
+        bad = [
+            n
+            for n, s in data["stages"].items()
+            if s.get("rc") not in (0, None) or s.get("timed_out")
+        ]
+        if bad:
+            print(
+                f"[gpu_run] stages that failed or ran out of time: {', '.join(bad)}",
+                file=sys.stderr,
+            )
+            return 3
     elif args.cmd == "prepare":
         from macs.bundle.steps import prepare
         from macs.config import load_config
@@ -92,7 +103,8 @@ def _dispatch(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse and run; a MacsError is one line on stderr and exit status 2."""
+    """Parse and run; a MacsError is one line on stderr and exit status 2; `run` exits 3 when a
+    stage failed or ran out of time (its results are written all the same)."""
     from macs.errors import MacsError
 
     args = _parser().parse_args(argv)

@@ -19,7 +19,7 @@ class Phase:
     name: str
     methods: list[str]
     seeds: list[int]
-    record: dict = field(default_factory=dict)
+    requires: list[int] = field(default_factory=list)  # seeds a method must have finished first
 
 
 def plan_phases(
@@ -29,7 +29,11 @@ def plan_phases(
     c = [m for m in methods if m in core]
     rest = [m for m in methods if m not in core]
     s1, s2 = seeds[:first], seeds[first:]
-    phases = [Phase("core", c, s1), Phase("selectors", rest, s1), Phase("seeds", list(methods), s2)]
+    phases = [
+        Phase("core", c, s1),
+        Phase("selectors", rest, s1),
+        Phase("seeds", list(methods), s2, requires=s1),  # only methods with the first seeds done
+    ]
     return [p for p in phases if p.methods and p.seeds]
 
 
@@ -43,12 +47,22 @@ def done(root: Path, method: str, seed: int) -> bool:
     return (run_dir(root, method, seed) / "DONE").exists()
 
 
+def pending(phase: Phase, root: Path) -> list[str]:
+    """The phase's methods with an unfinished run (and every run of the required seeds finished)."""
+    return [
+        m
+        for m in phase.methods
+        if any(not done(root, m, s) for s in phase.seeds)
+        and all(done(root, m, s) for s in phase.requires)
+    ]
+
+
 def fit_methods(phase: Phase, root: Path, jobs: int, wave_s: float, avail_s: float) -> list[str]:
-    """The prefix of the phase's methods whose unfinished runs fit `avail_s` at `wave_s` per wave of `jobs`."""
-    waves = math.floor(avail_s / max(wave_s, 1.0))
-    slots = waves * jobs
+    """The prefix of the phase's pending methods whose unfinished runs fit `avail_s` at `wave_s`
+    per wave of `jobs` runs."""
+    slots = math.floor(avail_s / max(wave_s, 1.0)) * jobs
     out, used = [], 0
-    for m in phase.methods:
+    for m in pending(phase, root):
         need = sum(not done(root, m, s) for s in phase.seeds)
         if used + need > slots:
             break
@@ -79,17 +93,17 @@ def run_phases(
     for i, ph in enumerate(phases):
         rec = {"phase": ph.name, "methods": ph.methods, "seeds": ph.seeds}
         avail = clock.left() - reserve_s
-        todo = [(m, s) for m in ph.methods for s in ph.seeds if not done(root, m, s)]
-        methods = ph.methods
+        todo = pending(ph, root)
+        methods = todo
         if todo and i > 0:
             methods = fit_methods(ph, root, jobs, wave_s * (1.3 if i == 1 else 1.0), avail)
         if not todo:
-            rec["note"] = "all runs already finished"
+            rec["note"] = "nothing to run (all finished, or the earlier seeds are not)"
         elif not methods:
             rec["note"] = f"skipped: {avail:.0f}s left, one wave takes about {wave_s:.0f}s"
         else:
-            if methods != ph.methods:
-                rec["note"] = f"only {len(methods)} of {len(ph.methods)} methods fit the time left"
+            if methods != todo:
+                rec["note"] = f"only {len(methods)} of {len(todo)} methods fit the time left"
             n_todo = sum(not done(root, m, s) for m in methods for s in ph.seeds)
             cmd = compare_cmd(methods, ph.seeds)
             print(f"[gpu_run] phase {ph.name}: {n_todo} runs, {avail:.0f}s left", file=sys.stderr)

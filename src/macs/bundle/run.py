@@ -196,16 +196,12 @@ def stage_benches(r: DeviceRun) -> None:
     r.save()
 
 
-def _methods(r: DeviceRun) -> tuple[list[str], list[str]]:
-    """(methods to run, methods skipped because no selector of that name is registered)."""
-    from macs.baselines.registry import parse_method
-
-    known = set(((r.data["stages"].get("data") or {}).get("info") or {}).get("selectors") or [])
-    ok, skipped = [], []
-    for m in r.cfg.compare.methods:
-        name = parse_method(m)[0]
-        (ok if m in r.cfg.compare.variants or name in known or "." in name else skipped).append(m)
-    return ok, skipped
+def _methods(r: DeviceRun) -> tuple[list[str], dict[str, str]]:
+    """(methods to run, {method: why it is left out}) from the data stage's per-method checks."""
+    info = (r.data["stages"].get("data") or {}).get("info") or {}
+    checks = info.get("method_checks") or {}
+    ok = [m for m in r.cfg.compare.methods if checks.get(m, "ok") == "ok"]
+    return ok, {m: why for m, why in checks.items() if why != "ok"}
 
 
 def stage_compare(r: DeviceRun) -> None:
@@ -220,9 +216,10 @@ def stage_compare(r: DeviceRun) -> None:
         f"Model {r.cfg.model.size}, {t.tokens:,.0f} training tokens in {t.stages} stages "
         f"(seq {t.seq_len}, batch {t.batch_size}), seeds {c.seeds}, {jobs} runs at once (--jobs)."
     )
-    r.data["compare"] = {"sizes": sizes, "methods": methods, "unregistered": skipped, "phases": []}
+    r.data["compare"] = {"sizes": sizes, "methods": methods, "left_out": skipped, "phases": []}
     if skipped:
-        r.data["compare"]["sizes"] += f" Not registered here, skipped: {', '.join(skipped)}."
+        why = "; ".join(f"{m}: {w}" for m, w in skipped.items())
+        r.data["compare"]["sizes"] += f" Left out (their check failed): {why}."
     phases = plan_phases(methods, list(c.seeds), r.profile.core_methods, r.profile.first_seeds)
 
     def cmd(ms: list[str], seeds: list[int]) -> list[str]:

@@ -55,8 +55,24 @@ def _label_keys(store_dir: Path) -> dict[str, str | None]:
     return out
 
 
+def method_checks(cfg, pool) -> dict[str, str]:
+    """{method: 'ok' or the one-line reason it cannot run}, each compare method checked on its own."""
+    from macs.errors import MacsError
+    from macs.pipeline import check_methods
+
+    out = {}
+    for m in cfg.compare.methods:
+        try:
+            check_methods(cfg, [m], pool)
+            out[m] = "ok"
+        except (MacsError, ImportError) as e:
+            out[m] = str(e).splitlines()[0][:300]
+    return out
+
+
 def prepare(cfg, out_json: Path) -> dict:
-    """Token shards (parallel), labels (reused when the bundle's are current) and the pool's numbers."""
+    """Token shards (parallel), labels (reused when the bundle's are current), the pool's numbers
+    and which compare methods pass their checks."""
     from macs.baselines.registry import available_selectors
     from macs.corpus.store import store_path
     from macs.io import write_json
@@ -88,6 +104,7 @@ def prepare(cfg, out_json: Path) -> dict:
         "labels_reused": sorted(set(after) - set(relabelled)),
         "relabelled": relabelled,
         "selectors": available_selectors(),
+        "method_checks": method_checks(cfg, pool),
     }
     info["train_fraction_of_pool"] = round(info["train_tokens"] / max(1, eligible_tokens), 4)
     write_json(out_json, info)
