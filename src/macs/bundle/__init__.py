@@ -22,3 +22,4 @@ guarded and inside one time budget, and writes results.md and at most 7 more sma
 BUNDLE_JSON = "bundle.json"
 DEFAULT_DIR = ".gpu_bundle"
 LIMIT_MB = 60.0  # the device call carries 64 MiB with the source tree; keep room for it
+CALL_LIMIT_MB = 64  # what one device call carries: the bundle plus the repository's files

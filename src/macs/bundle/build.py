@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from macs.bundle import BUNDLE_JSON, LIMIT_MB
+from macs.bundle import BUNDLE_JSON, CALL_LIMIT_MB, LIMIT_MB
 from macs.bundle.profiles import Profile
 from macs.errors import MacsError
 
@@ -149,6 +149,18 @@ def dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
+def tree_bytes(repo: Path) -> int | None:
+    """Bytes of what a device call sends of the repository: tracked and untracked-not-ignored files."""
+    res = subprocess.run(
+        ["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+    )
+    if res.returncode != 0:
+        return None
+    files = [repo / f for f in res.stdout.decode("utf-8", "replace").split("\0") if f]
+    return sum(f.stat().st_size for f in files if f.is_file())
+
+
 def git_commit(repo: Path) -> str:
     """The repository's HEAD commit (with '+dirty' when tracked files changed), or 'unknown'."""
     try:
@@ -233,11 +245,18 @@ def build_bundle(
     write_json(out / BUNDLE_JSON, info)
     total = dir_bytes(out)
     info["bytes"]["total"] = total
+    info["bytes"]["source_tree"] = tree_bytes(Path(__file__).resolve().parents[3])
     write_json(out / BUNDLE_JSON, info)
     if total > limit_mb * 2**20:
         raise MacsError(
             f"the bundle in {out} is {total / 2**20:.1f} MiB, over the {limit_mb:g} MiB limit "
             f"({describe_sizes(info)}); build a smaller pool (--max-mb-per-domain)"
+        )
+    tree = info["bytes"]["source_tree"] or 0
+    if total + tree > CALL_LIMIT_MB * 2**20:
+        raise MacsError(
+            f"the bundle ({total / 2**20:.1f} MiB) and the source tree ({tree / 2**20:.1f} MiB) "
+            f"are over the {CALL_LIMIT_MB} MiB one device call carries; build a smaller pool"
         )
     return info
 
@@ -252,9 +271,17 @@ def summary(info: dict, out: Path) -> str:
     """A few lines on what the bundle holds and how big it is."""
     p = info["pool"]
     doms = ", ".join(f"{d} {v:g}" for d, v in p["domains"].items() if v is not None)
+    tree = info["bytes"].get("source_tree")
+    with_tree = (
+        f"; with the source tree {(info['bytes']['total'] + tree) / 2**20:.1f} MiB of the "
+        f"{CALL_LIMIT_MB} MiB a device call carries"
+        if tree
+        else ""
+    )
     lines = [
         f"bundle {out}: {info['bytes']['total'] / 2**20:.1f} MiB of {info['limit_mb']:g} MiB "
-        f"({describe_sizes(info)}); profile {info['profile']}, commit {info['commit'][:12]}",
+        f"({describe_sizes(info)}){with_tree}",
+        f"  profile {info['profile']}, config {info['config']}, commit {info['commit'][:12]}",
         f"  pool {p['name']}: {p['n_docs']:,} docs, {p['text_mb']} MB text in {len(p['domains'])} "
         f"domains (MB: {doms}); {p['heldout_docs']:,} held out",
         f"  wheels (Python {info['python_version']}): "

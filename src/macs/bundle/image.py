@@ -16,8 +16,10 @@ IMAGE_VERSIONS = {
     "huggingface-hub": "1.33.0",
 }
 
-# (distribution, import name, why macs needs it): missing from the image, carried as wheels
+# (distribution, import name, why macs needs it): missing from the image (or there at a version
+# that may be too old), carried as wheels; on PYTHONPATH they come before the image's packages
 CARRIED: tuple[tuple[str, str, str], ...] = (
+    ("typing-extensions", "typing_extensions", "pydantic needs >= 4.16; the image's may be older"),
     ("pydantic", "pydantic", "the config models (every command)"),
     ("pydantic-core", "pydantic_core", "pydantic's compiled core"),
     ("annotated-types", "annotated_types", "a pydantic dependency"),
