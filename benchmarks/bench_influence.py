@@ -4,9 +4,13 @@ Same model, same documents, same run. Prints samples/s and tokens/s of document 
 reference refresh time, peak memory (CUDA allocator peak; on CPU the peak RSS growth of a
 forked child per estimator), fidelity against the exact alignment, and the training tokens/s
 of the same model (AdamW steps) so reward throughput can be read as a fraction of it.
+With `--fidelity-docs N`, the exact alignment is also computed in float64 (a float64 copy of the
+model, the per-example loop) on the first N documents, and every estimator's rewards at the
+benchmark's dtype (e.g. bf16 on CUDA) are compared with it: largest absolute difference
+(cosine units) and Spearman correlation.
 
     python benchmarks/bench_influence.py --size tiny --seq 128 --docs 64 --threads 1     # CPU
-    python benchmarks/bench_influence.py --size 25m --seq 512 --device cuda --dtype bf16 --docs 256 --naive-docs 64  # GPU
+    python benchmarks/bench_influence.py --size 25m --seq 512 --device cuda --dtype bf16 --docs 256 --naive-docs 64 --fidelity-docs 32  # GPU
 
 Reference examples are seeded random token ids (3 tasks); documents are a seeded mix of random
 tokens, slices of the reference examples and repetitive sequences, so rewards spread out.
@@ -136,6 +140,40 @@ def train_tokens_per_s(model, docs, batch: int, device: str, dtype: str, steps: 
     return tokens / (time.perf_counter() - t0)
 
 
+def fp64_exact(model, ref, docs, chunk: int, seq: int) -> np.ndarray:
+    """Exact alignment rewards (higher = more helpful) from a float64 copy of the model: the per-example loop."""
+    import copy
+
+    from macs.influence import InfluenceConfig, make_estimator
+
+    m64 = copy.deepcopy(model).double()
+    cfg = InfluenceConfig(
+        method="loop", chunk_size=chunk, dtype="fp32", window=max(seq, 2), overlap=0
+    )
+    r = make_estimator(cfg, ref).rewards(m64, docs)
+    del m64
+    return r
+
+
+def fidelity(r: np.ndarray, exact: np.ndarray) -> tuple[float, float]:
+    """(largest absolute difference, Spearman correlation) of rewards against the exact ones on shared docs."""
+    from scipy.stats import spearmanr
+
+    k = min(len(r), len(exact))
+    err = float(np.max(np.abs(r[:k] - exact[:k])))
+    rho = float(spearmanr(r[:k], exact[:k]).statistic) if k > 2 else float("nan")
+    return err, rho
+
+
+def write_results(path, args, hw, train, rows) -> None:
+    """The results so far as JSON (written after every estimator, so a killed run keeps them)."""
+    from macs.io import write_json
+
+    write_json(
+        path, {"args": vars(args), "hardware": hw, "train_tokens_per_s": train, "rows": rows}
+    )
+
+
 def main(argv=None) -> int:
     """Run every estimator and the naive loop on the same model and documents; print the table."""
     ap = argparse.ArgumentParser(
@@ -165,12 +203,16 @@ def main(argv=None) -> int:
         "--repeat", type=int, default=2, help="time each estimator this often, keep the best"
     )
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--fidelity-docs",
+        type=int,
+        default=0,
+        help="also compare every estimator with the float64 exact rewards on this many docs (0 = off)",
+    )
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-
-    from scipy.stats import spearmanr
 
     from macs.influence import InfluenceConfig, make_estimator
 
@@ -259,17 +301,26 @@ def main(argv=None) -> int:
             }
         )
         print(f"  {name}: {n / t_docs:.2f} samples/s, refresh {t_ref:.2f}s", file=sys.stderr)
+        if args.json:
+            write_results(args.json, args, hw, None, rows)
     base = rows[0]["samples_per_s"]
     exact = rewards.get("alignment/ghost", rewards.get("alignment/vmap"))
+    exact64 = None
+    if args.fidelity_docs:
+        t0 = time.perf_counter()
+        exact64 = fp64_exact(model, ref, docs[: args.fidelity_docs], args.chunk, args.seq)
+        sync(dev)
+        print(
+            f"  float64 exact rewards of {len(exact64)} docs: {time.perf_counter() - t0:.1f}s",
+            file=sys.stderr,
+        )
     for row in rows:
         row["x_naive"] = row["samples_per_s"] / base
         r = rewards[row["estimator"]]
         if exact is not None and row["estimator"] != "probe":
-            k = len(r)
-            row["max_abs_err_vs_exact"] = float(np.max(np.abs(r - exact[:k])))
-            row["spearman_vs_exact"] = (
-                float(spearmanr(r, exact[:k]).statistic) if k > 2 else float("nan")
-            )
+            row["max_abs_err_vs_exact"], row["spearman_vs_exact"] = fidelity(r, exact)
+        if exact64 is not None and row["estimator"] != "probe":
+            row["max_abs_err_vs_fp64"], row["spearman_vs_fp64"] = fidelity(r, exact64)
     train = None
     if args.train_steps:
         train = train_tokens_per_s(model, docs, args.chunk, dev, args.dtype, args.train_steps)
@@ -281,6 +332,11 @@ def main(argv=None) -> int:
         print(f"training: {train:,.0f} tokens/s (AdamW, batch {args.chunk})")
     cols = ["estimator", "docs", "samples_per_s", "tokens_per_s", "x_naive", "frac_of_training"]
     cols += ["refresh_s", "peak_mem_mb", "max_abs_err_vs_exact", "spearman_vs_exact"]
+    if exact64 is not None:
+        cols += ["max_abs_err_vs_fp64", "spearman_vs_fp64"]
+        print(
+            f"fidelity: {args.dtype} rewards vs the float64 exact alignment on {len(exact64)} docs"
+        )
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for row in rows:
@@ -290,12 +346,7 @@ def main(argv=None) -> int:
             cells.append(f"{v:.3g}" if isinstance(v, float) else str(v))
         print("| " + " | ".join(cells) + " |")
     if args.json:
-        from macs.io import write_json
-
-        write_json(
-            args.json,
-            {"args": vars(args), "hardware": hw, "train_tokens_per_s": train, "rows": rows},
-        )
+        write_results(args.json, args, hw, train, rows)
     return 0
 
 

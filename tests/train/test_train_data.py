@@ -70,7 +70,7 @@ def test_named_sizes_span_the_demo_to_125m():
     from macs.train.model import SIZES, size_params
 
     assert size_params("llama-1m", 4096) < 2_000_000  # the CPU demo (4k BPE)
-    assert 10e6 <= size_params("llama-20m", 16384) <= 30e6  # gpu-small (16k BPE)
+    assert 10e6 <= size_params("llama-20m", 16384) <= 30e6  # configs/compare-gpu.yaml (16k BPE)
     assert 110e6 <= size_params("llama-125m", 50304) <= 140e6  # GPT-2-sized vocabulary
     counts = [size_params(s, 16384) for s in SIZES]
     assert counts == sorted(counts)

@@ -89,48 +89,6 @@ def test_demo_yaml_matches_builtin_demo():
 
 
 @pytest.mark.slow
-def test_gpu_compare_script_at_tiny_size(tmp_path, mini_data):
-    """scripts/gpu_compare.sh end to end on CPU: 2 seeds x (multi_actor, random), results folder."""
-    import os
-    import subprocess
-    import sys
-
-    repo = Path(__file__).resolve().parents[2]
-    data, sets = mini_data
-    extra = " ".join(
-        s for s in sets if s.startswith(("run.data_dir", "corpus.name", "tokenizer.", "labels."))
-    )
-    env = {
-        **os.environ,
-        "MACS_TINY": "1",
-        "MACS_SEEDS": "0,1",
-        "MACS_RESULTS": str(tmp_path / "results"),
-        "MACS_SET": f"{extra} run.runs_dir={tmp_path / 'runs'}",
-        "PYTHON": sys.executable,
-    }
-    out = subprocess.run(
-        ["bash", str(repo / "scripts" / "gpu_compare.sh")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        cwd=repo,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    res = tmp_path / "results"
-    runs = sorted(
-        p.name for p in (tmp_path / "runs" / "gpu-small-tiny").iterdir() if p.name[0] != "."
-    )
-    assert runs == ["multi_actor-s0", "multi_actor-s1", "random-s0", "random-s1", "report"]
-    table = read_json(res / "table.json")
-    assert len(table["runs"]) == 4 and table["metrics"]
-    assert "random (n=2)" in (res / "report.md").read_text()
-    run_md = (res / "RUN.md").read_text()
-    assert "wall time" in run_md and "configs/gpu-small.yaml" in run_md
-    assert (res / "plots" / "theta.png").exists() and (res / "plots" / "loss.png").exists()
-
-
-@pytest.mark.slow
 def test_train_cli_killed_run_resumes_to_the_same_result(tmp_path, mini_data, capsys):
     """SIGKILL a `macs train` process mid-stage; `macs train --resume` ends where an uninterrupted run ends."""
     import os
