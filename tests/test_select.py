@@ -34,11 +34,11 @@ def data_dir(tmp_path_factory, mini_corpus_path):
     return d
 
 
-def _config(tmp_path, data_dir, **selection) -> str:
+def _config(tmp_path, data_dir, tokenizer: str = "byte", **selection) -> str:
     cfg = {
         "run": {"name": "sel", "data_dir": str(data_dir), "runs_dir": str(tmp_path / "runs")},
         "corpus": {"name": "mini"},
-        "tokenizer": {"kind": "byte"},
+        "tokenizer": {"kind": tokenizer},
         "selection": selection,
     }
     path = tmp_path / "c.yaml"
@@ -126,7 +126,8 @@ def test_select_uses_token_shards_when_present(tmp_path, data_dir, capsys):
 
 
 def test_select_regmix_without_token_shards_is_a_clear_user_error(tmp_path, data_dir, capsys):
-    cfg = _config(tmp_path, data_dir, actors=["domain"], init="regmix")
+    # GPT-2's tokenizer: this store never gets its token shards (another test makes byte ones)
+    cfg = _config(tmp_path, data_dir, tokenizer="gpt2", actors=["domain"], init="regmix")
     with pytest.raises(SystemExit) as e:
         main(["select", "-c", cfg])
     assert e.value.code == 2

@@ -47,8 +47,9 @@ def test_explicit_init_list_and_mapping():
 
 
 def test_regmix_hook_raises_a_clear_error():
+    """An Actor built by hand cannot run a RegMix sweep: the error says where regmix is resolved."""
     assert "regmix" in available_inits()
-    with pytest.raises(MacsError, match="'regmix'.*not yet available.*natural"):
+    with pytest.raises(MacsError, match="'regmix' needs the pool.*selection.init: regmix"):
         Actor("quality", GROUPS, NAMES, init="regmix")
     with pytest.raises(MacsError, match="unknown init 'magic'"):
         Actor("quality", GROUPS, NAMES, init="magic")

@@ -53,6 +53,9 @@ def _stop(pgid: int) -> None:
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + 10  # a killed process can take a moment to go (busy machine)
+    while _group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def _ray_start(args: list[str], env: dict[str, str], groups: list[int]) -> None:

@@ -189,7 +189,7 @@ def test_build_report_writes_md_html_and_plots(runs, tmp_path):
     assert "quality 0.5000 -> 0.5200" in text  # the theta trajectory in words
     assert "highest weight high (1.40)" in text
     html = (out / "report.html").read_text()
-    assert html.count("<img") == 7 and "<table>" in html and "multi_actor - random" in html
+    assert html.count("<img") == 8 and "<table>" in html and "multi_actor - random" in html
     assert (out / "compare" / "table.md").exists() and (
         out / "compare" / "plots" / "forest.png"
     ).exists()

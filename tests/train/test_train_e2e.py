@@ -65,9 +65,9 @@ def test_macs_run_path_end_to_end(tmp_path, mini_data):
     assert "no interval (1 seed)" in text  # one seed: no difference is called a gain
     for png in ("theta.png", "weights-multi_actor-s0.png", "mix.png", "loss.png"):
         assert (root / "report" / "plots" / png).stat().st_size > 5000
-    for png in ("forest.png", "diversity.png"):
+    for png in ("forest.png", "diversity.png", "mix.png"):
         assert (root / "report" / "compare" / "plots" / png).stat().st_size > 5000
-    assert (root / "report" / "report.html").read_text().count("<img") == 6
+    assert (root / "report" / "report.html").read_text().count("<img") == 7
     # the saved model loads with transformers as is (weights + tokenizer)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
