@@ -223,10 +223,12 @@ def test_tiny_bundle_runs_in_the_gpu_image_emulation(tiny_bundle, tmp_path):
     assert data["relabelled"] == [] and set(data["labels_reused"]) == {"quality", "domain", "topic"}
     assert set(data["method_checks"].values()) == {"ok"}
     phases = {p["phase"]: p for p in res["compare"]["phases"]}
-    assert phases["core"]["runs_finished"] == 8 and phases["selectors"]["runs_finished"] == 8
+    assert phases["core"]["runs_finished"] == 8 and phases["selectors"]["runs_finished"] == 12
 
     table = read_json(out / "table.json")
-    assert set(table["methods"]) == set(CORE + ["qurating", "dsir", "perplexity", "mates"])
+    assert set(table["methods"]) == set(
+        CORE + ["qurating", "dsir", "perplexity", "mates", "ma_sample", "regmix"]
+    )
     assert table["baseline"] == "random" and table["costs"]["multi_actor"]["train_seconds"] > 0
     for png in ("forest.png", "diversity.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
