@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -123,17 +124,23 @@ def test_train_cli_killed_run_resumes_to_the_same_result(tmp_path, mini_data, ca
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.time() + 200
-        while time.time() < deadline and proc.poll() is None:  # kill it inside stage 1 (steps 8-16)
-            if (killed / "metrics.jsonl").exists() and any(
-                r["step"] >= 10 for r in read_jsonl(killed / "metrics.jsonl")
-            ):
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run ended before it could be killed"
+
+        def wait_for_step(n: int) -> None:
+            deadline = time.time() + 200
+            while time.time() < deadline and proc.poll() is None:
+                if (killed / "metrics.jsonl").exists() and any(
+                    r["step"] >= n for r in read_jsonl(killed / "metrics.jsonl")
+                ):
+                    return
+                time.sleep(0.05)
+
+        wait_for_step(1)  # training, so the run directory's lock is held
+        assert proc.poll() is None, "the run ended before it could be checked"
         with pytest.raises(SystemExit) as busy:  # a second `macs train` on the same run dir
             main(argv("killed"))
         assert busy.value.code == 2 and "is in use by pid" in capsys.readouterr().err
+        wait_for_step(10)  # past the checkpoint at step 9
+        assert proc.poll() is None, "the run ended before it could be killed"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     finally:
@@ -142,9 +149,8 @@ def test_train_cli_killed_run_resumes_to_the_same_result(tmp_path, mini_data, ca
     assert not (killed / "DONE").exists()
     main(["train", "--resume", str(killed)])
     err = capsys.readouterr().err
-    assert (
-        "resuming" in err and "(stage 1)" in err
-    )  # from a checkpoint inside stage 1, not from scratch
+    at = re.search(r"resuming \S+ at step (\d+)/24", err)
+    assert at and 9 <= int(at.group(1)) < 24, err[-2000:]  # from a checkpoint, not from scratch
     main(argv("clean"))
     clean = tmp_path / "clean"
     capsys.readouterr()
