@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from macs.io import read_json, read_jsonl
+from procs import wait_until
 
 METHODS = "multi_actor,random,quality_topk,fixed_theta,multi_actor:quality+domain"
 
@@ -36,11 +36,11 @@ def test_compare_end_to_end_and_resume_after_kill(tmp_path, mini_data, capsys):
     )
     root = tmp_path / "cmp"
     try:  # kill it once the first run has finished and the second has started
-        deadline = time.time() + 300
-        while time.time() < deadline and proc.poll() is None:
-            if (root / "multi_actor-s0" / "DONE").exists() and (root / "random-s0").exists():
-                break
-            time.sleep(0.05)
+        wait_until(
+            proc,
+            lambda: (root / "multi_actor-s0" / "DONE").exists() and (root / "random-s0").exists(),
+            300,
+        )
         assert proc.poll() is None, "the compare ended before it could be killed"
         proc.send_signal(signal.SIGKILL)
         proc.wait()

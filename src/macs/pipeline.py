@@ -114,8 +114,8 @@ def prepare_methods(cfg, methods: list[str], seeds: list[int], pool) -> None:
     """Each method's cached offline work (Selector.prepare: e.g. RegMix sweeps), once per seed,
     in this process, so that runs trained in parallel workers find it done."""
     from macs.baselines.base import SelectorContext
+    from macs.baselines.cache import default_cache_dir
     from macs.baselines.registry import parse_method, selector_class
-    from macs.train.run import default_cache_dir
     from macs.train.state import plan
 
     budgets = plan(cfg, 1)["stage_budgets"]

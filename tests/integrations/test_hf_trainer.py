@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from macs.io import read_jsonl
+from procs import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,11 +40,7 @@ def test_hf_trainer_example_resumes_to_the_same_selections(tmp_path, mini_data):
         _cmd(sets, killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:  # kill it after the checkpoint at step 12 (inside stage 1) and before the end
-        deadline = time.time() + 300
-        while time.time() < deadline and proc.poll() is None:
-            if (killed / "checkpoint-12" / "macs_selection.npz").exists():
-                break
-            time.sleep(0.05)
+        wait_until(proc, (killed / "checkpoint-12" / "macs_selection.npz").exists, 300)
         assert proc.poll() is None, "the run ended before it could be killed"
         proc.send_signal(signal.SIGKILL)
         proc.wait()

@@ -10,6 +10,7 @@ import pytest
 
 from macs.config import load_config
 from macs.io import read_json, read_jsonl
+from procs import wait_until
 
 
 @pytest.mark.slow
@@ -96,7 +97,6 @@ def test_train_cli_killed_run_resumes_to_the_same_result(tmp_path, mini_data, ca
     import signal
     import subprocess
     import sys
-    import time
 
     import pyarrow.parquet as pq
     import torch
@@ -123,23 +123,18 @@ def test_train_cli_killed_run_resumes_to_the_same_result(tmp_path, mini_data, ca
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+    def reached(n: int):
+        metrics = killed / "metrics.jsonl"
+        return lambda: metrics.exists() and any(r["step"] >= n for r in read_jsonl(metrics))
+
     try:
-
-        def wait_for_step(n: int) -> None:
-            deadline = time.time() + 200
-            while time.time() < deadline and proc.poll() is None:
-                if (killed / "metrics.jsonl").exists() and any(
-                    r["step"] >= n for r in read_jsonl(killed / "metrics.jsonl")
-                ):
-                    return
-                time.sleep(0.05)
-
-        wait_for_step(1)  # training, so the run directory's lock is held
+        wait_until(proc, reached(1), 200)  # training, so the run directory's lock is held
         assert proc.poll() is None, "the run ended before it could be checked"
         with pytest.raises(SystemExit) as busy:  # a second `macs train` on the same run dir
             main(argv("killed"))
         assert busy.value.code == 2 and "is in use by pid" in capsys.readouterr().err
-        wait_for_step(10)  # past the checkpoint at step 9
+        wait_until(proc, reached(10), 200)  # past the checkpoint at step 9
         assert proc.poll() is None, "the run ended before it could be killed"
         proc.send_signal(signal.SIGKILL)
         proc.wait()

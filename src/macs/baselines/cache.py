@@ -35,6 +35,13 @@ def digest(obj: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def default_cache_dir(cfg) -> Path:
+    """Where selectors cache per-pool work (scores, sweeps) for a config: <store>/selectors/."""
+    from macs.corpus.store import store_path
+
+    return store_path(cfg) / "selectors"
+
+
 def cache_root(ctx: SelectorContext, method: str) -> Path:
     """The cache folder of `method` over ctx's pool (ctx.cache_dir, else the store's cache/)."""
     if ctx.cache_dir is not None:

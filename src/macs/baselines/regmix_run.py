@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from macs.baselines.base import SelectorContext
+from macs.baselines.cache import cache_root
 from macs.errors import MacsError
 from macs.io import read_json, write_json
 
@@ -97,14 +98,6 @@ def _array_hash(*arrays: np.ndarray, chunk: int = 1 << 24) -> str:
     return h.hexdigest()[:16]
 
 
-def _cache_root(ctx: SelectorContext) -> Path:
-    if ctx.cache_dir is not None:
-        return Path(ctx.cache_dir) / "regmix"
-    if ctx.pool.store is not None:
-        return Path(ctx.pool.store.path) / "selectors" / "regmix"
-    raise MacsError("RegMix needs a folder for its sweep: pass cache_dir (the pool has no store)")
-
-
 @dataclass
 class _Plan:
     """The groups RegMix mixes for one label set, and where its sweep and fit live."""
@@ -160,7 +153,7 @@ def plan_for(ctx: SelectorContext, labels: str) -> _Plan:
         "target": target_spec(pool, rcfg, ctx.cfg.influence),
         **{f: getattr(rcfg, f) for f in _SWEEP_FIELDS},
     }
-    sweep_dir = _cache_root(ctx) / f"{labels}-{_hash(key)}"
+    sweep_dir = cache_root(ctx, "regmix") / f"{labels}-{_hash(key)}"
     fit_key = {f: getattr(rcfg, f) for f in _FIT_FIELDS + _SEARCH_FIELDS}
     docs = [np.flatnonzero(elig & (groups == g)) for g in np.flatnonzero(active)]
     return _Plan(

@@ -110,9 +110,9 @@ def labels_and_caches(cfg, store, precompute: list[str]) -> dict:
     out = {"tokenizer": str(tok), "labels_seconds": round(time.perf_counter() - t0, 1)}
     if "dsir" in precompute:
         from macs.baselines.base import SelectorContext
+        from macs.baselines.cache import default_cache_dir
         from macs.baselines.dsir import importance_weights
         from macs.pool import open_pool
-        from macs.train.run import default_cache_dir
 
         t1 = time.perf_counter()
         pool = open_pool(cfg, need_tokens=False)

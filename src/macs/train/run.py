@@ -47,6 +47,7 @@ def evaluator_for(cfg, pool):
 
 def selection_factory(cfg, pool, cache_dir: Path | None = None):
     """fn(stage_budgets) -> OnlineSelection for cfg.selection.method over `pool`."""
+    from macs.baselines.cache import default_cache_dir
     from macs.online import OnlineSelection
 
     def make(stage_budgets: list[int]):
@@ -55,13 +56,6 @@ def selection_factory(cfg, pool, cache_dir: Path | None = None):
         )
 
     return make
-
-
-def default_cache_dir(cfg) -> Path:
-    """Where selectors cache per-pool work (scores, sweeps): <store>/selectors/."""
-    from macs.corpus.store import store_path
-
-    return store_path(cfg) / "selectors"
 
 
 def train_from_config(cfg, stop_at_step: int | None = None, pool=None):
