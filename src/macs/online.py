@@ -55,13 +55,18 @@ def reward_function(cfg, pool, log: Callable[[str], None] | None = None):
         raise MacsError("rewards need the pool's tokenizer; tokenize the corpus first")
     tok = load_tokenizer(pool.tokenizer_path)
     est = make_estimator(cfg.influence, reference_for_config(tok, cfg.influence))
-    cut = int(getattr(cfg.train, "reward_max_tokens", 0) or 0)
+    return pool_rewards(pool, est, cut=int(getattr(cfg.train, "reward_max_tokens", 0) or 0))
+
+
+def pool_rewards(pool, est, cut: int = 0):
+    """fn(model, doc indices, step, optimizer=None) -> the estimator's rewards of those pool
+    documents (cut to `cut` tokens when > 0; the probe estimator also gets the optimizer)."""
 
     def rewards(model, idx, step: int | None = None, optimizer=None) -> np.ndarray:
         docs = [np.asarray(pool.doc(int(i)), dtype=np.int64) for i in np.asarray(idx)]
         if cut:
             docs = [d[:cut] for d in docs]
-        kw = {"optimizer": optimizer} if cfg.influence.estimator == "probe" else {}
+        kw = {"optimizer": optimizer} if getattr(est, "name", "") == "probe" else {}
         return est.rewards(model, docs, step=step, **kw)
 
     rewards.estimator = est
@@ -155,12 +160,7 @@ class OnlineSelection:
         selector = build_selector(method, ctx)
         reward_fn = None
         if estimator is not None:
-
-            def reward_fn(model, idx, step=None, optimizer=None):
-                docs = [np.asarray(pool.doc(int(i)), dtype=np.int64) for i in np.asarray(idx)]
-                kw = {"optimizer": optimizer} if getattr(estimator, "name", "") == "probe" else {}
-                return estimator.rewards(model, docs, step=step, **kw)
-
+            reward_fn = pool_rewards(pool, estimator)
         elif selector.online:
             reward_fn = _lazy(lambda: reward_function(cfg, pool))
         return cls(selector, stage_budgets, reward_fn, log=say)
