@@ -2,8 +2,11 @@
 
 Layout: `checkpoints/step-XXXXXXX/{model.pt, optim.pt, state.pt}` and `checkpoints/latest.json`
 naming the newest complete one (it is replaced only after the directory is fully written, so a
-kill at any point leaves a usable checkpoint). Older step directories are deleted unless they
-are stage ends kept by `train.keep_stage_checkpoints`.
+kill at any point leaves a usable checkpoint). A stage boundary saves twice at the same step
+(before and after the refresh): the second save moves the first aside to `.step-XXXXXXX.old`
+before renaming itself into place, and `latest_checkpoint` moves it back if a kill fell between
+the two renames. Older step directories are deleted unless they are stage ends kept by
+`train.keep_stage_checkpoints`.
 """
 
 from __future__ import annotations
@@ -53,18 +56,21 @@ def save_checkpoint(
     ckpt_dir = Path(ckpt_dir)
     name = f"step-{step:07d}"
     final = ckpt_dir / name
-    tmp = ckpt_dir / f".{name}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    tmp, old = ckpt_dir / f".{name}.tmp", ckpt_dir / f".{name}.old"
+    for stale in (tmp, old):  # left by a kill (latest_checkpoint has already recovered `old`)
+        if stale.exists():
+            shutil.rmtree(stale)
     tmp.mkdir(parents=True)
     raw = unwrap(model)
     save_tensors(raw.state_dict(), tmp / "model.pt")  # a full disk is a one-line error
     save_tensors(optimizer.state_dict(), tmp / "optim.pt")
     save_tensors({**state, "rng": rng_state()}, tmp / "state.pt")
-    if final.exists():
-        shutil.rmtree(final)
+    if final.exists():  # never delete what latest.json may name before its successor is in place
+        final.rename(old)
     tmp.rename(final)
     write_json(ckpt_dir / "latest.json", {"step": step, "dir": name})
+    if old.exists():
+        shutil.rmtree(old)
     keep_names = {f"step-{s:07d}" for s in (keep or set())} | {name}
     for d in ckpt_dir.glob("step-*"):
         if d.name not in keep_names:
@@ -78,6 +84,9 @@ def latest_checkpoint(ckpt_dir: Path) -> Path | None:
     if not p.exists():
         return None
     d = Path(ckpt_dir) / read_json(p)["dir"]
+    old = d.parent / f".{d.name}.old"
+    if not d.exists() and (old / "state.pt").exists():  # killed between save_checkpoint's renames
+        old.rename(d)
     if not (d / "state.pt").exists():
         raise MacsError(
             f"{p} names {d}, which is incomplete; delete {p} to restart the run from scratch"

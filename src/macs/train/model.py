@@ -94,6 +94,8 @@ def save_model(model, tokenizer_path: str | Path, out_dir: str | Path) -> Path:
     """save_pretrained the model plus its tokenizer (HF fast tokenizer) so transformers/lm-eval load it."""
     import shutil
 
+    from macs.corpus.store import replace_dir
+
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
@@ -102,9 +104,7 @@ def save_model(model, tokenizer_path: str | Path, out_dir: str | Path) -> Path:
     model.save_pretrained(tmp, safe_serialization=True)
     hf_tok = hf_tokenizer(tokenizer_path)
     hf_tok.save_pretrained(tmp)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)
+    replace_dir(tmp, out_dir)
     return out_dir
 
 
