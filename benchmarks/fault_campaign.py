@@ -9,6 +9,10 @@ table: fault kind, cases tried, survived, records lost (must be 0), tracebacks s
    `macs train`, `macs run` on the mini corpus) killed at seeded
    random points of their work, then rerun; the output must equal an uninterrupted run's
    and what is visible after a kill must be a complete output.
+3b. death at every write: `macs corpus import`, `corpus tokenize`, `label`, `select` and `train`
+   die (os._exit, as under kill -9) just before their k-th file-system mutation (an open for
+   writing, a rename, an unlink, a tree removal), for every k up to 400 per command (evenly
+   spaced beyond), then run again: the output equals an uninterrupted run's.
 4. disk full: ENOSPC injected at every write call of import/tokenize/label in turn (the
    previous output must stay intact, the error must say disk full), a real file-size limit
    (RLIMIT_FSIZE) at several sizes and a read-only output folder, through the real CLI.
@@ -33,6 +37,7 @@ import io
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -45,7 +50,15 @@ ROOT = Path(__file__).resolve().parents[1]
 REL = ROOT / "tests" / "reliability"
 sys.path.insert(0, str(REL))
 
-from crash import big_corpus, digest, partial_exists, run_cli  # noqa: E402
+from crash import (  # noqa: E402
+    big_corpus,
+    digest,
+    mutations,
+    partial_exists,
+    run_cli,
+    run_die,
+    sweep_points,
+)
 from faults import FORMATS, damage, fixture_records, run_import, survivors, write_valid  # noqa: E402
 
 
@@ -308,6 +321,109 @@ def _kill_job(table, tmp, name, args, out_of, n, rng, started_file) -> None:
             got = _job_outcome(out)
         ok = r.rc == 0 and got == want
         table.add(f"kill -9: {name}", ok, 0, "Traceback" in r.err, r.err[-300:])
+
+
+# --- 3b. death at every write -------------------------------------------------------------
+
+
+_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # macs.io.atomic_path's temp files
+
+
+def die_sweep(table: Table, tmp: Path, cap: int) -> None:
+    """Each command dies (os._exit, as under kill -9) just before its k-th file-system mutation
+    for every k (or `cap` evenly spaced ones), then runs again: same output as an uninterrupted
+    run, and a store output visible after the death is the old complete one or none."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import SMALL_SETS
+    from macs.config import load_config
+    from macs.corpus.importer import import_corpus
+    from macs.corpus.tokenizer import build_tokenizer
+    from macs.pipeline import prepare_data
+
+    big_corpus(tmp / "big.jsonl", 2)
+    build_tokenizer("byte", tmp / "tok")
+    imp = ["corpus", "import", "big.jsonl", "-q", "--set", "corpus.shard_mb=0.25", "--out"]
+    _die_cmd(table, tmp, "corpus import", lambda d: [*imp, d / "s"], lambda d: d / "s", (), cap)
+    ref_store = tmp / "corpus import" / "ref" / "s"
+
+    def store_copy(d: Path) -> Path:
+        if not (d / "s").exists():
+            shutil.copytree(ref_store, d / "s", ignore=shutil.ignore_patterns("tokens", "labels"))
+        return d / "s"
+
+    tok = ["corpus", "tokenize", "--tokenizer", tmp / "tok", "--workers", "1", "--store"]
+    drop = ("seconds", "store", "rust_threads", "workers")
+    _die_cmd(
+        table,
+        tmp,
+        "corpus tokenize",
+        lambda d: [*tok, store_copy(d)],
+        lambda d: d / "s" / "tokens" / "tok",
+        drop,
+        cap,
+    )
+    lab = ["label", "--actors", "quality", "--workers", "1", "--set", "labels.rows_per_part=200"]
+    # fit.model.source says "cache" where the rerun reused the classifier the dead run trained
+    drop = ("created", "seconds", "path", "executor", "executor_info", "source")
+    _die_cmd(
+        table,
+        tmp,
+        "label",
+        lambda d: [*lab, "--store", store_copy(d)],
+        lambda d: d / "s" / "labels" / "quality",
+        drop,
+        cap,
+    )
+    data = tmp / "data"
+    import_corpus(
+        [REL.parent / "fixtures" / "mini_corpus.jsonl"],
+        data / "corpus" / "mini",
+        name="mini",
+        max_chunk_bytes=8192,
+        heldout_fraction=0.1,
+        progress=False,
+    )
+    sets = [f"run.data_dir={data}", *SMALL_SETS]
+    prepare_data(load_config(None, sets))
+    flat = [x for kv in sets for x in ("--set", kv)]
+    sel = [*flat, "--set", "selection.fraction=0.3", "--out"]
+    _die_cmd(table, tmp, "select", lambda d: ["select", *sel, d / "m.parquet"], None, (), cap)
+    train = [*flat, "--set", "train.checkpoint_every=4", "--set"]
+    _die_cmd(table, tmp, "train", lambda d: ["train", *train, f"run.runs_dir={d}"], None, (), cap)
+
+
+def _die_cmd(table, tmp, name, args, output, drop, cap) -> None:
+    """Sweep one command; output(d) = the folder judged by digest (None: a select manifest or
+    the finished runs under d)."""
+    import pyarrow.parquet as pq
+
+    def outcome(d: Path):
+        if output is not None:
+            return digest(output(d), json_drop=drop) if output(d).exists() else None
+        if (d / "m.parquet").exists():
+            return json.dumps(pq.read_table(d / "m.parquet").to_pydict())
+        return _job_outcome(d)
+
+    base = tmp / name
+    ref = run_die(0, args(base / "ref"), tmp)
+    assert ref.rc == 0, ref.err
+    want, n = outcome(base / "ref"), mutations(ref)
+    t0 = time.perf_counter()
+    for k in sweep_points(n, cap):
+        d = base / f"k{k}"
+        died = run_die(k, args(d), tmp)
+        visible = outcome(d) in (None, "", want)  # none, no finished run, or the whole output
+        r = run_cli(args(d), tmp, timeout=900)
+        same = r.rc == 0 and outcome(d) == want
+        left = [
+            p.relative_to(d) for p in d.rglob(".*") if _TEMP.match(p.name) or ".partial" in p.name
+        ]
+        same = same and not left  # nothing half-written left behind
+        note = f"k={k}/{n} died={died.killed} left={left[:3]}: {r.err[-300:]}"
+        table.add(f"death at a write: {name}", visible and same, 0, "Traceback" in r.err, note)
+        if visible and same:
+            shutil.rmtree(d, ignore_errors=True)
+    print(f"[die sweep] {name}: {n} mutations, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
 
 # --- 4. disk full -----------------------------------------------------------------------------
@@ -618,6 +734,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer cases (a smoke run)")
     ap.add_argument("--json", type=Path, help="also write the table as JSON here")
+    ap.add_argument("--only", help="run only the sections whose name contains this")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     table = Table()
@@ -635,11 +752,14 @@ def main() -> None:
                 "kill -9 of jobs",
                 lambda d: kill_jobs(table, d, *((1, 1, 1) if args.quick else (4, 3, 2))),
             ),
+            ("death at every write", lambda d: die_sweep(table, d, 6 if args.quick else 400)),
             ("disk full", lambda d: disk_full(table, d, args.quick)),
             ("bad arguments", lambda d: bad_args(table, d)),
             ("files from others", lambda d: others(table, d, 2 if args.quick else 5)),
         ]
         for k, (name, run) in enumerate(sections):
+            if args.only and args.only not in name:
+                continue
             t1 = time.perf_counter()
             d = tmp / f"s{k}"
             d.mkdir()

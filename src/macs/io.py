@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import glob
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,9 +19,11 @@ from macs.errors import MacsError
 
 def _create_temp(path: Path) -> Path:
     """Create an empty temp file beside `path` with the mode the user's umask gives a new file
-    (0666 & ~umask, like every other output; mkstemp would make it 0600)."""
+    (0666 & ~umask, like every other output; mkstemp would make it 0600). Its name carries the
+    writer's pid, so a later write of `path` can delete what a killed writer left."""
+    remove_temps(path.parent, of=path.name)
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
@@ -26,6 +31,38 @@ def _create_temp(path: Path) -> Path:
         os.close(fd)
         return tmp
     raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path))
+
+
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>[0-9]+)-[0-9a-f]{8}\.tmp$")
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with this pid exists (on this host)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_temps(folder: str | os.PathLike, recursive: bool = False, of: str | None = None) -> int:
+    """Delete the temp files of atomic writes whose writer died (`.NAME.PID-XXXXXXXX.tmp` with
+    no live PID) in `folder` (and below it when recursive; only those of NAME `of` if given).
+    A live writer's temp file is never touched. Returns how many were deleted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    n = 0
+    pattern = f".{glob.escape(of)}.*.tmp" if of else ".*.tmp"
+    for p in folder.rglob(pattern) if recursive else folder.glob(pattern):
+        m = _TEMP.match(p.name)
+        if m and (of is None or m["name"] == of) and not pid_alive(int(m["pid"])):
+            with contextlib.suppress(OSError):  # gone already, or not ours to delete
+                p.unlink()
+                n += 1
+    return n
 
 
 @contextmanager

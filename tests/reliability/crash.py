@@ -105,3 +105,35 @@ def big_corpus(path: Path, repeats: int) -> Path:
 def partial_exists(folder: Path, name: str) -> Callable[[], bool]:
     """started(): a `.NAME.partial-PID` working folder exists beside folder/NAME."""
     return lambda: folder.is_dir() and any(folder.glob(f".{name}.partial-*"))
+
+
+DIE_AT = Path(__file__).resolve().parent / "die_at.py"
+
+
+def run_die(k: int, args: Iterable, cwd: Path, timeout: float = 600.0) -> Run:
+    """Run `macs ARGS` under die_at.py: it dies (exit 137, like kill -9) just before its k-th
+    file-system mutation; k=0 runs to the end and reports its number of mutations."""
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    t0 = time.monotonic()
+    p = subprocess.run(
+        [sys.executable, str(DIE_AT), str(k), "--", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Run(p.returncode, p.returncode == 137, time.monotonic() - t0, p.stdout, p.stderr)
+
+
+def mutations(run: Run) -> int:
+    """The number of file-system mutations a k=0 run_die reported."""
+    line = [x for x in run.err.splitlines() if x.startswith("mutations ")][-1]
+    return int(line.split()[1])
+
+
+def sweep_points(n: int, cap: int) -> list[int]:
+    """Every mutation 1..n, or `cap` of them evenly spaced (first and last included)."""
+    if n <= cap:
+        return list(range(1, n + 1))
+    return sorted({1 + round(i * (n - 1) / (cap - 1)) for i in range(cap)})

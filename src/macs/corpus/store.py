@@ -20,6 +20,7 @@ import numpy as np
 
 from macs.errors import MacsError
 from macs.formats import check_format, stamp
+from macs.io import pid_alive
 
 STORE_VERSION = 1
 COLUMNS = ("id", "text", "domain", "source", "n_bytes", "parent_id")
@@ -285,8 +286,10 @@ class CorpusStore:
 
 
 def replace_dir(tmp: Path, final: Path) -> None:
-    """Move the finished directory `tmp` to `final`, replacing any old one (near-atomic swap)."""
+    """Move the finished directory `tmp` to `final`, replacing any old one (near-atomic swap);
+    first tidy what dead writers of `final` left beside it (clean_stale)."""
     final.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(final)
     old = None
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
@@ -296,19 +299,9 @@ def replace_dir(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def clean_stale(final: Path) -> list[Path]:
-    """Tidy what a killed writer of `final` left beside it: `.NAME.partial-PID` folders of dead
-    processes are deleted; a `.NAME.old-PID` folder (the previous output, moved aside just
+    """Tidy what a killed writer of `final` left beside it: `.NAME.partial-PID` and
+    `.NAME.tmp-PID` folders of dead processes are deleted; a `.NAME.old-PID` folder (the previous output, moved aside just
     before the new one was renamed in) is moved back when `final` is missing, else deleted.
     Returns the folders removed or restored."""
     final = Path(final)
@@ -317,7 +310,7 @@ def clean_stale(final: Path) -> list[Path]:
         return done
     for p in sorted(final.parent.glob(f".{final.name}.*-*")):
         kind, _, pid = p.name[len(final.name) + 2 :].rpartition("-")
-        if kind not in ("partial", "old") or not pid.isdigit() or _alive(int(pid)):
+        if kind not in ("partial", "old", "tmp") or not pid.isdigit() or pid_alive(int(pid)):
             continue
         if kind == "old" and not final.exists():
             os.replace(p, final)

@@ -27,7 +27,7 @@ import numpy as np
 from macs.corpus.store import clean_stale, replace_dir
 from macs.errors import MacsError
 from macs.formats import stamp
-from macs.io import read_json, write_bytes, write_json, write_parquet, writing
+from macs.io import read_json, remove_temps, write_bytes, write_json, write_parquet, writing
 from macs.labels.base import Batch, Labeller
 from macs.labels.config import LabelsConfig
 from macs.progress import Bar
@@ -392,6 +392,7 @@ def publish(
     for p in (job.work / ".labeller.pkl", job.work / ".fit.json"):
         p.unlink(missing_ok=True)
     shutil.rmtree(job.work / ".done", ignore_errors=True)
+    remove_temps(job.work)  # writes that a killed run left half-done
     replace_dir(job.work, job.final)
     return manifest
 

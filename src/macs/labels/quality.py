@@ -126,7 +126,11 @@ class QualityLabeller(Labeller):
 
     def _use_model(self, model: QualityModel) -> None:
         self.model = model
-        self.fit_report = {"model": model.identity(), "model_summary": model.summary()}
+        self.fit_report = {
+            "model": model.identity(),
+            "model_summary": model.summary(),
+            **model.meta.get("training", {}).get("fit", {}),  # a store classifier's counts
+        }
 
     @property
     def saved_model(self) -> bool:
@@ -310,6 +314,7 @@ class QualityLabeller(Labeller):
         from macs import __version__
 
         c = self.cfg.classifier
+        fit = {k: report[k] for k in ("n_train_pos", "n_train_neg", "backend", "fasttext_lr")}
         meta = {
             "name": "store-classifier",
             "version": "1",
@@ -324,6 +329,7 @@ class QualityLabeller(Labeller):
                     "salt": VAL_SALT,
                     "fraction": c.val_fraction,
                 },
+                "fit": fit,  # so a run that reuses the cached model reports the same fit
             },
         }
         coef, b = self.clf._coef[0].copy(), float(self.clf._intercept[0])
@@ -332,7 +338,7 @@ class QualityLabeller(Labeller):
         else:
             self.model = QualityModel(coef, b, meta)
         self.model.source = "trained"
-        report["model"] = self.model.identity()
+        report.update(model=self.model.identity(), model_summary=self.model.summary())
 
     # --- scoring -------------------------------------------------------------------------
     def check(self) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from macs.errors import MacsError
-from macs.io import append_jsonl, read_json, write_json, write_text
+from macs.io import append_jsonl, read_json, remove_temps, write_json, write_text
 from macs.progress import Bar
 from macs.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
 from macs.train.data import PackedStage
@@ -164,6 +164,8 @@ def start_or_resume(tr: Trainer, p: dict) -> TrainState:
     from macs.train.model import n_params
 
     run_dir, dist = tr.run_dir, tr.dist
+    if dist.main:  # under the run lock: no other writer; drop half-done writes of a killed run
+        remove_temps(run_dir, recursive=True)
     latest = latest_checkpoint(run_dir / "checkpoints") if run_dir.exists() else None
     if latest is None:
         if dist.main:
