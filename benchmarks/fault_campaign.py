@@ -243,9 +243,8 @@ def _job_outcome(root: Path) -> str:
     return "\n".join(out)
 
 
-def kill_jobs(table: Table, tmp: Path, n_select: int, n_train: int, n_run: int) -> None:
-    """kill -9 of `macs select`, `macs train` and `macs run` (the compare harness) on the mini
-    corpus at seeded random points, then the same command: outputs equal an uninterrupted run's."""
+def _mini_data(tmp: Path) -> list[str]:
+    """The mini corpus imported, tokenized and labelled under tmp/data; the CLI's --set flags."""
     sys.path.insert(0, str(ROOT / "tests"))
     from conftest import SMALL_SETS
     from macs.config import load_config
@@ -263,7 +262,13 @@ def kill_jobs(table: Table, tmp: Path, n_select: int, n_train: int, n_run: int) 
     )
     sets = [f"run.data_dir={data}", *SMALL_SETS]
     prepare_data(load_config(None, sets))
-    flat = [x for kv in sets for x in ("--set", kv)]
+    return [x for kv in sets for x in ("--set", kv)]
+
+
+def kill_jobs(table: Table, tmp: Path, n_select: int, n_train: int, n_run: int) -> None:
+    """kill -9 of `macs select`, `macs train` and `macs run` (the compare harness) on the mini
+    corpus at seeded random points, then the same command: outputs equal an uninterrupted run's."""
+    flat = _mini_data(tmp)
     rng = random.Random(17)
 
     def sel(out):
@@ -333,12 +338,7 @@ def die_sweep(table: Table, tmp: Path, cap: int) -> None:
     """Each command dies (os._exit, as under kill -9) just before its k-th file-system mutation
     for every k (or `cap` evenly spaced ones), then runs again: same output as an uninterrupted
     run, and a store output visible after the death is the old complete one or none."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import SMALL_SETS
-    from macs.config import load_config
-    from macs.corpus.importer import import_corpus
     from macs.corpus.tokenizer import build_tokenizer
-    from macs.pipeline import prepare_data
 
     big_corpus(tmp / "big.jsonl", 2)
     build_tokenizer("byte", tmp / "tok")
@@ -374,18 +374,7 @@ def die_sweep(table: Table, tmp: Path, cap: int) -> None:
         drop,
         cap,
     )
-    data = tmp / "data"
-    import_corpus(
-        [REL.parent / "fixtures" / "mini_corpus.jsonl"],
-        data / "corpus" / "mini",
-        name="mini",
-        max_chunk_bytes=8192,
-        heldout_fraction=0.1,
-        progress=False,
-    )
-    sets = [f"run.data_dir={data}", *SMALL_SETS]
-    prepare_data(load_config(None, sets))
-    flat = [x for kv in sets for x in ("--set", kv)]
+    flat = _mini_data(tmp)
     sel = [*flat, "--set", "selection.fraction=0.3", "--out"]
     _die_cmd(table, tmp, "select", lambda d: ["select", *sel, d / "m.parquet"], None, (), cap)
     train = [*flat, "--set", "train.checkpoint_every=4", "--set"]
