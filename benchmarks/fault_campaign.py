@@ -12,7 +12,9 @@ table: fault kind, cases tried, survived, records lost (must be 0), tracebacks s
 3b. death at every write: `macs corpus import`, `corpus tokenize`, `label`, `select` and `train`
    die (os._exit, as under kill -9) just before their k-th file-system mutation (an open for
    writing, a rename, an unlink, a tree removal), for every k up to 400 per command (evenly
-   spaced beyond), then run again: the output equals an uninterrupted run's.
+   spaced beyond), then run again: the output equals an uninterrupted run's, and nothing
+   half-written is left behind; `macs run` (two trainings, eval, report) at 60 evenly spaced
+   of its writes.
 4. disk full: ENOSPC injected at every write call of import/tokenize/label in turn (the
    previous output must stay intact, the error must say disk full), a real file-size limit
    (RLIMIT_FSIZE) at several sizes and a read-only output folder, through the real CLI.
@@ -381,6 +383,18 @@ def die_sweep(table: Table, tmp: Path, cap: int) -> None:
     _die_cmd(table, tmp, "train", lambda d: ["train", *train, f"run.runs_dir={d}"], None, (), cap)
 
 
+def die_sweep_run(table: Table, tmp: Path, cap: int) -> None:
+    """`macs run` (data, two trainings, evaluation, the comparison report) dying at `cap` evenly
+    spaced ones of its file-system mutations: the finished runs equal an uninterrupted
+    `macs run`'s and the report's comparison table is there."""
+    flat = _mini_data(tmp)
+
+    def args(d: Path) -> list:
+        return ["run", *flat, "--set", f"run.runs_dir={d}", "--methods", "multi_actor,random"]
+
+    _die_cmd(table, tmp, "run (two trainings + report)", args, None, (), cap)
+
+
 def _die_cmd(table, tmp, name, args, output, drop, cap) -> None:
     """Sweep one command; output(d) = the folder judged by digest (None: a select manifest or
     the finished runs under d)."""
@@ -391,7 +405,8 @@ def _die_cmd(table, tmp, name, args, output, drop, cap) -> None:
             return digest(output(d), json_drop=drop) if output(d).exists() else None
         if (d / "m.parquet").exists():
             return json.dumps(pq.read_table(d / "m.parquet").to_pydict())
-        return _job_outcome(d)
+        report = (d / "demo" / "report" / "compare" / "table.md").exists()
+        return _job_outcome(d) + ("\nreport" if report else "")
 
     base = tmp / name
     ref = run_die(0, args(base / "ref"), tmp)
@@ -742,6 +757,10 @@ def main() -> None:
                 lambda d: kill_jobs(table, d, *((1, 1, 1) if args.quick else (4, 3, 2))),
             ),
             ("death at every write", lambda d: die_sweep(table, d, 6 if args.quick else 400)),
+            (
+                "death at writes of macs run",
+                lambda d: die_sweep_run(table, d, 4 if args.quick else 60),
+            ),
             ("disk full", lambda d: disk_full(table, d, args.quick)),
             ("bad arguments", lambda d: bad_args(table, d)),
             ("files from others", lambda d: others(table, d, 2 if args.quick else 5)),
