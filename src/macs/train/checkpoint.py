@@ -65,7 +65,10 @@ def save_checkpoint(
     save_tensors(raw.state_dict(), tmp / "model.pt")  # a full disk is a one-line error
     save_tensors(optimizer.state_dict(), tmp / "optim.pt")
     save_tensors({**state, "rng": rng_state()}, tmp / "state.pt")
-    if final.exists():  # never delete what latest.json may name before its successor is in place
+    # never delete what latest.json may name before its successor is in place. Not replace_dir:
+    # its aside folder is restored only when the writer's pid is dead, and a restarted trainer
+    # in a container often gets the same pid; the run lock already makes this the only writer.
+    if final.exists():
         final.rename(old)
     tmp.rename(final)
     write_json(ckpt_dir / "latest.json", {"step": step, "dir": name})
