@@ -1,5 +1,6 @@
-"""`qurating`: budget, seeding, its two temperature limits on the mini pool, and its inclusion
-probabilities against the exact ones of successive sampling on a hand-built pool."""
+"""`qurating`: budget, seeding, its two temperature limits on the mini pool, its inclusion
+probabilities against the exact ones of successive sampling on a hand-built pool, and the
+standardization of the score over the pool before the temperature (QuRating's tau on z-scores)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from macs.baselines.base import SelectorContext
+from macs.baselines.qurating import standardize
 from macs.baselines.registry import build_selector
 from macs.config import load_config
 from macs.errors import MacsError
@@ -100,7 +102,9 @@ def test_inclusion_probabilities_match_successive_sampling():
         ids=lambda idx: [f"d{i}" for i in idx],
     )
     cfg = _with(load_config(None, []), tau=tau)
-    exact = exact_inclusion(np.exp(scores.astype(np.float64) / tau), tokens, budget)
+    s64 = scores.astype(np.float64)
+    z = (s64 - s64.mean()) / s64.std()  # all six docs are eligible
+    exact = exact_inclusion(np.exp(z / tau), tokens, budget)
     n_seeds = 30_000
     hits = np.zeros(6)
     for seed in range(n_seeds):
@@ -113,8 +117,8 @@ def test_inclusion_probabilities_match_successive_sampling():
         "exact", exact.round(4), "empirical", freq.round(4), "max |err|", np.abs(freq - exact).max()
     )
     assert np.all(np.abs(freq - exact) < 4.5 * se + 1e-3)
-    # and the hand-checked shape: higher score, likelier; the top doc is almost always in
-    assert exact[5] > exact[4] > exact[1] and exact[5] > 0.6
+    # and the hand-checked shape: higher score, likelier; the two best docs are in most draws
+    assert exact[5] > exact[1] > exact[0] and exact[4] > exact[2] and min(exact[4:]) > 0.6
 
 
 def test_missing_quality_labels_name_the_method(mini_pool):
@@ -125,3 +129,57 @@ def test_missing_quality_labels_name_the_method(mini_pool):
     ctx = SelectorContext(pool=bare, cfg=cfg, seed=0, stage_budgets=BUDGETS)
     with pytest.raises(MacsError, match="method qurating needs the 'quality' labels"):
         build_selector("qurating", ctx)
+
+
+def _hand_pool(scores, eligible=None):
+    n = len(scores)
+    return Pool(
+        n_tokens=np.full(n, 10),
+        eligible=np.ones(n, bool) if eligible is None else eligible,
+        labels={
+            "quality": LabelSet(
+                "quality", np.zeros(n, np.int32), ["all"], np.asarray(scores, np.float32)
+            )
+        },
+        ids=lambda idx: [f"d{i}" for i in idx],
+    )
+
+
+def test_the_temperature_applies_to_z_scores_so_the_score_scale_does_not_matter():
+    """QuRating's tau = 2 is on standardized ratings: a labeller that reports 10x the score
+    (plus a shift) must give the same draw; on the raw score it would be a near top-k."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=200)
+    cfg = load_config(None, [])
+    total = 500  # 50 of 200 docs
+    small, large = _hand_pool(base), _hand_pool(base * 10.0 + 3.0)
+    for seed in range(3):
+        a, b = _chosen(small, cfg, seed, total=total), _chosen(large, cfg, seed, total=total)
+        assert a.tolist() == b.tolist()
+    # the raw-score setting keeps the old meaning: 10x the score is a much colder draw
+    raw = _with(cfg, standardize=False)
+    top = set(np.argsort(-base)[:50].tolist())
+    hot = np.mean([len(top & set(_chosen(small, raw, s, total=total).tolist())) for s in range(8)])
+    cold = np.mean([len(top & set(_chosen(large, raw, s, total=total).tolist())) for s in range(8)])
+    zed = np.mean([len(top & set(_chosen(large, cfg, s, total=total).tolist())) for s in range(8)])
+    print(f"top-50 overlap: raw x1 {hot:.1f} raw x10 {cold:.1f} z-scored {zed:.1f}")
+    assert cold > 40 and zed < 30 and abs(zed - hot) < 6
+
+
+def test_standardization_uses_the_eligible_docs_with_a_finite_score():
+    s = np.array([1.0, 2.0, 3.0, 100.0, np.nan])
+    elig = np.array([True, True, True, False, True])
+    z, mean, std = standardize(s, elig)
+    assert mean == 2.0 and std == pytest.approx(np.sqrt(2 / 3))
+    assert z[:3] == pytest.approx([-np.sqrt(1.5), 0.0, np.sqrt(1.5)])
+    assert z[3] == pytest.approx(98 / np.sqrt(2 / 3)) and np.isnan(z[4])
+    flat, _, sd = standardize(np.array([4.0, 4.0, np.inf]), np.ones(3, bool))
+    assert sd == 0.0 and flat[:2].tolist() == [0.0, 0.0] and np.isinf(flat[2])
+    # the selector reports the mean and std it used
+    pool = _hand_pool(s[:4], elig[:4])
+    sel = build_selector(
+        "qurating",
+        SelectorContext(pool=pool, cfg=load_config(None, []), seed=0, stage_budgets=[20]),
+    )
+    sel.choose(20)
+    assert sel.info["standardize"] is True and sel.info["mean"] == 2.0

@@ -61,11 +61,19 @@ class MatesConfig(_Section):
 
 
 class QuRatingConfig(_Section):
-    """`qurating`: sample without replacement with probability proportional to exp(score / tau)."""
+    """`qurating`: sample without replacement with probability proportional to exp(z / tau),
+    z the quality score standardized over the pool (QuRating: tau = 2 on z-scores)."""
 
     labels: str = Field("quality", description="label sidecar whose continuous score is the logit")
     tau: float = Field(
-        2.0, gt=0.0, description="temperature (QuRating's default 2; -> 0 top-k, large = uniform)"
+        2.0,
+        gt=0.0,
+        description="temperature on z-scores (QuRating's default 2; -> 0 top-k, large = uniform)",
+    )
+    standardize: bool = Field(
+        True,
+        description="z-score the quality score over the pool's eligible docs before tau "
+        "(QuRating); false applies tau to the raw score",
     )
 
 

@@ -1,12 +1,18 @@
 """`qurating`: QuRating's sampling: documents drawn without replacement with probability
-proportional to exp(score / tau) until the run's token budget is met (Wettig et al., 2024).
+proportional to exp(z / tau) until the run's token budget is met (Wettig et al., 2024), where
+z is the quality score standardized over the pool: z = (score - mean) / std, mean and std over
+the eligible documents with a finite score. QuRating standardizes its ratings the same way
+before its temperature (tau = 2 on z-scores), so tau means "standard deviations of quality per
+factor e of odds" whatever the scale of the quality labeller (a bimodal 0-5 classifier score or
+a log-odds). `standardize: false` applies tau to the raw score (the pre-2026-12 behaviour).
 
-The draw is the Gumbel-top-k trick: priority(x) = score(x) / tau + G(x) with G seeded Gumbel
+The draw is the Gumbel-top-k trick: priority(x) = z(x) / tau + G(x) with G seeded Gumbel
 noise (`macs.console.sampling.gumbel_keys`), taken in decreasing priority until the budget
 is reached; that is exactly successive sampling without replacement with p(x) proportional
-to exp(score(x) / tau) among the documents not drawn yet. tau -> 0 approaches the top-k by
+to exp(z(x) / tau) among the documents not drawn yet. tau -> 0 approaches the top-k by
 score (`quality_topk`), a large tau approaches uniform sampling. Documents without a finite
-score count as scoring one below the lowest finite score.
+score count as scoring one (standard deviation) below the lowest finite score; a pool whose
+scores are all equal is sampled uniformly.
 """
 
 from __future__ import annotations
@@ -21,6 +27,19 @@ from macs.baselines.quality import quality_scores
 from macs.baselines.registry import register_selector
 from macs.baselines.static import StaticSelector
 from macs.console.sampling import gumbel_keys, top_by_priority
+
+
+def standardize(scores: np.ndarray, eligible: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(z-scores, mean, std): `scores` standardized by the mean and (population) std of the
+    eligible docs' finite scores; non-finite scores stay non-finite; std 0 -> all z 0."""
+    s = np.asarray(scores, dtype=np.float64)
+    ref = s[np.asarray(eligible, bool) & np.isfinite(s)]
+    if ref.size == 0:
+        return s.copy(), 0.0, 1.0
+    mean, std = float(ref.mean()), float(ref.std())
+    if not std > 0:
+        return np.where(np.isfinite(s), 0.0, s), mean, 0.0
+    return (s - mean) / std, mean, std
 
 
 def qurating_sample(
@@ -44,9 +63,11 @@ def qurating_sample(
 
 @register_selector("qurating")
 class QuRatingSelector(StaticSelector):
-    """Seeded sampling w/o replacement with p proportional to exp(quality score / tau), to the budget."""
+    """Seeded sampling w/o replacement with p proportional to exp(z-scored quality / tau), to the budget."""
 
-    description: ClassVar[str] = "QuRating: sample by exp(quality score / tau) without replacement"
+    description: ClassVar[str] = (
+        "QuRating: sample by exp(z-scored quality / tau) without replacement"
+    )
 
     @classmethod
     def check(cls, ctx: SelectorContext) -> None:
@@ -63,7 +84,10 @@ class QuRatingSelector(StaticSelector):
         """A seeded draw reaching the total budget, and the quality score of every doc."""
         c = self.ctx.cfg.baselines.qurating
         s = quality_scores(self.ctx, c.labels)
+        z, mean, std = standardize(s, self.pool.eligible) if c.standardize else (s, 0.0, 1.0)
         key = seed_key(self.ctx.seed, 0x0A7146)
-        idx = qurating_sample(s, self.pool.n_tokens, self.pool.eligible, total_budget, c.tau, key)
-        self.info.update(tau=float(c.tau), labels=c.labels)
+        idx = qurating_sample(z, self.pool.n_tokens, self.pool.eligible, total_budget, c.tau, key)
+        self.info.update(
+            tau=float(c.tau), labels=c.labels, standardize=bool(c.standardize), mean=mean, std=std
+        )
         return idx, s
