@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from macs.baselines.config import BaselinesConfig, CompareConfig
 from macs.console.config import SelectionConfig
@@ -34,9 +34,23 @@ class RunConfig(BaseModel):
     cache_dir: Path | None = Field(None, description="downloaded sources (default ~/.cache/macs)")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
 
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        from macs.names import name_problem
+
+        problem = name_problem(v, nested=True)
+        if problem:
+            raise ValueError(f"not a safe run name: {problem}; runs go inside run.runs_dir")
+        return v
+
     @property
     def run_dir(self) -> Path:
-        return self.runs_dir / self.name
+        """runs_dir/name, checked (name rule, symlinks resolved) to stay inside runs_dir."""
+        from macs.names import check_name, check_under
+
+        check_name(self.name, "run name", nested=True)  # also when set after validation
+        return check_under(self.runs_dir / self.name, self.runs_dir, "run directory")
 
     @property
     def resolved_cache_dir(self) -> Path:

@@ -87,6 +87,11 @@ class SelectionConfig(BaseModel):
     samples_per_group: int = Field(
         200, ge=1, description="m: docs sampled per group at each reward refresh"
     )
+    shrink: bool = Field(
+        False,
+        description="empirical-Bayes shrinkage of noisy group-mean rewards toward the actor's "
+        "pooled mean by se^2 / (se^2 + tau^2) before the actor update (macs.stats.shrink)",
+    )
     tokens: float | None = Field(
         None, gt=0, description="token budget of a static `macs select` (default: fraction of pool)"
     )
@@ -107,7 +112,14 @@ class SelectionConfig(BaseModel):
     @field_validator("actors")
     @classmethod
     def _unique(cls, v: list[str | ActorSpec]) -> list[str | ActorSpec]:
+        from macs.names import name_problem
+
         names = [a if isinstance(a, str) else a.name for a in v]
+        sidecars = [a.labels for a in v if not isinstance(a, str) and a.labels]
+        for n in [*names, *sidecars]:
+            problem = name_problem(n)
+            if problem:
+                raise ValueError(f"actor {n!r} is not a safe name: {problem}")
         if len(set(names)) != len(names):
             raise ValueError(f"actor names must be unique, got {names}")
         return v

@@ -52,6 +52,14 @@ def import_cmd(
         str | None, typer.Option(help="raise | skip (skip counts each kind)")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="replace the output even if it exists and is not a macs corpus store (its "
+            "files are deleted); without it such an output is refused",
+        ),
+    ] = False,
     config: ConfigOpt = None,
     sets: SetOpt = None,
 ) -> None:
@@ -75,13 +83,13 @@ def import_cmd(
         "corpus.on_error": on_error,
     }
     cfg = load(config, _sets(sets, **fields))
-    res = _import(inputs, out or store_path(cfg), cfg.corpus, progress=not quiet)
+    res = _import(inputs, out or store_path(cfg), cfg.corpus, progress=not quiet, force=force)
     typer.echo(res.summary())
     if res.stats.partial:
         _exit_partial(res.stats)
 
 
-def _import(inputs: list[Path], out: Path, c, progress: bool):
+def _import(inputs: list[Path], out: Path, c, progress: bool, force: bool = False):
     """Run `import_corpus` with the corpus config `c`; returns its ImportResult."""
     from macs.corpus.importer import import_corpus
 
@@ -99,6 +107,7 @@ def _import(inputs: list[Path], out: Path, c, progress: bool):
         heldout_seed=c.heldout_seed,
         shard_mb=c.shard_mb,
         progress=progress,
+        force=force,
     )
 
 

@@ -2,7 +2,16 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def _safe(v: str | None, what: str) -> str | None:
+    from macs.names import name_problem
+
+    problem = None if v is None else name_problem(v)
+    if problem:
+        raise ValueError(f"not a safe {what} name: {problem}")
+    return v
 
 
 class CorpusConfig(BaseModel):
@@ -36,6 +45,11 @@ class CorpusConfig(BaseModel):
         False, description="demo corpus: a source that cannot be fetched is an error"
     )
 
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        return _safe(v, "store")
+
 
 class TokenizerConfig(BaseModel):
     """Which tokenizer the corpus is tokenized with (and how a BPE one is trained)."""
@@ -54,3 +68,8 @@ class TokenizerConfig(BaseModel):
     name: str | None = Field(
         None, description="tokenizer folder name (default: derived from kind and vocab)"
     )
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str | None) -> str | None:
+        return _safe(v, "tokenizer")

@@ -12,10 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from macs.corpus.chunk import chunk_text
-from macs.corpus.readers import FieldSpec, ImportStats, JsonlReader, input_size, make_reader
+from macs.corpus.readers import (
+    FieldSpec,
+    ImportStats,
+    JsonlReader,
+    expand_inputs,
+    input_size,
+    make_reader,
+)
 from macs.corpus.store import StoreWriter
 from macs.errors import MacsError
 from macs.io import writing
+from macs.names import check_output, is_store
 from macs.progress import Bar
 
 
@@ -223,10 +231,12 @@ def import_corpus(
     progress: bool = True,
     workers: int | None = None,
     parse_threads: int = 0,
+    force: bool = False,
 ) -> ImportResult:
     """Import files/folders into a corpus store at out_dir (atomic: old store or new, never half);
     optionally JSONL blocks parsed by pyarrow on `parse_threads` threads, or large plain JSONL
-    files by `workers` forked processes over byte ranges; same output, order and counts."""
+    files by `workers` forked processes over byte ranges; same output, order and counts.
+    An existing out_dir that is not a corpus store is refused unless `force`."""
     if on_error not in ("raise", "skip"):
         raise MacsError(f"--on-error must be 'raise' or 'skip', not {on_error!r}")
     if not inputs:
@@ -236,6 +246,8 @@ def import_corpus(
         if not p.exists():
             raise MacsError(f"{p}: no such file or folder")
     out_dir = Path(out_dir)
+    check_output(out_dir, "corpus store", is_store, force)
+    paths = expand_inputs(paths)
     t0 = time.perf_counter()
     stats = ImportStats(on_error=on_error)
     spec = FieldSpec(text=text_field, id=id_field or None, domain=domain_field or None)

@@ -31,6 +31,7 @@ __all__ = [
     "JsonlReader",
     "Reader",
     "detect_format",
+    "expand_inputs",
     "input_size",
     "make_reader",
 ]
@@ -253,6 +254,7 @@ class JsonlReader(Reader):
         # blocks in flight, in file order: (block, first line, n lines, bytes read, Arrow future)
         pending: deque = deque()
         window = max(1, self.parse_threads)  # bounded memory: a few blocks at a time
+        read0 = self.stats.records_read
         try:
             line0 = 1
             last = 0
@@ -298,6 +300,8 @@ class JsonlReader(Reader):
                 self._report_fault(fault, line0 - 1)
             elif not any_data:
                 self.stats.empty_file(self.label)
+            elif self.byte_range is None and self.stats.records_read == read0:
+                self.stats.empty_file(self.label, "only blank lines, no records")
         finally:
             for item in pending:
                 if item[4] is not None:
@@ -490,6 +494,33 @@ def make_reader(
         "txt": TextReader,
     }[fmt]
     return cls(p, spec, stats, block_bytes)
+
+
+DATA_SUFFIXES = tuple(s + c for s in JSONL_SUFFIXES for c in ("", ".gz", ".zst", ".zstd")) + (
+    ".parquet",
+    ".arrow",
+)
+
+
+def expand_inputs(paths: list[Path]) -> list[Path]:
+    """Inputs with each plain folder (not an HF save_to_disk folder) that holds no .txt files
+    replaced by its data files (.jsonl/.json/.ndjson, compressed too, .parquet, .arrow; sorted,
+    searched recursively); a folder with neither is a one-line MacsError."""
+    out: list[Path] = []
+    for p in paths:
+        if not p.is_dir() or detect_format(p) != "txtdir" or any(p.rglob("*.txt")):
+            out.append(p)
+            continue
+        found = sorted(
+            f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(DATA_SUFFIXES)
+        )
+        if not found:
+            raise MacsError(
+                f"{p}: no input files in this folder (looked for .txt, .jsonl/.json/.ndjson "
+                "(optionally .gz/.zst), .parquet and .arrow files)"
+            )
+        out += found
+    return out
 
 
 def input_size(path: str | os.PathLike) -> int:

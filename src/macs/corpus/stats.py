@@ -70,11 +70,11 @@ class ImportStats:
         self.faults[kind] += 1
         self.examples.setdefault(kind, []).append(f"{where}: {problem}")
 
-    def empty_file(self, path: str) -> None:
-        """A zero-byte (or record-less) input file: raise or count."""
+    def empty_file(self, path: str, what: str = "0 bytes, no records") -> None:
+        """A zero-byte (or record-less, e.g. only blank lines) input file: raise or count."""
         if self.on_error == "raise":
             raise MacsError(
-                f"{path}: the file is empty (0 bytes, no records); remove it from the inputs "
+                f"{path}: the file is empty ({what}); remove it from the inputs "
                 "or rerun with --on-error skip"
             )
         self.empty_files += 1

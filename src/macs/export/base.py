@@ -145,15 +145,15 @@ def output_dir(out: str | os.PathLike) -> Iterator[Path]:
     An existing `out` that is not a macs export (no macs_export.json) is never replaced.
     """
     from macs.corpus.store import replace_dir
+    from macs.names import check_output
 
     out = Path(out)
-    if out.exists() and (
-        not out.is_dir() or (any(out.iterdir()) and not (out / EXPORT_RECORD).exists())
-    ):
-        raise MacsError(
-            f"{out} exists and is not a macs export (no {EXPORT_RECORD}); choose another --out "
-            "or remove it"
-        )
+    check_output(
+        out,
+        f"export (no {EXPORT_RECORD})",
+        lambda p: (p / EXPORT_RECORD).is_file(),
+        fix="choose another --out or remove it",
+    )
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

@@ -37,6 +37,28 @@ def _training_store(cfg, source: str):
     return st
 
 
+def _actor_names(actors: str | None) -> list[str] | None:
+    """The --actors list, each a safe name of a built-in actor (a one-line MacsError otherwise)."""
+    import difflib
+
+    from macs.errors import MacsError
+    from macs.labels.registry import ACTOR_KINDS
+    from macs.names import check_name
+
+    if not actors:
+        return None
+    names = [a.strip() for a in actors.split(",")]
+    for n in names:
+        check_name(n, "--actors: actor")
+        if n not in ACTOR_KINDS:
+            close = difflib.get_close_matches(n, ACTOR_KINDS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise MacsError(
+                f"--actors: unknown actor {n!r}; {hint}the actors are {', '.join(ACTOR_KINDS)}"
+            )
+    return names
+
+
 def label(
     ctx: typer.Context,
     config: ConfigOpt = None,
@@ -78,7 +100,7 @@ def label(
     if ray_address:
         cfg.labels.ray_address = ray_address
     st = _open_store(cfg, store)
-    names = [a.strip() for a in actors.split(",")] if actors else None
+    names = _actor_names(actors)
     t0 = time.perf_counter()
     out = run_labels(
         st,
