@@ -73,11 +73,37 @@ class InfluenceConfig(BaseModel):
         1e-3, gt=0, description="learning rate of the probe step (fresh optimiser)"
     )
     seed: int = Field(0, description="seed of the reference sample and the projection matrix")
+    source: Literal["refresh", "train"] = Field(
+        "refresh",
+        description="where stage rewards come from: refresh (a separate pass over m docs per group "
+        "at each refresh) | train (the training batches' own gradients, scored in their backward "
+        "pass against the reference directions of the stage start; alignment estimator only)",
+    )
+    train_every: int = Field(
+        1, ge=1, description="source train: score every k-th training step (1 = every step)"
+    )
+    train_fraction: float = Field(
+        1.0,
+        gt=0.0,
+        le=1.0,
+        description="source train: share of the steps kept by train_every that are scored (seeded)",
+    )
+    train_cover: int = Field(
+        4,
+        ge=0,
+        description="source train: a group with fewer in-run documents than this gets the rest from "
+        "a separate-pass sample at the refresh (0 = none: such groups keep their weight)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> InfluenceConfig:
         if self.overlap >= self.window:
             raise ValueError(
                 f"overlap ({self.overlap}) must be smaller than window ({self.window})"
+            )
+        if self.source == "train" and self.estimator != "alignment":
+            raise ValueError(
+                f"influence.source=train needs estimator alignment (it scores against the "
+                f"reference directions), not {self.estimator}"
             )
         return self

@@ -11,6 +11,8 @@ embeddings and LM head) are summed per example before use. A sink consumes the r
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections import defaultdict
 
 import torch
@@ -57,6 +59,7 @@ class HookEngine:
         self.pindex = {id(p): i for i, p in enumerate(self.params)}
         self.uses: dict[int, list[tuple[nn.Module, str, str]]] = defaultdict(list)
         self.modules: list[tuple[nn.Module, str]] = []
+        self.seconds = 0.0  # time spent in the backward hooks (all runs and captures)
         for name, mod in model.named_modules():
             own = [(a, p) for a, p in mod._parameters.items() if p is not None and p.requires_grad]
             if not own:
@@ -80,9 +83,26 @@ class HookEngine:
         self, ids: torch.Tensor, mask: torch.Tensor, sink: GradSink, dtype: str = "fp32"
     ) -> torch.Tensor:
         """One forward+backward on a padded batch; pieces go to `sink`; returns per-example losses (c,)."""
+        with self.capture(ids.shape[0], sink) as state:
+            with autocast(ids.device, dtype):
+                logits = logits_of(self.model(input_ids=ids))
+            losses = per_example_loss(logits, ids, mask)
+            roots = state["roots"] or [p for p in self.params]
+            torch.autograd.grad(losses.sum(), roots, allow_unused=True)
+        return losses.detach()
+
+    @contextlib.contextmanager
+    def capture(self, c: int, sink: GradSink):
+        """Hooks for one forward and backward of a batch of `c` examples run by the caller.
+
+        Inside the block the caller runs the model's forward and a backward of a loss that is a
+        sum over examples (e.g. the training step's mean loss: each example's pieces are then its
+        share of the batch gradient); every hooked module's pieces go to `sink`. The hooks are
+        removed and the saved activations dropped on exit, so nothing carries into the next batch.
+        """
         cdt = torch.float64 if self.params[0].dtype == torch.float64 else torch.float32
         state = {
-            "c": ids.shape[0],
+            "c": c,
             "calls": defaultdict(int),
             "roots": [],
             "pending": {},
@@ -108,18 +128,14 @@ class HookEngine:
                 saved = [args, kwargs, out.dtype]
                 if kind == "embedding":
                     state["roots"].append(out)
-                out.register_hook(lambda g: self._backward(m, kind, saved, g, sink, cdt, state))
+                out.register_hook(lambda g: self._timed(m, kind, saved, g, sink, cdt, state))
 
             return hook
 
         for mod, kind in self.modules:
             handles.append(mod.register_forward_hook(fwd(mod, kind), with_kwargs=True))
         try:
-            with autocast(ids.device, dtype):
-                logits = logits_of(self.model(input_ids=ids))
-            losses = per_example_loss(logits, ids, mask)
-            roots = state["roots"] or [p for p in self.params]
-            torch.autograd.grad(losses.sum(), roots, allow_unused=True)
+            yield state
             pending = bool(state["pending"])
         finally:
             for h in handles:
@@ -127,7 +143,13 @@ class HookEngine:
             state.clear()  # drop saved activations and roots now, not at the next GC
         if pending:
             raise Unsupported("a shared parameter did not receive gradients from all its uses")
-        return losses.detach()
+
+    def _timed(self, mod, kind, saved, D, sink, cdt, state) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._backward(mod, kind, saved, D, sink, cdt, state)
+        finally:
+            self.seconds += time.perf_counter() - t0
 
     def _backward(self, mod, kind, saved, D, sink, cdt, state) -> None:
         args, kwargs, out_dtype = saved
