@@ -62,7 +62,7 @@ def test_compare_end_to_end_and_resume_after_kill(tmp_path, mini_data, capsys):
             assert rec["budget"] <= rec["n_tokens"] < rec["budget"] + 5000, r
     table = read_json(root / "report" / "compare" / "table.json")
     assert table["baseline"] == "random" and sorted(table["methods"]) == sorted(methods)
-    d = table["diffs"]["quality_topk"]["reference mean 0shot bpb"]
+    d = table["diffs"]["quality_topk"]["reference mean scored bpb"]
     assert d["n"] == 2 and d["lo"] <= d["mean"] <= d["hi"]
     assert d["verdict"] in ("better", "worse", "no measurable difference")
     assert [m for m, _ in table["ranking"]["order"]] and table["costs"]["multi_actor"]["labels"]

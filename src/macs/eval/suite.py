@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from macs.errors import MacsError
+from macs.eval.groups import group_summary
 from macs.eval.scoring import bits_per_byte, model_device, model_max_length, score_pairs
 from macs.tasks import GROUPS, Request, expand_tasks, load_requests, task_spec
 
@@ -208,26 +209,6 @@ def _summary_line(title: str, shots: int, m: dict) -> str:
         f"{title} {shots}-shot: bpb {m['bpb']:.3f} greedy acc {m['acc_greedy']:.3f} "
         f"({m['n_docs']} docs, {m['requests_per_s']:.1f} req/s)"
     )
-
-
-def group_summary(tasks: dict) -> dict:
-    """Per group and shots: the mean over tasks of each headline metric."""
-    out: dict[str, dict] = {}
-    for entry in tasks.values():
-        for key, m in entry.items():
-            if not key.endswith("shot") or not isinstance(m, dict):
-                continue
-            g = out.setdefault(entry["group"], {}).setdefault(key, {})
-            for metric in ("acc_per_char", "acc_raw", "bpb"):
-                if metric in m:
-                    g.setdefault(metric, []).append(m[metric])
-    return {
-        grp: {
-            k: {metric: sum(v) / len(v) for metric, v in ms.items()} | {"n_tasks": len(ms["bpb"])}
-            for k, ms in by_shot.items()
-        }
-        for grp, by_shot in out.items()
-    }
 
 
 def _data_version(root) -> str:

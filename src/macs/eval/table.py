@@ -43,7 +43,7 @@ def results_table(result: dict, title: str = "macs eval"):
             t.add_row(
                 f"[bold]{grp}",
                 f"[bold]mean of {g['n_tasks']}",
-                key[:-4],
+                "own" if key == "scored" else key[:-4],  # each task at its own rendering
                 "",
                 _f(g.get("acc_per_char")),
                 _f(g.get("acc_raw")),

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from macs.io import write_json, write_text
-from macs.report.load import Run, eval_metrics
+from macs.report.load import Run, eval_metrics, group_labels
 from macs.report.stats import PRIMARY, paired_diff, rank_methods
 
 
@@ -51,8 +51,10 @@ def comparison(runs: list[Run], baseline: str = "random") -> dict:
     by = _by_method(runs)
     metrics: dict[str, bool] = {}
     values: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    labels: dict[str, str] = {}
     for m, seeds in by.items():
         for s, r in seeds.items():
+            labels.update(group_labels(r.eval))
             for k, (v, hib) in eval_metrics(r.eval).items():
                 metrics[k] = hib
                 values[k][m][s] = v
@@ -87,6 +89,7 @@ def comparison(runs: list[Run], baseline: str = "random") -> dict:
         "methods": sorted(by),
         "seeds": {m: sorted(s) for m, s in by.items()},
         "higher_is_better": metrics,
+        "labels": labels,
         "means": means,
         "sd": sds,
         "diffs": diffs,
@@ -152,6 +155,12 @@ def _reliability(by: dict[str, dict[int, Run]]) -> dict:
     return out
 
 
+def metric_title(cmp: dict, metric: str, title: str) -> str:
+    """`title` plus, for a group mean, the tasks and renderings it averages."""
+    label = (cmp.get("labels") or {}).get(metric)
+    return f"{title} ({label})" if label else title
+
+
 def _fmt(x: float | None, nd: int = 4) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{x:.{nd}f}"
 
@@ -167,6 +176,7 @@ def table_markdown(cmp: dict) -> str:
     for k, title in PRIMARY:
         if k not in cmp["higher_is_better"]:
             continue
+        title = metric_title(cmp, k, title)
         hib = cmp["higher_is_better"][k]
         lines += [f"### {title} ({'higher' if hib else 'lower'} = better)", ""]
         lines += ["| method | seeds | mean | sd | diff to " + base + " | 95% interval | verdict |"]
@@ -248,7 +258,11 @@ def plot_forest(cmp: dict, out: Path) -> Path | None:
     """One panel per primary metric: each method's difference to the baseline with its interval."""
     from macs.report.build import _plt
 
-    keys = [(k, t) for k, t in PRIMARY if k in cmp["higher_is_better"]]
+    keys = [
+        (k, metric_title(cmp, k, t).replace(" (", "\n(", 1))
+        for k, t in PRIMARY
+        if k in cmp["higher_is_better"]
+    ]
     methods = [m for m in cmp["methods"] if m in cmp["diffs"]]
     if not keys or not methods:
         return None

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from macs.errors import MacsError
+from macs.eval.groups import group_label, group_summary
 from macs.io import read_json, read_jsonl
 
 
@@ -99,7 +100,11 @@ def stage_mix(run: Run, column: str, n_groups: int) -> np.ndarray:
 
 
 def eval_metrics(ev: dict | None) -> dict[str, tuple[float, bool]]:
-    """Flatten eval.json to {metric name: (value, higher_is_better)}."""
+    """Flatten eval.json to {metric name: (value, higher_is_better)}.
+
+    Group means ("<group> mean <k>shot|scored <metric>") are recomputed from the tasks (see
+    macs.eval.groups): each is the mean over every task of its group.
+    """
     out: dict[str, tuple[float, bool]] = {}
     if not ev:
         return out
@@ -113,8 +118,8 @@ def eval_metrics(ev: dict | None) -> dict[str, tuple[float, bool]]:
                 out[f"{tag} acc_per_char"] = (m["acc_per_char"], True)
             if "bpb" in m:
                 out[f"{tag} bpb"] = (m["bpb"], False)
-    for grp, by_shot in (ev.get("groups") or {}).items():
-        for key, m in by_shot.items():
+    for grp, by_shot in group_summary(ev.get("tasks") or {}).items():  # never ev["groups"]:
+        for key, m in by_shot.items():  # files written before 2026-12-06 hold partial means
             for metric, hib in (("acc_per_char", True), ("bpb", False)):
                 if metric in m:
                     out[f"{grp} mean {key} {metric}"] = (m[metric], hib)
@@ -124,3 +129,14 @@ def eval_metrics(ev: dict | None) -> dict[str, tuple[float, bool]]:
     if "overall" in held:
         out["heldout overall bpb"] = (held["overall"]["bpb"], False)
     return {k: v for k, v in out.items() if isinstance(v[0], int | float) and math.isfinite(v[0])}
+
+
+def group_labels(ev: dict | None) -> dict[str, str]:
+    """{group-mean metric name: the tasks and renderings it averages, e.g. 'LAMBADA 0-shot, SQuAD 5-shot'}."""
+    out = {}
+    for grp, by_shot in group_summary((ev or {}).get("tasks") or {}).items():
+        for key, m in by_shot.items():
+            for metric in ("acc_per_char", "bpb"):
+                if metric in m:
+                    out[f"{grp} mean {key} {metric}"] = group_label(m)
+    return out

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# (metric, title); a group mean's title gets the tasks and renderings it averages appended
+# (the comparison's "labels"), e.g. "(LAMBADA 0-shot, SQuAD 5-shot, Jeopardy 5-shot)".
 PRIMARY = (
-    ("reference mean 0shot bpb", "reference tasks, mean bits/byte (LAMBADA, SQuAD, Jeopardy)"),
+    ("reference mean scored bpb", "reference tasks, mean bits/byte"),
     ("downstream mean 0shot bpb", "downstream tasks, mean gold bits/byte"),
     ("downstream mean 0shot acc_per_char", "downstream tasks, mean accuracy"),
     ("heldout overall bpb", "held-out pool documents, bits/byte"),
