@@ -52,3 +52,31 @@ def test_reference_primary_metric_is_the_three_task_mean(runs):
     assert cmp["labels"][k] == "LAMBADA 0-shot, SQuAD 5-shot, Jeopardy 5-shot"
     md = table_markdown(cmp)
     assert "reference tasks, mean bits/byte (LAMBADA 0-shot, SQuAD 5-shot, Jeopardy 5-shot)" in md
+
+
+def test_table_json_and_csv_hold_every_per_seed_value(runs, tmp_path):
+    import csv
+
+    import numpy as np
+
+    from macs.io import read_json
+    from macs.report.compare import write_comparison
+    from macs.report.stats import t_interval
+
+    write_comparison(runs, tmp_path)
+    table = read_json(tmp_path / "table.json")
+    for k, by_method in table["values"].items():  # every interval from the file alone
+        a, b = by_method["multi_actor"], by_method["random"]
+        m, lo, hi = t_interval(np.array([a[s] - b[s] for s in sorted(a)]))
+        d = table["diffs"]["multi_actor"][k]
+        assert (m, lo, hi) == pytest.approx((d["mean"], d["lo"], d["hi"]))
+    assert table["values"]["reference/lambada 0shot bpb"]["random"] == {
+        "0": 4.0,
+        "1": 4.1,
+        "2": 4.2,
+    }
+    rows = list(csv.DictReader((tmp_path / "runs.csv").open()))
+    assert len(rows) == 6 and {r["method"] for r in rows} == {"random", "multi_actor"}
+    row = next(r for r in rows if r["method"] == "multi_actor" and r["seed"] == "2")
+    assert float(row["reference/lambada 0shot bpb"]) == pytest.approx(3.7)
+    assert float(row["reference mean scored bpb"]) == pytest.approx((3.7 + 3.6 + 4.4) / 3)

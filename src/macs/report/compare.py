@@ -1,7 +1,8 @@
 """The comparison of methods over seeds: statistics table, forest plot, stage diversity, costs.
 
 Reads run directories only (config, eval.json, summary.json, selection.jsonl, stage manifests).
-Writes `table.md`, `table.json` and `plots/{forest,diversity}.png` into the output folder.
+Writes `table.md`, `table.json` (with every metric's per-seed values), `runs.csv` (one row per
+run, every metric) and `plots/{forest,diversity,mix}.png` into the output folder.
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ def comparison(runs: list[Run], baseline: str = "random") -> dict:
         "labels": labels,
         "means": means,
         "sd": sds,
+        "values": {  # metric -> method -> seed -> value: every interval can be recomputed
+            k: {m: {str(s): v for s, v in sorted(per.items())} for m, per in values[k].items()}
+            for k in metrics
+        },
         "diffs": diffs,
         "ranking": {
             "by": "mean rank over the primary metrics (means over seeds)",
@@ -392,4 +397,29 @@ def write_comparison(
         "# Comparison\n\n" + md + "\n" + "".join(f"\n![{p.stem}](plots/{p.name})\n" for p in plots),
     )
     write_json(out_dir / "table.json", {**cmp, "runs": [str(r.path) for r in runs]})
+    write_text(out_dir / "runs.csv", runs_csv(runs))
     return out_dir / "table.md", cmp, plots
+
+
+def runs_csv(runs: list[Run]) -> str:
+    """One row per run: method, seed, tokens, seconds, the run folder and every metric (blank if absent)."""
+    import csv
+    import io
+
+    rows = []
+    for r in sorted(runs, key=lambda r: (r.mode, r.seed)):
+        s = r.summary or {}
+        row = {
+            "method": r.mode,
+            "seed": r.seed,
+            "tokens": s.get("tokens", ""),
+            "train_seconds": s.get("train_seconds", ""),
+            "run": str(r.path),
+        }
+        rows.append(row | {k: v for k, (v, _) in eval_metrics(r.eval).items()})
+    cols = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, restval="", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
