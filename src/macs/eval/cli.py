@@ -33,7 +33,7 @@ _LimitOpt = Annotated[
     typer.Option("--limit", "-n", help="Seeded subset of documents per task; 0 = all."),
 ]
 _SeedOpt = Annotated[
-    int | None, typer.Option("--seed", help="Seed of the --limit subsets (default run.seed).")
+    int | None, typer.Option("--seed", help="Seed of the --limit subsets (default eval.seed).")
 ]
 _BatchSizeOpt = Annotated[int | None, typer.Option("--batch-size", help="Pairs per forward pass.")]
 _MaxLengthOpt = Annotated[
@@ -93,7 +93,7 @@ def eval_cmd(
     run_cfg_path = _run_config(model)
     cfg = load(config or run_cfg_path, sets)
     ec = _merge_options(cfg.eval, tasks, shots, limit, batch_size, max_length, heldout)
-    seed = cfg.run.seed if seed is None else seed
+    seed = cfg.eval.seed if seed is None else seed
 
     if export_lm_eval is not None:
         _export(export_lm_eval, ec, seed)

@@ -21,6 +21,11 @@ class EvalConfig(BaseModel):
     max_length: int | None = Field(
         None, ge=2, description="context window in tokens (default: the model's)"
     )
+    seed: int = Field(
+        0,
+        description="seed of the --limit subsets and held-out documents, shared by every run "
+        "(not run.seed): every seed and method of a comparison is scored on the same examples",
+    )
     split_seed: int = Field(
         0, description="seed of the reference tasks' reward/eval split (keep it fixed)"
     )

@@ -10,7 +10,10 @@ from macs.errors import MacsError
 
 
 def evaluator_for(cfg, pool):
-    """fn(model, run_dir) -> eval dict: reference and downstream tasks plus per-domain held-out bpb."""
+    """fn(model, run_dir) -> eval dict: reference and downstream tasks plus per-domain held-out bpb.
+
+    The examples come from eval.seed, not run.seed: every run of a comparison is scored on the
+    same ones."""
 
     def run_eval(model, run_dir: Path) -> dict:
         from macs.eval.heldout import heldout_bpb
@@ -25,7 +28,7 @@ def evaluator_for(cfg, pool):
             tasks=e.tasks,
             shots=e.shots,
             limit=e.limit,
-            seed=cfg.run.seed,
+            seed=e.seed,
             batch_size=e.batch_size,
             max_length=e.max_length,
             split_seed=e.split_seed,
@@ -36,7 +39,7 @@ def evaluator_for(cfg, pool):
                 tok,
                 pool.store,
                 max_docs_per_domain=e.heldout_docs_per_domain,
-                seed=cfg.run.seed,
+                seed=e.seed,
                 max_length=e.max_length,
                 batch_size=e.batch_size,
             )
