@@ -9,6 +9,7 @@ from pathlib import Path
 
 from macs.errors import MacsError
 from macs.tasks.data import (
+    INSTALL_HINT,
     arrow_dir,
     iter_json_lines,
     iter_request_rows,
@@ -35,6 +36,9 @@ class Request:
     context: str
     continuation: str
     native_id: str | None = None  # the dataset's own id, when it has one
+    # the text this document shares with others (SQuAD: its background passage); the unit of a
+    # reference task's reward/eval split, so no evaluation passage reaches the rewards
+    passage: str | None = None
 
     @property
     def is_gold(self) -> bool:
@@ -48,10 +52,33 @@ def stable_hash(*parts: object) -> int:
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
 
 
-def reference_role(task: str, doc_id: int, split_seed: int = 0) -> str:
-    """'reward' or 'eval': the fixed, seeded hash split of a reference task's documents (never both)."""
-    u = stable_hash("macs-reference-split", split_seed, task, doc_id) / 2.0**64
+def reference_role(task: str, doc_id: int, split_seed: int = 0, passage: str | None = None) -> str:
+    """'reward' or 'eval': the fixed, seeded hash split of a reference task's documents (never both).
+
+    Documents that share a passage (SQuAD's questions on one paragraph) are split by the passage,
+    so all of them land on the same side."""
+    key = doc_id if passage is None else ("passage", passage)
+    u = stable_hash("macs-reference-split", split_seed, task, key) / 2.0**64
     return "reward" if u < REWARD_FRACTION else "eval"
+
+
+PASSAGE_TASKS = {"squad": ("Background:", "\nQuestion:")}  # task -> markers around the passage
+
+
+def _passage(spec: TaskSpec, row: dict, path, lineno: int) -> str | None:
+    """The passage a document shares with others (tasks in PASSAGE_TASKS), from its 0-shot query."""
+    if spec.name not in PASSAGE_TASKS:
+        return None
+    start, end = PASSAGE_TASKS[spec.name]
+    query = (row.get("doc") or {}).get("query")
+    i = query.find(start) if isinstance(query, str) else -1
+    j = query.find(end, i) if i >= 0 else -1
+    if j < 0:
+        raise MacsError(
+            f"{path}:{lineno}: {spec.title} needs doc.query with '{start}' ... '{end.strip()}' "
+            f"(the passage its reward/eval split is keyed on); reinstall with `{INSTALL_HINT}`"
+        )
+    return query[i + len(start) : j].strip()
 
 
 def subset_doc_ids(task: str, doc_ids, limit: int | None, seed: int = 0) -> list[int]:
@@ -79,7 +106,7 @@ def load_requests(
 
     `limit` keeps a seeded subset of documents (all choices of a kept document stay);
     `role` ('reward' | 'eval', reference tasks only) keeps one side of the fixed hash split of
-    doc ids; the eval side also drops exact textual duplicates of reward examples (the datasets
+    doc ids (of passages where documents share one: SQuAD); the eval side also drops exact textual duplicates of reward examples (the datasets
     repeat a few items under different ids), so the two sides never share an example.
     Ordered by (doc_id, choice).
     """
@@ -104,7 +131,7 @@ def load_requests(
     if kind == "bpb":
         reqs = [r for r in reqs if r.is_gold]
     if role is not None:
-        reward = [r for r in reqs if reference_role(spec.name, r.doc_id, split_seed) == "reward"]
+        reward = [r for r in reqs if _role(r, split_seed) == "reward"]
         if role == "reward":
             reqs = reward
         else:  # eval: the other documents, minus exact textual duplicates of a reward example
@@ -112,13 +139,16 @@ def load_requests(
             reqs = [
                 r
                 for r in reqs
-                if reference_role(spec.name, r.doc_id, split_seed) == "eval"
-                and (r.context, r.continuation) not in seen
+                if _role(r, split_seed) == "eval" and (r.context, r.continuation) not in seen
             ]
     if limit is not None:
         keep = set(subset_doc_ids(spec.name, (r.doc_id for r in reqs), limit, seed))
         reqs = [r for r in reqs if r.doc_id in keep]
     return reqs
+
+
+def _role(r: Request, split_seed: int) -> str:
+    return reference_role(r.task, r.doc_id, split_seed, r.passage)
 
 
 def _read_oe(spec: TaskSpec, shots: int, root) -> list[Request]:
@@ -160,6 +190,7 @@ def _read_oe(spec: TaskSpec, shots: int, root) -> list[Request]:
                 context,
                 continuation,
                 None if native is None else str(native),
+                _passage(spec, row, path, lineno),
             )
         )
     out.sort(key=lambda r: (r.doc_id, r.choice))
