@@ -80,3 +80,20 @@ def test_table_json_and_csv_hold_every_per_seed_value(runs, tmp_path):
     row = next(r for r in rows if r["method"] == "multi_actor" and r["seed"] == "2")
     assert float(row["reference/lambada 0shot bpb"]) == pytest.approx(3.7)
     assert float(row["reference mean scored bpb"]) == pytest.approx((3.7 + 3.6 + 4.4) / 3)
+
+
+def test_report_says_how_many_contexts_were_cut(runs):
+    cmp = comparison(runs)
+    assert cmp["truncation"]["tasks"] == {}
+    assert "none was cut" in table_markdown(cmp)
+    for r in runs:
+        r.eval["settings"] = {"max_length": 128}
+        r.eval["tasks"]["squad"]["5shot"].update(n_truncated=40 + r.seed, n_requests=50)
+    cmp = comparison(runs)
+    assert cmp["truncation"] == {
+        "window": 128,
+        "tasks": {"SQuAD 5-shot": {"n_truncated": 42, "n_requests": 50, "share": 0.84}},
+    }
+    md = table_markdown(cmp)
+    assert "Contexts cut to fit the 128-token window (cut from the left" in md
+    assert "| SQuAD 5-shot | 42 | 50 | 84.0% |" in md

@@ -106,7 +106,31 @@ def comparison(runs: list[Run], baseline: str = "random") -> dict:
         "diversity": _diversity(by),
         "costs": _costs(by),
         "reliability": _reliability(by),
+        "truncation": truncation(runs),
     }
+
+
+def truncation(runs: list[Run]) -> dict:
+    """Per task and rendering: scored pairs whose context was cut from the left to fit the window.
+
+    {"window": tokens (None if the runs differ), "tasks": {"<title> <k>-shot": {"n_truncated":
+    most over runs, "n_requests", "share"}}}; tasks with nothing cut are left out.
+    """
+    windows, tasks = set(), {}
+    for r in runs:
+        ev = r.eval or {}
+        windows.add((ev.get("settings") or {}).get("max_length"))
+        for name, entry in (ev.get("tasks") or {}).items():
+            for key, m in entry.items():
+                if not (key.endswith("shot") and isinstance(m, dict)) or not m.get("n_truncated"):
+                    continue
+                t = tasks.setdefault(f"{entry.get('title', name)} {key[:-4]}-shot", {})
+                n_req = int(m.get("n_requests") or m.get("n_docs") or 0)
+                if int(m["n_truncated"]) >= t.get("n_truncated", -1):
+                    t.update(n_truncated=int(m["n_truncated"]), n_requests=n_req)
+                    t["share"] = t["n_truncated"] / n_req if n_req else None
+    windows.discard(None)
+    return {"window": next(iter(windows)) if len(windows) == 1 else None, "tasks": tasks}
 
 
 def _diversity(by: dict[str, dict[int, Run]]) -> dict:
@@ -205,8 +229,27 @@ def table_markdown(cmp: dict) -> str:
             + ", ".join(f"{i}. {m} ({r:.2f})" for i, (m, r) in enumerate(rk["order"], 1)),
             "",
         ]
-    lines += _diversity_md(cmp) + _costs_md(cmp) + _reliability_md(cmp)
+    lines += _truncation_md(cmp) + _diversity_md(cmp) + _costs_md(cmp) + _reliability_md(cmp)
     return "\n".join(lines)
+
+
+def _truncation_md(cmp: dict) -> list[str]:
+    tr = cmp.get("truncation") or {}
+    win = tr.get("window")
+    within = f"the {win}-token window" if win else "the model's window"
+    if not tr.get("tasks"):
+        return [f"Every scored context fit {within}: none was cut.", ""]
+    out = [
+        f"### Contexts cut to fit {within} (cut from the left: the earliest tokens dropped, "
+        "so a 5-shot prompt may keep fewer than 5 examples)",
+        "",
+        "| task | pairs cut | of | share |",
+        "|---|---:|---:|---:|",
+    ]
+    for t, d in tr["tasks"].items():
+        share = "-" if d["share"] is None else f"{d['share']:.1%}"
+        out.append(f"| {t} | {d['n_truncated']} | {d['n_requests']} | {share} |")
+    return out + [""]
 
 
 def _diversity_md(cmp: dict) -> list[str]:
