@@ -14,7 +14,6 @@ They run in this process (workers=1), in spawned processes, or as Ray tasks.
 from __future__ import annotations
 
 import os
-import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from macs.errors import MacsError
 from macs.io import read_json, write_json
 
 _MIX, _INIT, _DATA = 0x4E6, 0x4E7, 0x4E8  # seed salts: mixture draw, model init, data order
-_WORKER: dict[str, Any] = {}  # per spawned worker process: the job, unpickled once
+_WORKER: dict[str, Any] = {}  # per spawned worker process: the job, received once
 
 
 def dirichlet_mixtures(
@@ -306,8 +305,8 @@ def run_sweep(
     return [runs[i] for i in range(n)]
 
 
-def _init_worker(payload: bytes) -> None:
-    _WORKER["job"] = pickle.loads(payload)
+def _init_worker(job: SweepJob) -> None:
+    _WORKER["job"] = job  # sent by the driver (multiprocessing serialises it in memory)
 
 
 def _worker_run(i: int) -> dict[str, Any]:
@@ -315,7 +314,7 @@ def _worker_run(i: int) -> dict[str, Any]:
 
 
 def _run_processes(job: SweepJob, todo: list[int], workers: int, record) -> None:
-    """Proxy runs over spawned processes (each unpickles the job once); records as they finish."""
+    """Proxy runs over spawned processes (each receives the job once); records as they finish."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -323,7 +322,7 @@ def _run_processes(job: SweepJob, todo: list[int], workers: int, record) -> None
         min(workers, len(todo)),
         mp_context=mp.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(pickle.dumps(job),),
+        initargs=(job,),
     ) as pool:
         futs = {pool.submit(_worker_run, i): i for i in todo}
         try:

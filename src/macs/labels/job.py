@@ -3,10 +3,16 @@ write one sidecar per actor: `<store>/labels/<actor>/part-*.parquet` (id, score,
 `manifest.json`. Documents are never rewritten.
 
 Work happens in `<store>/labels/.work/<actor>-<key>/` (key = hash of the labeller config and
-the store): the fitted labeller, one part file per unit (a slice of `rows_per_part` rows of
-one shard) and a completion marker per unit. A rerun skips finished units, so an
-interrupted run resumes; when every unit is done the manifest is written and the folder is
-swapped into `labels/<actor>/` in one rename, so a partial sidecar is never visible.
+the store): `.fit.json` (the fit's report and a digest of its scores on a probe of the
+store), one part file per unit (a slice of `rows_per_part` rows of one shard) and a
+completion marker per unit. A rerun skips finished units, so an interrupted run resumes;
+when every unit is done the manifest is written and the folder is swapped into
+`labels/<actor>/` in one rename, so a partial sidecar is never visible.
+
+Nothing executable is ever read from the store: a resumed job refits its labeller (the fit is
+seeded) and keeps the finished units only when the refitted labeller scores the probe
+exactly as the first fit did (else it relabels from scratch). Fitted labellers are never
+written to disk as pickles (a planted `.labeller.pkl` is deleted unread).
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +32,7 @@ import numpy as np
 from macs.corpus.store import clean_stale, replace_dir
 from macs.errors import MacsError
 from macs.formats import stamp
-from macs.io import read_json, remove_temps, write_bytes, write_json, write_parquet, writing
+from macs.io import read_json, remove_temps, write_json, write_parquet, writing
 from macs.labels.base import Batch, Labeller
 from macs.labels.config import LabelsConfig
 from macs.progress import Bar
@@ -210,10 +215,10 @@ def label_unit(unit: Unit, actors: dict[str, tuple[Labeller, Path]], batch_size:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(payload: bytes, threads: int) -> None:
+def _init_worker(actors: dict[str, tuple[Labeller, Path]], threads: int) -> None:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
-    _WORKER["actors"] = pickle.loads(payload)  # {actor: (labeller, work dir)}
+    _WORKER["actors"] = actors  # {actor: (labeller, work dir)}, sent by the driver (in memory)
     try:
         for lab, _ in _WORKER["actors"].values():
             lab.setup()  # lazy model loading, once per worker
@@ -246,7 +251,7 @@ def run_local(
         import multiprocessing as mp
         from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
-        payload = pickle.dumps({a: (j.labeller, j.work) for a, j in jobs.items()})
+        payload = {a: (j.labeller, j.work) for a, j in jobs.items()}
         threads = max(1, (os.cpu_count() or 1) // workers)
         with ProcessPoolExecutor(
             workers,
@@ -267,6 +272,39 @@ def run_local(
 
 
 # --- the job ----------------------------------------------------------------------------------
+
+PROBE_DOCS = 64  # docs a fitted labeller scores to show that a refit equals the first fit
+
+
+def _read_fit(path: Path) -> dict[str, Any] | None:
+    """The fit record of an interrupted job (None when absent or unreadable: refit from scratch)."""
+    try:
+        rec = read_json(path)
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def _probe_digest(store, labeller: Labeller, wanted: bool) -> str | None:
+    """sha256 of a fitted labeller's group names, scores and groups on the first PROBE_DOCS
+    docs of the store: equal digests mean a refit scores like the fit it replaces. None when
+    not `wanted` (a labeller without a fit: its config, in the job key, fixes it)."""
+    if not wanted:
+        return None
+    h = hashlib.sha256(json.dumps(labeller.group_names).encode())
+    if store.shards:
+        unit = plan_units(store, PROBE_DOCS)[0]
+        cols = ["id", "text", "domain"]
+        cols += [c for c in labeller.input_columns if c not in cols]
+        t = _read_unit(unit, cols)
+        extra = {c: t.column(c).to_pylist() for c in cols[3:]}
+        texts = [x or "" for x in t.column("text").to_pylist()]
+        domains = [x or "" for x in t.column("domain").to_pylist()]
+        ids = t.column("id").to_pylist()
+        out = score_rows("probe", labeller, ids, texts, domains, extra, "the fit probe")
+        h.update(out["score"].astype(np.float32).tobytes())
+        h.update(out["group"].astype(np.int32).tobytes())
+    return h.hexdigest()
 
 
 def prepare_actor(
@@ -294,27 +332,40 @@ def prepare_actor(
         shutil.rmtree(work)
     (work / ".done").mkdir(parents=True, exist_ok=True)
     job = ActorJob(actor, labeller, key, work, final)
-    pkl = work / ".labeller.pkl"
-    if pkl.exists():
-        with open(pkl, "rb") as f:
-            job.labeller = pickle.load(f)
-        job.fit_seconds = float(read_json(work / ".fit.json").get("seconds", 0.0))
+    # a pickle here is a planted file or one an older macs left: never read, deleted
+    (work / ".labeller.pkl").unlink(missing_ok=True)
+    fit_file = work / ".fit.json"
+    before = _read_fit(fit_file)
+    t0 = time.perf_counter()
+    if labeller.needs_fit:
+        ids = store.read_column("id")
+        domains = store.read_column("domain")
+        idx = labeller.select_fit_sample(ids, domains)
+        texts = store.texts(idx) if len(idx) else []
+        meta = {"id": [ids[i] for i in idx], "domain": [domains[i] for i in idx]}
+        labeller.fit([t or "" for t in texts], meta)
+    seconds = time.perf_counter() - t0
+    # a resumed quality job may reuse the classifier its first fit cached (no fit now): the
+    # probe still shows that it scores the same
+    probe = _probe_digest(
+        store, labeller, labeller.needs_fit or bool(before and before.get("probe"))
+    )
+    if before is not None and before.get("probe") == probe:
+        job.fit_seconds = float(before.get("seconds", seconds))
+        labeller.fit_report = before.get("report", labeller.fit_report)
         log(f"{actor}: resuming in {work}")
     else:
-        t0 = time.perf_counter()
+        if before is not None:
+            log(f"{actor}: the refitted labeller scores differently; relabelling from scratch")
+        shutil.rmtree(work / ".done", ignore_errors=True)  # units of another fit, if any
+        for part in work.glob("part-*.parquet"):
+            part.unlink()
+        (work / ".done").mkdir(parents=True, exist_ok=True)
+        job.fit_seconds = seconds
+        # the fit record is written last (a kill before it refits and relabels everything)
+        write_json(fit_file, {"seconds": seconds, "report": labeller.fit_report, "probe": probe})
         if labeller.needs_fit:
-            ids = store.read_column("id")
-            domains = store.read_column("domain")
-            idx = labeller.select_fit_sample(ids, domains)
-            texts = store.texts(idx) if len(idx) else []
-            meta = {"id": [ids[i] for i in idx], "domain": [domains[i] for i in idx]}
-            labeller.fit([t or "" for t in texts], meta)
-        job.fit_seconds = time.perf_counter() - t0
-        # the pickle is the fit's completion marker: written last (a kill before it refits)
-        write_json(work / ".fit.json", {"seconds": job.fit_seconds, "report": labeller.fit_report})
-        write_bytes(pkl, pickle.dumps(labeller))
-        if labeller.needs_fit:
-            log(f"{actor}: fitted {labeller.kind}/{labeller.method} in {job.fit_seconds:.1f}s")
+            log(f"{actor}: fitted {labeller.kind}/{labeller.method} in {seconds:.1f}s")
     for note in getattr(job.labeller, "notes", []):
         log(note)
     job.done = {
@@ -389,8 +440,7 @@ def publish(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     write_json(job.work / "manifest.json", manifest)
-    for p in (job.work / ".labeller.pkl", job.work / ".fit.json"):
-        p.unlink(missing_ok=True)
+    (job.work / ".fit.json").unlink(missing_ok=True)
     shutil.rmtree(job.work / ".done", ignore_errors=True)
     remove_temps(job.work)  # writes that a killed run left half-done
     replace_dir(job.work, job.final)

@@ -6,7 +6,6 @@ labels.ray_address / $RAY_ADDRESS). Labels equal the local executor's.
 from __future__ import annotations
 
 import os
-import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,14 @@ from macs.progress import Bar
 
 
 class _RayLabelUDF:
-    """Ray Data map_batches UDF: labellers unpickled and set up once per Ray worker."""
+    """Ray Data map_batches UDF: labellers received and set up once per Ray worker."""
 
     def __init__(self, payload_ref: list, batch_size: int):
         import ray
 
-        # the pickled labellers travel as one object-store ref inside a list (not auto-resolved)
-        self.actors = pickle.loads(ray.get(payload_ref[0]))  # {actor: labeller}
+        # the labellers travel as one object-store ref inside a list (not auto-resolved); Ray
+        # serialises them itself (the driver's objects, in memory, never a file)
+        self.actors = ray.get(payload_ref[0])  # {actor: labeller}
         self.batch_size = batch_size
         for lab in self.actors.values():
             lab.setup()
@@ -149,7 +149,7 @@ def _labelled_dataset(ray, todo, jobs: dict[str, ActorJob], workers: int, batch_
     cols = ["id", "text", "domain"]
     for a in names:
         cols += [c for c in jobs[a].labeller.input_columns if c not in cols]
-    payload = pickle.dumps({a: jobs[a].labeller for a in names})
+    payload = {a: jobs[a].labeller for a in names}
     n_blocks = max(len(shards), len(todo))
     ds = ray.data.read_parquet(
         shards, columns=cols, include_paths=True, shuffle=None, override_num_blocks=n_blocks
