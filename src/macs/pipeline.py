@@ -110,6 +110,19 @@ def check_methods(cfg, methods: list[str], pool) -> None:
         check_method(sub.selection.method, ctx)
 
 
+def check_contrasts(contrasts: list[str], methods: list[str]) -> None:
+    """Every declared primary contrast 'A - B' names two of the compared methods (MacsError if not)."""
+    from macs.report.stats import parse_contrast
+
+    for c in contrasts:
+        for name in parse_contrast(c):
+            if name not in methods:
+                raise MacsError(
+                    f"compare.contrasts: {c!r} names {name!r}, which is not among the methods "
+                    f"({', '.join(methods)}); add it to compare.methods or drop the contrast"
+                )
+
+
 def prepare_methods(cfg, methods: list[str], seeds: list[int], pool) -> None:
     """Each method's cached offline work (Selector.prepare: e.g. RegMix sweeps), once per seed,
     in this process, so that runs trained in parallel workers find it done."""
@@ -154,6 +167,7 @@ def run_compare(
     baseline = baseline or cfg.compare.baseline
     if not methods or not seeds:
         raise MacsError("give at least one method and one seed")
+    check_contrasts(cfg.compare.contrasts, methods)
     from macs.lock import run_lock
 
     root = Path(cfg.run.runs_dir) / cfg.run.name

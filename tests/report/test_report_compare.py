@@ -97,3 +97,48 @@ def test_report_says_how_many_contexts_were_cut(runs):
     md = table_markdown(cmp)
     assert "Contexts cut to fit the 128-token window (cut from the left" in md
     assert "| SQuAD 5-shot | 42 | 50 | 84.0% |" in md
+
+
+def test_declared_contrasts_are_holm_adjusted_and_the_rest_exploratory(runs):
+    import numpy as np
+    from scipy import stats
+
+    from macs.report.stats import holm
+
+    extra = []
+    for s, shift in enumerate([0.05, -0.02, 0.04]):  # a third method, close to random
+        ev = _ev(4.0 + 0.1 * s + shift, 3.8, 4.2, 0.30)
+        extra.append(fake_run("fixed_theta", s, ev))
+    contrasts = ["multi_actor - random", "multi_actor - fixed_theta"]
+    for r in runs + extra:
+        r.config["compare"] = {"contrasts": contrasts}
+    cmp = comparison(runs + extra)
+    rows = cmp["contrasts"]["rows"]
+    assert [(r["contrast"], r["metric"]) for r in rows] == [
+        (c, "reference mean scored bpb") for c in contrasts
+    ]
+    vals = cmp["values"]["reference mean scored bpb"]
+    raw = []
+    for c in contrasts:
+        a, b = c.split(" - ")
+        d = np.array([vals[a][s] - vals[b][s] for s in ("0", "1", "2")])
+        raw.append(stats.ttest_1samp(d, 0.0).pvalue)
+    assert [r["p"] for r in rows] == pytest.approx(raw)
+    assert [r["p_holm"] for r in rows] == pytest.approx(holm(raw))
+    for r in rows:
+        assert r["verdict"] == ("no measurable difference" if r["p_holm"] >= 0.05 else r["verdict"])
+    md = table_markdown(cmp)
+    assert "### Primary contrasts (declared in compare.contrasts before the run; 2 tests" in md
+    assert "| fixed_theta | 3 |" in md and "exploratory: " in md
+    assert "primary, unadjusted: " in md  # multi_actor - random on the reference mean
+
+
+def test_undeclared_contrast_names_fail_before_training():
+    from macs.errors import MacsError
+    from macs.pipeline import check_contrasts
+
+    check_contrasts(["multi_actor - random"], ["multi_actor", "random"])
+    with pytest.raises(MacsError, match="'dsir', which is not among the methods"):
+        check_contrasts(["dsir - random"], ["multi_actor", "random"])
+    with pytest.raises(MacsError, match="is not 'A - B'"):
+        check_contrasts(["multi_actor-random"], ["multi_actor", "random"])

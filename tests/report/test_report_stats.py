@@ -42,3 +42,24 @@ def test_ranking_by_mean_rank():
     }
     order = rank_methods(means, [("bpb", False), ("acc", True)])
     assert order == [("a", 1.5), ("b", 1.5), ("c", 3.0)]
+
+
+def test_holm_adjustment_by_hand():
+    from macs.report.stats import holm
+
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> monotone: 0.06
+    adj = holm([0.01, 0.04, 0.03, 0.005])
+    assert adj == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    out = holm([float("nan"), 0.02])  # nan is outside the family (m = 1)
+    assert math.isnan(out[0]) and out[1] == pytest.approx(0.02)
+
+
+def test_paired_p_value_matches_scipy():
+    from scipy import stats
+
+    from macs.report.stats import t_pvalue
+
+    x = np.array([0.3, -0.1, 0.5, 0.2])
+    assert t_pvalue(x) == pytest.approx(stats.ttest_1samp(x, 0.0).pvalue)
+    assert t_pvalue(np.array([0.2, 0.2])) == 0.0 and math.isnan(t_pvalue(np.array([1.0])))

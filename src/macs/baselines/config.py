@@ -245,3 +245,12 @@ class CompareConfig(_Section):
         default_factory=dict,
         description="named settings of a method (e.g. the sample operator), usable in methods",
     )
+    contrasts: list[str] = Field(
+        default_factory=list,
+        description="primary contrasts declared before the run, as 'A - B' (method or variant names); "
+        "the report Holm-adjusts them together on primary_metrics, every other row is exploratory",
+    )
+    primary_metrics: list[str] = Field(
+        default_factory=lambda: ["reference mean scored bpb"],
+        description="the metrics of the primary contrasts (names as in the report's table.json)",
+    )

@@ -15,7 +15,7 @@ import numpy as np
 
 from macs.io import write_json, write_text
 from macs.report.load import Run, eval_metrics, group_labels
-from macs.report.stats import PRIMARY, paired_diff, rank_methods
+from macs.report.stats import PRIMARY, paired_diff, primary_contrasts, rank_methods
 
 
 def _by_method(runs: list[Run]) -> dict[str, dict[int, Run]]:
@@ -84,6 +84,7 @@ def comparison(runs: list[Run], baseline: str = "random") -> dict:
                 if d is not None:
                     diffs[m][k] = d.as_dict()
     primary = [(k, metrics[k]) for k, _ in PRIMARY if k in metrics]
+    declared, primary_metrics = _declared(runs)
     return {
         "baseline": baseline,
         "interval": "95% Student t over per-seed paired differences (method - baseline)",
@@ -98,6 +99,7 @@ def comparison(runs: list[Run], baseline: str = "random") -> dict:
             for k in metrics
         },
         "diffs": diffs,
+        "contrasts": primary_contrasts(values, metrics, declared, primary_metrics),
         "ranking": {
             "by": "mean rank over the primary metrics (means over seeds)",
             "metrics": [k for k, _ in primary],
@@ -131,6 +133,25 @@ def truncation(runs: list[Run]) -> dict:
                     t["share"] = t["n_truncated"] / n_req if n_req else None
     windows.discard(None)
     return {"window": next(iter(windows)) if len(windows) == 1 else None, "tasks": tasks}
+
+
+def _declared(runs: list[Run]) -> tuple[list[str], list[str]]:
+    """compare.contrasts and compare.primary_metrics as the runs' saved configs declared them."""
+    for r in runs:
+        c = r.config.get("compare") or {}
+        if c.get("contrasts"):
+            return list(c["contrasts"]), list(c.get("primary_metrics") or [PRIMARY[0][0]])
+    return [], [PRIMARY[0][0]]
+
+
+def _primary_rows(cmp: dict) -> set[tuple[str, str]]:
+    """(method, metric) of the declared contrasts against the baseline."""
+    base = cmp["baseline"]
+    return {
+        (r["contrast"].split(" - ")[0].strip(), r["metric"])
+        for r in (cmp.get("contrasts") or {}).get("rows", [])
+        if r["contrast"].split(" - ")[1].strip() == base
+    }
 
 
 def _diversity(by: dict[str, dict[int, Run]]) -> dict:
@@ -201,7 +222,8 @@ def table_markdown(cmp: dict) -> str:
         f"Differences are method minus `{base}`, paired by seed, with a {cmp['interval']}. "
         "A difference whose interval includes zero is no measurable difference.",
         "",
-    ]
+    ] + _contrasts_md(cmp)
+    primary_rows = _primary_rows(cmp)
     for k, title in PRIMARY:
         if k not in cmp["higher_is_better"]:
             continue
@@ -217,6 +239,10 @@ def table_markdown(cmp: dict) -> str:
             interval = "-" if d is None or d["lo"] is None else f"[{d['lo']:+.4f}, {d['hi']:+.4f}]"
             diff = "-" if d is None else f"{d['mean']:+.4f}"
             verdict = "(baseline)" if m == base else (d or {}).get("verdict", "-")
+            if m != base:
+                verdict = (
+                    "primary, unadjusted: " if (m, k) in primary_rows else "exploratory: "
+                ) + verdict
             lines.append(
                 f"| {m} | {len(cmp['seeds'][m])} | {_fmt(cmp['means'][m][k])} | "
                 f"{_fmt(cmp['sd'][m].get(k))} | {diff} | {interval} | {verdict} |"
@@ -231,6 +257,35 @@ def table_markdown(cmp: dict) -> str:
         ]
     lines += _truncation_md(cmp) + _diversity_md(cmp) + _costs_md(cmp) + _reliability_md(cmp)
     return "\n".join(lines)
+
+
+def _contrasts_md(cmp: dict) -> list[str]:
+    c = cmp.get("contrasts") or {}
+    if not c.get("rows"):
+        return [
+            "No primary contrasts were declared (compare.contrasts): every row below is "
+            "exploratory, with no correction for multiplicity.",
+            "",
+        ]
+    out = [
+        f"### Primary contrasts (declared in compare.contrasts before the run; {len(c['rows'])} "
+        f"tests Holm-adjusted together at alpha {c['alpha']})",
+        "",
+        "| contrast | metric | seeds | diff | 95% interval (unadjusted) | p | Holm p | verdict |",
+        "|---|---|---:|---:|---|---:|---:|---|",
+    ]
+    for r in c["rows"]:
+        iv = "-" if r["lo"] is None else f"[{r['lo']:+.4f}, {r['hi']:+.4f}]"
+        diff = "-" if r["mean"] is None else f"{r['mean']:+.4f}"
+        out.append(
+            f"| {r['contrast']} | {metric_title(cmp, r['metric'], r['metric'])} | {r['n']} | {diff} "
+            f"| {iv} | {_fmt(r['p'], 4)} | {_fmt(r['p_holm'], 4)} | {r['verdict']} |"
+        )
+    return out + [
+        "",
+        "Every other difference in this report is exploratory: no correction for multiplicity.",
+        "",
+    ]
 
 
 def _truncation_md(cmp: dict) -> list[str]:
