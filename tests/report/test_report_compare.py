@@ -142,3 +142,15 @@ def test_undeclared_contrast_names_fail_before_training():
         check_contrasts(["dsir - random"], ["multi_actor", "random"])
     with pytest.raises(MacsError, match="is not 'A - B'"):
         check_contrasts(["multi_actor-random"], ["multi_actor", "random"])
+
+
+def test_reliability_reports_raw_and_spearman_brown(runs):
+    ma = [r for r in runs if r.mode == "multi_actor"]
+    ma[0].selection = [{"actors": {"quality": {"split_half_r": 0.5}}}]  # old logs: computed here
+    ma[1].selection = [{"actors": {"quality": {"split_half_r": 0.2, "split_half_sb": 1 / 3}}}]
+    ma[2].selection = [{"actors": {"quality": {"split_half_r": -0.1}}}]  # negative: kept as is
+    rel = comparison(runs)["reliability"]["multi_actor"]["quality"]
+    assert rel["n"] == 3 and rel["mean"] == pytest.approx((0.5 + 0.2 - 0.1) / 3)
+    assert rel["spearman_brown"] == pytest.approx((2 * 0.5 / 1.5 + 1 / 3 - 0.1) / 3)
+    md = table_markdown(comparison(runs))
+    assert "| multi_actor | quality | 0.20 | 0.30 | 3 |" in md
