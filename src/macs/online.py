@@ -7,6 +7,9 @@ stage = sel.initial()              # stage 0: doc indices (stage.idx) reaching t
 stage = sel.refresh(model, step)   # rewards on the current model -> actors, console -> stage 1
 sd = sel.state_dict(); sel.load_state_dict(sd)   # restores it exactly
 ```
+With `influence.source: train`, `sel.inrun` collects the stage's in-run rewards (the trainer
+scores its own batches with `sel.inrun_scorer(model)`, macs.influence.inrun) and refresh() uses
+them, topped up by a small separate sample for groups the stage did not train on.
 `model` is any `torch.nn.Module` causal LM whose forward(input_ids=...) returns `.logits` (a
 Hugging Face `PreTrainedModel` included). The selector (multi-actor method or a baseline) is
 chosen by name through `macs.baselines.registry`.
@@ -91,6 +94,8 @@ class OnlineSelection:
             self.set_budgets(stage_budgets)
         self._reward_fn = reward_fn
         self.log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+        # influence.source=train: the stage's in-run reward sums (enable_inrun), else None
+        self.inrun = None
 
     @classmethod
     def from_config(
@@ -117,7 +122,7 @@ class OnlineSelection:
         ctx = SelectorContext(
             pool=pool,
             cfg=cfg,
-            seed=cfg.run.seed if seed is None else seed,
+            seed=cfg.run.seed + cfg.selection.seed_offset if seed is None else seed,
             stage_budgets=list(stage_budgets or []),
             cache_dir=cache_dir,
             log=say,
@@ -125,7 +130,32 @@ class OnlineSelection:
         selector = build_selector(method or cfg.selection.method, ctx)
         if selector.online and reward_fn is None:
             reward_fn = _lazy(lambda: reward_function(cfg, pool))
-        return cls(selector, stage_budgets, reward_fn, log=say)
+        sel = cls(selector, stage_budgets, reward_fn, log=say)
+        if getattr(cfg.influence, "source", "refresh") == "train":
+            sel.enable_inrun()
+        return sel
+
+    def enable_inrun(self) -> None:
+        """Take the stage rewards from the training passes (influence.source=train): the trainer
+        adds per-document sums to `self.inrun` (macs.influence.inrun) and refresh() uses them."""
+        from macs.influence.inrun import InRunAccumulator
+
+        if not getattr(self.selector, "takes_inrun", False):
+            self.log(
+                f"[select] note: influence.source=train has no effect on {self.selector.name} "
+                "(it does not use group rewards)"
+            )
+            return
+        self.inrun = InRunAccumulator(self.pool.n_docs)
+
+    def inrun_scorer(self, model):
+        """The InRunScorer of the training model with this selection's reward estimator."""
+        from macs.influence.inrun import InRunScorer
+
+        est = getattr(self.reward_fn(), "estimator", None)
+        if est is None:
+            raise MacsError("influence.source=train needs the configured reward estimator")
+        return InRunScorer(model, est)
 
     @classmethod
     def from_objects(
@@ -210,7 +240,12 @@ class OnlineSelection:
             if rewards_via is not None:
                 local = online.rewards
                 online.rewards = lambda idx: rewards_via(local, idx)
+            if self.inrun is not None:
+                online.inrun = self.inrun.result()
         ch = self.selector.refresh(k, self.stage_budgets[k], online)
+        if online is not None and self.inrun is not None:
+            ch.log["inrun"] = self.inrun.info()
+            self.inrun.reset()
         self.stage = k
         return self._stage(k, ch)
 
@@ -248,12 +283,20 @@ class OnlineSelection:
 
     def state_dict(self) -> dict[str, Any]:
         """The selector's state and the stage counter."""
-        return {"stage": self.stage, "selector": self.selector.state_dict()}
+        sd = {"stage": self.stage, "selector": self.selector.state_dict()}
+        if self.inrun is not None:
+            sd["inrun"] = self.inrun.state_dict()
+        return sd
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
         """Restore exactly what state_dict saved."""
         self.selector.load_state_dict(sd["selector"])
         self.stage = int(sd["stage"])
+        if self.inrun is not None:
+            if "inrun" in sd:
+                self.inrun.load_state_dict(sd["inrun"])
+            else:
+                self.inrun.reset()
 
 
 class _lazy:

@@ -14,5 +14,6 @@ from conftest import make_pool  # noqa: E402
 if __name__ == "__main__":
     tmp, name, batch = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     pool = make_pool(tmp)
-    res = run(make_cfg(tmp, name, **{"train.batch_size": batch}), pool)
+    extra = dict(a.split("=", 1) for a in sys.argv[4:])  # more config overrides, key=value
+    res = run(make_cfg(tmp, name, **{"train.batch_size": batch, **extra}), pool)
     print(f"rank done: steps {res.steps} tokens {res.tokens} loss {res.final_loss:.6f}")

@@ -56,6 +56,8 @@ def run(cfg, pool, stop_at_step=None):
     def rewards(model, idx, step=None, optimizer=None):
         return est.rewards(model, [np.asarray(pool.doc(i), np.int64) for i in idx], step=step)
 
+    rewards.estimator = est  # influence.source=train scores against this estimator's directions
+
     def make_selection(budgets):
         return OnlineSelection.from_config(cfg, budgets, pool=pool, reward_fn=rewards)
 

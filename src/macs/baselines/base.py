@@ -48,6 +48,9 @@ class Online:
     rewards: RewardFn  # the configured reward estimator on the current model
     optimizer: Any = None  # the training optimiser (for MATES's probe with its state)
     device: str = "cpu"
+    # in-run rewards of the stage (influence.source=train): (doc indices, rewards) of the documents
+    # the stage trained on and scored in its backward passes; None = the refresh pass only
+    inrun: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass

@@ -72,6 +72,7 @@ class MultiActorSelector(Selector):
     online: ClassVar[bool] = True
     takes_actors: ClassVar[bool] = True
     update_theta: ClassVar[bool] = True
+    takes_inrun: ClassVar[bool] = True  # group rewards may come from the training passes
     description: ClassVar[str] = "the method: actors and console updated from influence rewards"
 
     @classmethod
@@ -177,14 +178,20 @@ class MultiActorSelector(Selector):
         return self._select(0, budget, time.perf_counter(), {"sample": 0.0, "reward": 0.0})
 
     def refresh(self, stage: int, budget: int, online: Online | None) -> Choice:
-        """Sample m docs per group per actor, reward them on the current model, update actors and theta, select."""
+        """Group-mean rewards on the current model (a sample of m docs per group, or the stage's
+        in-run rewards topped up by a small sample), update actors and theta, select."""
         if online is None:
             raise MacsError(f"{self.name} needs the current model at every refresh")
         t0 = time.perf_counter()
         pool_mask = self.pool.eligible
         if self.ctx.cfg.selection.reward_pool == "unselected":
             pool_mask = pool_mask & (self.console.counts == 0)
-        samples = self.console.sample_groups(self.m, pool_mask)
+        if online.inrun is None:
+            samples = self.console.sample_groups(self.m, pool_mask)
+            in_idx, in_r = np.zeros(0, np.int64), np.zeros(0)
+        else:
+            in_idx, in_r = (np.asarray(a) for a in online.inrun)
+            samples = self._cover(stage, in_idx, pool_mask)
         parts = [g for per_group in samples.values() for g in per_group]
         union = (
             np.unique(np.concatenate(parts)).astype(np.int64) if parts else np.zeros(0, np.int64)
@@ -192,20 +199,44 @@ class MultiActorSelector(Selector):
         t1 = time.perf_counter()
         r = np.asarray(online.rewards(union), dtype=np.float64) if union.size else np.zeros(0)
         t2 = time.perf_counter()
-        R, n_scored, halves = group_rewards(samples, union, r)
+        all_idx = np.concatenate([in_idx.astype(np.int64), union])
+        all_r = np.concatenate([in_r.astype(np.float64), r])
+        order = np.argsort(all_idx, kind="stable")
+        all_idx, all_r = all_idx[order], all_r[order]
+        per_group = {
+            a.name: [
+                np.union1d(samples[a.name][j], in_idx[a.groups[in_idx] == j])
+                if in_idx.size
+                else samples[a.name][j]
+                for j in range(a.n_groups)
+            ]
+            for a in self.console.actors
+        }
+        stats = group_rewards(per_group, all_idx, all_r)
+        shrink = bool(getattr(self.ctx.cfg.selection, "shrink", False))
+        R = {n: (st.shrunk if shrink else st.mean) for n, st in stats.items()}
         ulog = self.console.update(R)
         t3 = time.perf_counter()
-        actors = {
-            name: {
-                "R_j": [float(v) if np.isfinite(v) else None for v in R[name]],
-                "n_j": n_scored[name],
+        actors = {}
+        for name, st in stats.items():
+            actors[name] = {
+                "R_j": _floats(st.mean),
+                "n_j": st.n.tolist(),
                 "z": ulog["z"][name],
                 "R": ulog["R_actor"][name],
-                "split_half_r": halves[name],
+                **st.log(),
             }
-            for name in R
-        }
+            if shrink:
+                actors[name]["R_j_shrunk"] = _floats(st.shrunk)
+            if online.inrun is not None:
+                a = self.console.actor(name)
+                actors[name]["n_inrun_j"] = np.bincount(
+                    a.groups[in_idx], minlength=a.n_groups
+                ).tolist()
         secs = {"sample": t1 - t0, "reward": t2 - t1, "update": t3 - t2}
+        extra = {}
+        if online.inrun is not None:
+            extra = {"reward_source": "train", "n_inrun_docs": int(in_idx.size)}
         choice = self._select(
             stage,
             budget,
@@ -216,9 +247,34 @@ class MultiActorSelector(Selector):
             n_reward_docs=int(union.size),
             n_reward_nan=int((~np.isfinite(r)).sum()),
             reward_docs_per_s=union.size / max(t2 - t1, 1e-9),
+            **extra,
         )
-        choice.rewards = (union, r)
+        choice.rewards = (all_idx, all_r)
         return choice
+
+    def _cover(
+        self, stage: int, in_idx: np.ndarray, pool_mask: np.ndarray
+    ) -> dict[str, list[np.ndarray]]:
+        """Per actor and group, the separate-pass docs that bring the group to influence.train_cover
+        documents with a reward (in-run docs count; a seeded choice from the group's uniform sample)."""
+        cover = int(self.ctx.cfg.influence.train_cover)
+        out: dict[str, list[np.ndarray]] = {}
+        if cover == 0:
+            return {a.name: [np.zeros(0, np.int64)] * a.n_groups for a in self.console.actors}
+        drawn = self.console.sample_groups(cover, pool_mask)
+        rng = np.random.default_rng([self.ctx.seed, 0xC0FE, stage])
+        have = np.zeros(self.pool.n_docs, dtype=bool)
+        have[in_idx] = True
+        for a in self.console.actors:
+            n_in = np.bincount(a.groups[in_idx], minlength=a.n_groups)
+            groups = []
+            for j, g in enumerate(drawn[a.name]):
+                need = max(0, cover - int(n_in[j]))
+                g = g[~have[g]]
+                pick = np.sort(rng.permutation(g)[:need]) if need else g[:0]
+                groups.append(pick.astype(np.int64))
+            out[a.name] = groups
+        return out
 
     def group_columns(self) -> dict[str, tuple[np.ndarray, list[str]]]:
         """Groups of actors that are not label sets of the pool (custom actor classes)."""
@@ -261,29 +317,23 @@ def _degenerate(ctx: SelectorContext, spec) -> bool:
     return g.size == 0 or int(g.min()) == int(g.max())
 
 
-def group_rewards(
-    samples: dict[str, list[np.ndarray]], union: np.ndarray, r: np.ndarray
-) -> tuple[dict[str, np.ndarray], dict[str, list[int]], dict[str, float | None]]:
-    """Per actor: group-mean rewards R_A[j] (nan = no finite sample), scored counts, split-half reliability.
+def _floats(x: np.ndarray) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in x]
 
-    The split-half reliability is the Pearson correlation, over the groups, of the group means
-    of two disjoint halves of each group's sample (alternate documents in index order): near 1
-    when the group rewards are signal, near 0 when they are noise. None with < 3 usable groups.
-    """
-    R, n_scored, halves = {}, {}, {}
+
+def group_rewards(samples: dict[str, list[np.ndarray]], union: np.ndarray, r: np.ndarray) -> dict:
+    """Per actor, macs.stats.group_stats of each group's rewards (docs in index order): group means
+    R_A[j] (nan = no finite sample), counts, standard errors, split-half reliability with and
+    without Spearman-Brown, and `shrunk` (empirical-Bayes means, macs.stats.shrink)."""
+    from macs.stats import group_stats, shrink
+
+    out = {}
     for name, per_group in samples.items():
-        vals, ns, h0, h1 = [], [], [], []
-        for g in per_group:
-            x = r[np.searchsorted(union, np.asarray(g, dtype=np.int64))] if len(g) else np.zeros(0)
-            ok = x[np.isfinite(x)]
-            vals.append(float(ok.mean()) if ok.size else float("nan"))
-            ns.append(int(ok.size))
-            h0.append(float(ok[0::2].mean()) if ok.size >= 2 else np.nan)
-            h1.append(float(ok[1::2].mean()) if ok.size >= 2 else np.nan)
-        R[name], n_scored[name] = np.array(vals), ns
-        a, b = np.array(h0), np.array(h1)
-        use = np.isfinite(a) & np.isfinite(b)
-        halves[name] = None
-        if use.sum() >= 3 and a[use].std() > 0 and b[use].std() > 0:
-            halves[name] = float(np.corrcoef(a[use], b[use])[0, 1])
-    return R, n_scored, halves
+        vals = [
+            r[np.searchsorted(union, np.asarray(g, dtype=np.int64))] if len(g) else np.zeros(0)
+            for g in per_group
+        ]
+        st = group_stats(vals)
+        st.shrunk = shrink(st.mean, st.se)
+        out[name] = st
+    return out

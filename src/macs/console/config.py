@@ -87,6 +87,12 @@ class SelectionConfig(BaseModel):
     samples_per_group: int = Field(
         200, ge=1, description="m: docs sampled per group at each reward refresh"
     )
+    seed_offset: int = Field(
+        0,
+        ge=0,
+        description="the selection's own random draws use run.seed + this (model init, data order "
+        "and evaluation keep theirs): a comparison's A/A arm is random with an offset",
+    )
     shrink: bool = Field(
         False,
         description="empirical-Bayes shrinkage of noisy group-mean rewards toward the actor's "

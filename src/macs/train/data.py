@@ -96,6 +96,18 @@ class PackedStage:
             d += 1
         return out
 
+    def docs_of(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The documents sequence k holds (pool indices) and how many of its tokens each (EOS counted)."""
+        epoch, j = divmod(int(k), self.seqs_per_epoch)
+        self._load_epoch(epoch)
+        starts = self._starts
+        lo, hi = j * self.seq_len, (j + 1) * self.seq_len
+        d0 = int(np.searchsorted(starts, lo, side="right")) - 1
+        d1 = int(np.searchsorted(starts, hi, side="left"))
+        s = starts[d0 : d1 + 1]
+        n = np.minimum(s[1:], hi) - np.maximum(s[:-1], lo)
+        return self._order[d0:d1].astype(np.int64), n.astype(np.int64)
+
     def batch(self, n: int, rank: int = 0, world: int = 1) -> np.ndarray:
         """The next global batch of n*world sequences; this rank's n rows (rank-strided). Advances."""
         ks = self.position + rank + world * np.arange(n)

@@ -54,6 +54,7 @@ class Trainer:
     evaluator: Callable[[Any, Path], dict] | None
     use_bf16: bool
     keep_steps: set[int]
+    inrun: Any = None  # macs.train.inrun.InRunHook when influence.source=train
 
 
 def train(
@@ -141,6 +142,10 @@ def setup(cfg, pool, make_selection, evaluator) -> tuple[Trainer, dict]:
         use_bf16,
         set(),
     )
+    if getattr(selection, "inrun", None) is not None:
+        from macs.train.inrun import InRunHook
+
+        tr.inrun = InRunHook(tr)
     return tr, p
 
 
@@ -192,6 +197,8 @@ def start_or_resume(tr: Trainer, p: dict) -> TrainState:
         )
     if dist.main:
         tr.selection.load_state_dict(loaded["selector"])
+    if tr.inrun is not None:
+        tr.inrun.load_state_dict(loaded.get("inrun") or {})
     set_rng_state(loaded["rng"])
     st = TrainState.from_dict(loaded)
     dist.say(f"[train] resuming {run_dir} at step {st.step}/{p['total_steps']} (stage {st.stage})")
@@ -204,11 +211,15 @@ def start_or_resume(tr: Trainer, p: dict) -> TrainState:
 
 def checkpoint(tr: Trainer, st: TrainState, data_state: dict | None) -> None:
     """Save model, optimiser, state and selection (rank 0); keeps stage-start checkpoints if configured."""
+    if tr.inrun is not None:  # every rank: the in-run sums go to rank 0's selection state
+        tr.inrun.reduce()
     if not tr.dist.main:
         return
     st.data = data_state
     keep = tr.keep_steps if tr.cfg.train.keep_stage_checkpoints else set()
     state = {**st.to_dict(), "selector": tr.selection.state_dict()}
+    if tr.inrun is not None:
+        state["inrun"] = tr.inrun.state_dict()
     save_checkpoint(tr.run_dir / "checkpoints", st.step, tr.model, tr.optimizer, state, keep)
 
 
@@ -240,7 +251,11 @@ def open_stage(tr: Trainer, st: TrainState) -> PackedStage:
         )
         if st.data is not None:
             data.load_state_dict(st.data)
+        if tr.inrun is not None:  # the stage start's directions (restored from the checkpoint)
+            tr.inrun.begin(st.plan["bounds"][st.stage])
         return data
+    if tr.inrun is not None:
+        tr.inrun.reduce()
     split = tr.dist.world > 1 and st.stage > 0 and _online_method(tr.cfg)
     if not split:
         idx = broadcast(select_stage(tr, st) if tr.dist.main else None, tr.dist)
@@ -249,6 +264,8 @@ def open_stage(tr: Trainer, st: TrainState) -> PackedStage:
         idx = splitter.finish(select_stage(tr, st, splitter)) if tr.dist.main else splitter.serve()
     st.stage_ready = True
     data = PackedStage(tr.pool.tokens, idx, t.seq_len, seed, st.stage)
+    if tr.inrun is not None:
+        tr.inrun.begin(st.step)
     tr.keep_steps.add(st.step)
     checkpoint(tr, st, data.state_dict())
     return data
@@ -285,6 +302,9 @@ def select_stage(tr: Trainer, st: TrainState, rewards_via=None):
     dt = time.perf_counter() - t0
     if st.stage > 0:
         st.refresh_seconds += dt
+        for k, v in (stage.log.get("seconds") or {}).items():
+            if k != "total":
+                st.costs[k] = st.costs.get(k, 0.0) + float(v)
     stage.log["step"] = st.step
     stage.log.setdefault("seconds", {})["wall"] = dt
     stage.log["overhead_so_far"] = st.overhead
@@ -350,13 +370,20 @@ def train_step(tr: Trainer, st: TrainState, data: PackedStage) -> tuple[float, f
     t0 = time.perf_counter()
     dev_type = "cuda" if tr.device.startswith("cuda") else "cpu"
     loss_sum = 0.0
+    hook0 = tr.inrun.local_seconds if tr.inrun is not None else 0.0
     for micro in range(t.grad_accum):
+        ks = data.position + tr.dist.rank + tr.dist.world * np.arange(t.batch_size)
         x = torch.from_numpy(data.batch(t.batch_size, tr.dist.rank, tr.dist.world)).to(tr.device)
         last = micro == t.grad_accum - 1
         sync = (
             tr.forward.no_sync() if (tr.dist.world > 1 and not last) else contextlib.nullcontext()
         )
-        with sync, torch.autocast(dev_type, dtype=torch.bfloat16, enabled=tr.use_bf16):
+        score = (
+            tr.inrun.capture(st.step, data, ks)
+            if tr.inrun is not None
+            else contextlib.nullcontext()
+        )
+        with sync, score, torch.autocast(dev_type, dtype=torch.bfloat16, enabled=tr.use_bf16):
             loss = tr.forward(input_ids=x, labels=x).loss / t.grad_accum
             loss.backward()
         loss_sum += float(loss.detach())
@@ -368,6 +395,8 @@ def train_step(tr: Trainer, st: TrainState, data: PackedStage) -> tuple[float, f
     loss_sum = mean_over_ranks(loss_sum, tr.dist, tr.device)
     if dev_type == "cuda":
         torch.cuda.synchronize()
+    if tr.inrun is not None:
+        st.inrun_seconds += tr.inrun.local_seconds - hook0
     return loss_sum, gnorm, lr, time.perf_counter() - t0
 
 
@@ -417,6 +446,7 @@ def finish(tr: Trainer, st: TrainState) -> None:
         "train_seconds": st.train_seconds,
         "refresh_seconds": st.refresh_seconds,
         "overhead": st.overhead,
+        "costs": st.cost_summary(),
         "n_params": n_params(tr.model),
         "method": tr.cfg.selection.method,
         "world": tr.dist.world,

@@ -57,6 +57,10 @@ class TrainState:
     tokens: int = 0
     last_loss: float = float("nan")
     window: MetricWindow = field(default_factory=MetricWindow)
+    inrun_seconds: float = 0.0  # in-run reward work inside the training steps (this process)
+    costs: dict = field(
+        default_factory=dict
+    )  # refresh seconds by part: sample, reward, update, select
 
     @property
     def n_stages(self) -> int:
@@ -70,8 +74,27 @@ class TrainState:
 
     @property
     def overhead(self) -> float:
-        """Online selection time as a fraction of training time so far."""
-        return self.refresh_seconds / max(self.train_seconds, 1e-9)
+        """Online selection time (refreshes and in-run reward work) as a fraction of the training
+        time without the in-run reward work, so far."""
+        online = self.refresh_seconds + self.inrun_seconds
+        return online / max(self.train_seconds - self.inrun_seconds, 1e-9)
+
+    def cost_summary(self) -> dict[str, float]:
+        """Online cost by part in seconds and as a fraction of training time (without in-run work)."""
+        train = max(self.train_seconds - self.inrun_seconds, 1e-9)
+        c = dict(self.costs)
+        parts = {
+            "reward_inrun": self.inrun_seconds,
+            "reward_separate": c.pop("reward", 0.0) + c.pop("sample", 0.0),
+            "update": c.pop("update", 0.0),
+            "select": c.pop("select", 0.0),
+        }
+        other = self.refresh_seconds - sum(v for k, v in parts.items() if k != "reward_inrun")
+        parts["other"] = max(0.0, other)  # the refresh's remaining wall time (writing, transport)
+        out = {"train_seconds": train, **{f"{k}_seconds": v for k, v in parts.items()}}
+        out.update({f"{k}_fraction": v / train for k, v in parts.items()})
+        out["online_fraction"] = (self.refresh_seconds + self.inrun_seconds) / train
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the checkpoint."""
