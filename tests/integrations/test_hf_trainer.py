@@ -58,3 +58,67 @@ def test_hf_trainer_example_resumes_to_the_same_selections(tmp_path, mini_data):
     sel = read_jsonl(clean / "macs" / "selection.jsonl")
     assert [r["stage"] for r in sel] == [0, 1, 2] and sel[1]["theta"] != sel[0]["theta"]
     assert sel[1]["n_reward_docs"] > 0 and sel[1]["step"] == 8
+
+
+class _RecordingLM:
+    """A plain torch causal LM (not a PreTrainedModel) that keeps every row the Trainer trains on."""
+
+    @staticmethod
+    def make(vocab: int, seen: list, stage_of):
+        import torch
+
+        class LM(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb = torch.nn.Embedding(vocab, 16)
+                self.out = torch.nn.Linear(16, vocab)
+
+            def forward(self, input_ids, labels=None):
+                logits = self.out(torch.cumsum(self.emb(input_ids), dim=1))
+                if labels is None:  # the reward pass
+                    return logits
+                seen.extend((stage_of(), row) for row in input_ids.tolist())
+                loss = torch.nn.functional.cross_entropy(
+                    logits[:, :-1].reshape(-1, vocab), labels[:, 1:].reshape(-1)
+                )
+                return {"loss": loss, "logits": logits}
+
+        return LM()
+
+
+@pytest.mark.parametrize("workers", [0, 2, 4])
+def test_trainer_trains_only_on_the_current_stage(tmp_path, mini_pool, workers):
+    """Issue 25: behind dataloader_num_workers (and the Trainer's own fetch-ahead) every row
+    trained after a refresh comes from the new stage."""
+    import torch
+    from transformers import Trainer, TrainingArguments
+
+    import macs
+    from macs.train.data import PackedStage
+
+    pool, cfg = mini_pool
+    torch.manual_seed(0)
+    sel = macs.OnlineSelection.from_config(cfg, pool=pool, log=lambda m: None)
+    ds = macs.StageDataset(pool.tokens, seq_len=32, seed=0)
+    cb = macs.SelectionCallback(sel, ds, refresh_every=2)
+    seen: list = []
+    model = _RecordingLM.make(int(pool.tokens.vocab_size), seen, lambda: cb.stage)
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        max_steps=6,
+        per_device_train_batch_size=4,
+        learning_rate=1e-3,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        dataloader_num_workers=workers,
+        ignore_data_skip=True,
+    )
+    Trainer(model=model, args=args, train_dataset=ds, callbacks=[cb]).train()
+    assert len(seen) == 6 * 4
+    assert [st.stage for st, _ in seen] == [0] * 8 + [1] * 8 + [2] * 8
+    for st in {id(st): st for st, _ in seen}.values():
+        ref = PackedStage(pool.tokens, st.idx, 32, 0, st.stage)
+        rows = {tuple(ref.sequence(k).tolist()) for k in range(64)}
+        mine = [row for s, row in seen if s is st]
+        assert all(tuple(r) in rows for r in mine), f"stage {st.stage}: rows of another stage"

@@ -12,7 +12,11 @@ model (with its optimizer, for MATES's probe) and switches the dataset to the ne
 selection state, the dataset position and the current stage are saved in every Trainer
 checkpoint (`checkpoint-N/macs_selection.npz`) and restored on `resume_from_checkpoint`
 (macs restores the data position itself, so `ignore_data_skip=True` is required when resuming).
-Stage manifests, rewards and selection.jsonl go to `<output_dir>/macs/`.
+Stage manifests, rewards and selection.jsonl go to `<output_dir>/macs/`. After a switch the
+Trainer trains only on rows of the new stage, whatever `dataloader_num_workers` (rows fetched
+ahead of the switch are dropped and the batch refilled, `current_rows_only`); for that the
+callback sets `remove_unused_columns=False` (the rows' `macs_tag` must reach the loader's
+output, where macs removes it before the model sees the batch).
 """
 
 from __future__ import annotations
@@ -25,6 +29,27 @@ from transformers import TrainerCallback
 from macs.errors import MacsError
 
 STATE_FILE = "macs_selection.npz"
+
+
+def current_rows_only(loader, dataset) -> None:
+    """Make the Trainer's own loader hand out only rows of the dataset's current stage.
+
+    The Trainer (through accelerate) fetches batches ahead of the step that trains them, and
+    DataLoader workers prefetch more; a stage switch at a step's end would otherwise train on
+    batches of the old stage. The loader's class gains an `__iter__` that passes its batches
+    through `StageDataset.current` (the Trainer calls `iter()` on this very object after
+    `on_train_begin`).
+    """
+    cls = type(loader)  # the real class (not a `__class__` property)
+    if getattr(cls, "_macs_current", None) is dataset:
+        return
+
+    def __iter__(self):
+        return dataset.current(cls.__iter__(self))
+
+    sub = type(cls.__name__, (cls,), {"__iter__": __iter__, "_macs_current": dataset})
+    # accelerate's loaders report their base DataLoader's class through a `__class__` property
+    object.__dict__["__class__"].__set__(loader, sub)
 
 
 class SelectionCallback(TrainerCallback):
@@ -72,8 +97,17 @@ class SelectionCallback(TrainerCallback):
         return int(getattr(args, "process_index", 0)) == 0
 
     # ------------------------------------------------------------------ events
-    def on_train_begin(self, args, state, control, **kwargs):
+    def on_init_end(self, args, state, control, **kwargs):
+        """Keep the rows' stage tag through the Trainer's collator (`current` strips it)."""
+        if args.remove_unused_columns:
+            # only the columns the model's forward names would survive; the tag must reach
+            # `StageDataset.current` (it never reaches the model)
+            args.remove_unused_columns = False
+
+    def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
         """Stage 0 on a fresh run; on a resumed one, the state saved with the checkpoint."""
+        if train_dataloader is not None:
+            current_rows_only(train_dataloader, self.dataset)
         if self.selection.stage < 0:
             self.selection.set_budgets(self._budgets(args, state))
         if state.global_step > 0:
