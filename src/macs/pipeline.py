@@ -106,7 +106,8 @@ def check_methods(cfg, methods: list[str], pool) -> None:
     budgets = plan(cfg, 1)["stage_budgets"]
     for m in methods:
         sub = method_config(cfg, m, cfg.run.seed)
-        ctx = SelectorContext(pool=pool, cfg=sub, seed=sub.run.seed, stage_budgets=budgets)
+        seed = sub.run.seed + sub.selection.seed_offset
+        ctx = SelectorContext(pool=pool, cfg=sub, seed=seed, stage_budgets=budgets)
         check_method(sub.selection.method, ctx)
 
 
@@ -139,7 +140,7 @@ def prepare_methods(cfg, methods: list[str], seeds: list[int], pool) -> None:
             ctx = SelectorContext(
                 pool=pool,
                 cfg=sub,
-                seed=seed,
+                seed=seed + sub.selection.seed_offset,  # as OnlineSelection.from_config
                 stage_budgets=budgets,
                 cache_dir=default_cache_dir(sub),
                 actors=actors,

@@ -154,3 +154,23 @@ def test_reliability_reports_raw_and_spearman_brown(runs):
     assert rel["spearman_brown"] == pytest.approx((2 * 0.5 / 1.5 + 1 / 3 - 0.1) / 3)
     md = table_markdown(comparison(runs))
     assert "| multi_actor | quality | 0.20 | 0.30 | 3 |" in md
+
+
+def test_aa_arm_is_shown_as_the_noise_floor(runs, tmp_path):
+    from macs.report.compare import plot_forest
+
+    aa = []
+    for s in range(3):
+        r = fake_run("random_aa", s, _ev(4.0 + 0.1 * s + 0.01 * (-1) ** s, 3.8, 4.2, 0.30))
+        r.config["selection"] = {"method": "random", "label": "random_aa", "seed_offset": 1000}
+        aa.append(r)
+    cmp = comparison(runs + aa)
+    assert cmp["aa"] == ["random_aa"]  # multi_actor is another selector: not an A/A arm
+    md = table_markdown(cmp)
+    assert "A/A arm `random_aa`" in md and "| random_aa | 3 |" in md
+    assert "A/A noise floor: no measurable difference" in md
+    assert plot_forest(cmp, tmp_path / "forest.png").stat().st_size > 0
+    # the same selector without a seed offset is an ordinary row
+    for r in aa:
+        r.config["selection"]["seed_offset"] = 0
+    assert comparison(runs + aa)["aa"] == []

@@ -100,6 +100,7 @@ def comparison(runs: list[Run], baseline: str = "random") -> dict:
         },
         "diffs": diffs,
         "contrasts": primary_contrasts(values, metrics, declared, primary_metrics),
+        "aa": aa_arms(by, baseline),
         "ranking": {
             "by": "mean rank over the primary metrics (means over seeds)",
             "metrics": [k for k, _ in primary],
@@ -133,6 +134,27 @@ def truncation(runs: list[Run]) -> dict:
                     t["share"] = t["n_truncated"] / n_req if n_req else None
     windows.discard(None)
     return {"window": next(iter(windows)) if len(windows) == 1 else None, "tasks": tasks}
+
+
+def aa_arms(by: dict[str, dict[int, Run]], baseline: str) -> list[str]:
+    """Methods that are the baseline's selector with only the selection seed moved (selection.seed_offset
+    > 0): their difference to the baseline is the noise floor of the comparison."""
+    if baseline not in by:
+        return []
+
+    def sel(r: Run) -> dict:
+        return r.config.get("selection") or {}
+
+    base = {sel(r).get("method") for r in by[baseline].values()}
+    return sorted(
+        m
+        for m, seeds in by.items()
+        if m != baseline
+        and all(
+            sel(r).get("method") in base and sel(r).get("seed_offset", 0) > 0
+            for r in seeds.values()
+        )
+    )
 
 
 def _declared(runs: list[Run]) -> tuple[list[str], list[str]]:
@@ -232,6 +254,14 @@ def table_markdown(cmp: dict) -> str:
         "A difference whose interval includes zero is no measurable difference.",
         "",
     ] + _contrasts_md(cmp)
+    if cmp.get("aa"):
+        lines += [
+            f"A/A arm{'s' if len(cmp['aa']) > 1 else ''} {', '.join(f'`{a}`' for a in cmp['aa'])}: "
+            f"`{base}` with another selection seed (same model init, data order and evaluation "
+            "examples); its difference to the baseline is the noise floor, and its interval "
+            "should include zero.",
+            "",
+        ]
     primary_rows = _primary_rows(cmp)
     for k, title in PRIMARY:
         if k not in cmp["higher_is_better"]:
@@ -248,7 +278,9 @@ def table_markdown(cmp: dict) -> str:
             interval = "-" if d is None or d["lo"] is None else f"[{d['lo']:+.4f}, {d['hi']:+.4f}]"
             diff = "-" if d is None else f"{d['mean']:+.4f}"
             verdict = "(baseline)" if m == base else (d or {}).get("verdict", "-")
-            if m != base:
+            if m in cmp.get("aa", []):
+                verdict = "A/A noise floor: " + verdict
+            elif m != base:
                 verdict = (
                     "primary, unadjusted: " if (m, k) in primary_rows else "exploratory: "
                 ) + verdict
@@ -387,12 +419,15 @@ def plot_forest(cmp: dict, out: Path) -> Path | None:
     fig, axes = plt.subplots(
         1, len(keys), figsize=(3.4 * len(keys), 1.8 + 0.45 * len(methods)), squeeze=False
     )
+    aa = set(cmp.get("aa") or [])
     for ax, (k, title) in zip(axes[0], keys, strict=True):
         for y, m in enumerate(methods):
             d = cmp["diffs"][m].get(k)
             if d is None:
                 continue
             err = None if d["lo"] is None else [[d["mean"] - d["lo"]], [d["hi"] - d["mean"]]]
+            if m in aa and d["lo"] is not None:  # the noise floor, shaded across the panel
+                ax.axvspan(d["lo"], d["hi"], color="grey", alpha=0.15, lw=0)
             ax.errorbar(
                 d["mean"],
                 y,
@@ -408,15 +443,17 @@ def plot_forest(cmp: dict, out: Path) -> Path | None:
                 capsize=3,
             )
         ax.axvline(0, color="grey", lw=0.8)
+        names = [f"{m} (A/A)" if m in aa else m for m in methods]
         ax.set_yticks(
-            range(len(methods)), methods if ax is axes[0][0] else [""] * len(methods), fontsize=7
+            range(len(methods)), names if ax is axes[0][0] else [""] * len(methods), fontsize=7
         )
         ax.set_title(
             f"{title}\n({'higher' if cmp['higher_is_better'][k] else 'lower'} = better)", fontsize=7
         )
         ax.set_xlabel(f"minus {cmp['baseline']}", fontsize=7)
     fig.suptitle(
-        "Difference to the baseline, 95% interval (green better, red worse, blue no measurable difference)",
+        "Difference to the baseline, 95% interval (green better, red worse, blue no measurable "
+        "difference; grey band: the A/A arm's interval, the noise floor)",
         fontsize=8,
     )
     fig.tight_layout()
