@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,3 +121,31 @@ def with_regmix(cfg, **update):
     """cfg with baselines.regmix fields replaced (search and sweep fields untouched keep the cache)."""
     rc = cfg.baselines.regmix.model_copy(update=update)
     return cfg.model_copy(update={"baselines": cfg.baselines.model_copy(update={"regmix": rc})})
+
+
+def test_the_sweep_cost_is_in_stage_0s_record(swept, tmp_path):
+    """The sweep's proxy seconds and training tokens (forward and backward) are the run's
+    one-off compute, also when the result is read from the cache, and for a result saved
+    before costs were kept (costed from its proxy records)."""
+    import json
+
+    from macs.baselines.regmix_run import BUILT_HERE, result_compute
+    from macs.io import read_json
+
+    pool, cfg, cache, _ = swept
+    sel = OnlineSelection.from_config(cfg, BUDGETS, pool=pool, method="regmix", cache_dir=cache)
+    stages = [sel.initial(), sel.refresh()]
+    c = stages[0].log["compute"]
+    assert "compute" not in stages[1].log
+    res = sel.selector.result
+    runs = [read_json(p) for p in sorted(Path(res.info["sweep"]["dir"]).glob("proxy-*.json"))]
+    assert len(runs) == c["proxies"] == 8
+    tok = sum(r["tokens"] for r in runs)
+    assert tok >= 8 * 4096 and c["forward_tokens"] == c["backward_tokens"] == tok
+    assert c["seconds"] == pytest.approx(sum(r["seconds"] for r in runs))
+    assert c["seconds"] > 0 and c["what"] == "regmix sweep + fit"
+    assert c["cached"] is (str(res.path) not in BUILT_HERE)  # the fixture swept in-process
+    assert c["cached"] is False
+    old = replace(res, info={k: v for k, v in res.info.items() if k != "cost"})
+    assert result_compute(old)["forward_tokens"] == tok
+    json.dumps(c)  # the record is JSON

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from macs.labels.config import MiniLMConfig
 
@@ -127,10 +127,24 @@ class PerplexityConfig(_Section):
     batch_size: int = Field(16, ge=1, description="documents per forward pass")
     part_docs: int = Field(4096, ge=1, description="documents per resumable part of the scoring")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
-    band: Literal["lowest", "middle"] = Field(
-        "lowest", description="lowest perplexity first, or the band around the median first"
+    band: Literal["low", "middle", "high"] = Field(
+        "middle",
+        description="perplexity band taken first: low | middle (published default: Marion et al. "
+        "2023, Ankner et al. 2024) | high; `lowest` is read as low",
+    )
+    band_width: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="share of the eligible docs (by perplexity percentile) in the band: its docs "
+        "are sampled uniformly (seeded); past it the nearest percentiles first; 0 = strict order",
     )
     proxy: ProxyLMConfig = Field(default_factory=ProxyLMConfig)
+
+    @field_validator("band", mode="before")
+    @classmethod
+    def _old_band_name(cls, v: Any) -> Any:
+        return "low" if v == "lowest" else v
 
 
 class RegMixConfig(_Section):

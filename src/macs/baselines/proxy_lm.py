@@ -18,6 +18,7 @@ from macs.baselines.base import SelectorContext
 from macs.baselines.cache import cache_root, digest, pool_fingerprint, seed_key
 from macs.console.sampling import top_by_priority, uniform01
 from macs.errors import MacsError
+from macs.io import read_json, write_json
 
 
 def check_proxy(ctx: SelectorContext) -> None:
@@ -61,13 +62,20 @@ def proxy_model(ctx: SelectorContext, device: str) -> tuple[Path, dict[str, Any]
     key = digest(ident)
     out = cache_root(ctx, "perplexity") / f"proxy-{key}"
     ident = {**ident, "key": key, "path": str(out)}
+    cost_file = out.with_name(out.name + ".cost.json")
     if (out / "config.json").exists():
-        return out, ident
+        cost = read_json(cost_file) if cost_file.exists() else {"seconds": None, "tokens": 0}
+        return out, {**ident, "train_cost": {**cost, "cached": True}}
     from macs.train.model import save_model
 
+    t0 = time.perf_counter()
     model = train_proxy(ctx, device)
+    c = ctx.cfg.baselines.perplexity.proxy
+    steps = max(1, math.ceil(c.tokens / (c.seq_len * c.batch_size)))
+    cost = {"seconds": time.perf_counter() - t0, "tokens": steps * c.seq_len * c.batch_size}
+    write_json(cost_file, cost)  # before the folder: a folder without its cost is an old cache
     save_model(model, ctx.pool.tokenizer_path, out)
-    return out, ident
+    return out, {**ident, "train_cost": {**cost, "cached": False}}
 
 
 def train_proxy(ctx: SelectorContext, device: str):

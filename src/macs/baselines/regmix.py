@@ -21,7 +21,7 @@ import numpy as np
 
 from macs.baselines.base import SelectorContext
 from macs.baselines.registry import register_selector
-from macs.baselines.regmix_run import RegMixResult, label_groups, regmix_result
+from macs.baselines.regmix_run import RegMixResult, label_groups, regmix_result, result_compute
 from macs.baselines.static import StaticSelector
 from macs.console.budget import doc_hash, hash_bits
 
@@ -165,6 +165,7 @@ class RegMixSelector(StaticSelector):
     def choose(self, total_budget: int) -> tuple[np.ndarray, np.ndarray]:
         """Docs reaching the total budget with group shares = the RegMix mixture; score = the group's ratio weight."""
         res = self.result = regmix_result(self.ctx, self.labels)
+        self.compute = result_compute(res)
         pool = self.pool
         idx, info = mixture_sample(
             self.groups,

@@ -236,6 +236,7 @@ def regmix_result(
     mix_active, search = search_mixture(fit.model, plan.share[plan.active], rcfg, plan.seed)
     mixture = np.zeros(len(plan.names))
     mixture[plan.active] = mix_active
+    BUILT_HERE.add(str(plan.fit_dir))
     return _save(ctx, plan, labels, runs, fit, mixture, search, time.perf_counter() - t0)
 
 
@@ -247,6 +248,44 @@ def _target(ctx: SelectorContext, plan: _Plan) -> dict[str, list]:
     skip = sum(skipped.values())
     ctx.log(f"[regmix] target {plan.sweep_key['target']['kind']}: {sizes} examples, {skip} skipped")
     return target
+
+
+BUILT_HERE: set[str] = set()  # fit folders whose result this process computed (not cached)
+
+
+def sweep_cost(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sweep's compute: proxy seconds summed (each proxy's training and target loss, however
+    many ran at once) and training tokens (each one forward and backward)."""
+    return {
+        "proxy_seconds": float(sum(r.get("seconds") or 0.0 for r in runs)),
+        "train_tokens": int(sum(r.get("tokens") or 0 for r in runs)),
+        "proxies": len(runs),
+    }
+
+
+def result_compute(res: RegMixResult) -> dict[str, Any]:
+    """The RegMix sweep + fit + search as a compute record (macs.baselines.costs); a result saved
+    before costs were kept is costed from its sweep's proxy records."""
+    from macs.baselines.costs import compute_record
+    from macs.baselines.regmix_sweep import run_path
+
+    cost = res.info.get("cost")
+    if cost is None:
+        runs_dir = Path(res.info["sweep"]["dir"])
+        n = int(res.info["sweep"]["runs"])
+        runs = [read_json(p) for p in (run_path(runs_dir, i) for i in range(n)) if p.exists()]
+        cost = sweep_cost(runs)
+    fit_search = max(0.0, float(res.info.get("seconds") or 0.0))
+    tok = cost["train_tokens"]
+    return compute_record(
+        "regmix sweep + fit",
+        cost["proxy_seconds"],
+        tok,
+        tok,
+        str(res.path) not in BUILT_HERE,
+        proxies=cost["proxies"],
+        wall_seconds=fit_search,
+    )
 
 
 def _save(ctx, plan, labels, runs, fit, mixture, search, seconds) -> RegMixResult:
@@ -274,6 +313,7 @@ def _save(ctx, plan, labels, runs, fit, mixture, search, seconds) -> RegMixResul
         "fit": fit.info(),
         "search": search,
         "seconds": seconds,
+        "cost": sweep_cost(runs),
     }
     plan.fit_dir.mkdir(parents=True, exist_ok=True)
     fit.model.booster_.save_model(str(plan.fit_dir / "model.txt"))

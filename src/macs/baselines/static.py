@@ -31,6 +31,7 @@ class StaticSelector(Selector):
         self._order: np.ndarray | None = None
         self._score: np.ndarray | None = None
         self.info: dict[str, Any] = {}
+        self.compute: dict[str, Any] | None = None  # one-off cost (macs.baselines.costs), stage 0
 
     @abstractmethod
     def choose(self, total_budget: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -72,6 +73,7 @@ class StaticSelector(Selector):
             self.pos += 1
         idx = np.asarray(sorted(taken), dtype=np.int64)
         scores = None if self._score is None else np.asarray(self._score, np.float64)[idx]
+        extra = {"compute": self.compute} if stage == 0 and self.compute is not None else {}
         return self._choice(
             stage,
             budget,
@@ -79,6 +81,7 @@ class StaticSelector(Selector):
             t0,
             scores,
             select_info={**self.info, "dealt": int(self.pos), "set_smaller_than_stage": wrapped},
+            **extra,
         )
 
     def initial(self, budget: int) -> Choice:

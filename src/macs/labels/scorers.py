@@ -144,6 +144,7 @@ class PerplexityScorer(_TorchScorer):
         import math
 
         self.lo, self.hi = math.log(cfg.ppl_best), math.log(cfg.ppl_worst)
+        self.tokens_scored = 0  # tokens through the model's forward pass so far (cost records)
 
     def log_ppl(self, texts: list[str]) -> np.ndarray:
         """Natural-log perplexity per text (nan when fewer than 2 tokens)."""
@@ -162,6 +163,7 @@ class PerplexityScorer(_TorchScorer):
                     * mask
                 )
                 n = mask.sum(1)
+                self.tokens_scored += int(enc["attention_mask"].sum())
                 mean = (nll.sum(1) / n.clamp(min=1)).cpu().numpy()
                 mean[n.cpu().numpy() < 1] = np.nan
                 out[idx] = mean
