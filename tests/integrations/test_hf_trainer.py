@@ -122,3 +122,17 @@ def test_trainer_trains_only_on_the_current_stage(tmp_path, mini_pool, workers):
         rows = {tuple(ref.sequence(k).tolist()) for k in range(64)}
         mine = [row for s, row in seen if s is st]
         assert all(tuple(r) in rows for r in mine), f"stage {st.stage}: rows of another stage"
+
+
+def test_callback_refuses_the_in_run_reward_source(mini_pool):
+    """influence.source=train needs the training loop's hooks: the callback says so in one line."""
+    import macs
+    from macs.errors import MacsError
+
+    pool, cfg = mini_pool
+    cfg = cfg.model_copy(update={"influence": cfg.influence.model_copy(update={"source": "train"})})
+    sel = macs.OnlineSelection.from_config(cfg, pool=pool, log=lambda m: None)
+    assert sel.inrun is not None
+    ds = macs.StageDataset(pool.tokens, seq_len=32, seed=0)
+    with pytest.raises(MacsError, match="influence.source=refresh"):
+        macs.SelectionCallback(sel, ds, refresh_every=2)

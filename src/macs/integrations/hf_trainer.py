@@ -58,6 +58,11 @@ class SelectionCallback(TrainerCallback):
     def __init__(self, selection, dataset, refresh_every: int, log_dir: str | Path | None = None):
         if refresh_every < 1:
             raise MacsError(f"refresh_every must be >= 1, not {refresh_every}")
+        if getattr(selection, "inrun", None) is not None:
+            raise MacsError(
+                "SelectionCallback does not hook the Trainer's backward pass, so "
+                "influence.source=train has no rewards there; use influence.source=refresh"
+            )
         self.selection = selection
         self.dataset = dataset
         self.refresh_every = int(refresh_every)
