@@ -60,3 +60,47 @@ def test_from_objects_with_a_plain_module_and_exact_restore(pool):
     s2b = b.refresh(model, step=20)
     np.testing.assert_array_equal(s2.idx, s2b.idx)
     assert s2.log["theta"] == s2b.log["theta"]
+
+
+class PositionalLM(TinyLM):
+    """forward(x): the tensor positionally, no `input_ids` keyword (issue 25, item 3)."""
+
+    def forward(self, x):
+        return super().forward(x)
+
+
+def test_a_positional_forward_gets_the_same_rewards_from_every_estimator(pool):
+    import pytest
+
+    from macs.influence.batching import takes_input_ids
+
+    assert takes_input_ids(TinyLM()) and not takes_input_ids(PositionalLM())
+    docs = [pool.tokens.doc(int(i)).astype(np.int64) for i in np.flatnonzero(pool.eligible)[:6]]
+    for name in ("alignment", "projected", "probe"):
+        cfg = InfluenceConfig(window=64, overlap=0, estimator=name, projection_dim=64)
+        got = []
+        for lm in (TinyLM(), PositionalLM()):
+            est = make_estimator(cfg, reference_like_domain_a())
+            got.append(np.asarray(est.rewards(lm, docs, step=1), dtype=float))
+        assert np.isfinite(got[1]).all(), name
+        np.testing.assert_allclose(got[1], got[0], rtol=1e-5, atol=1e-7, err_msg=name)
+    with pytest.raises(TypeError):  # the old call, for the record: a positional forward refuses it
+        PositionalLM()(input_ids=torch.zeros(1, 4, dtype=torch.long))
+
+
+def test_readme_plain_torch_example_runs(mini_data, capsys):
+    """The README's plain-torch block, as it stands, on the mini corpus (its store name swapped in)."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"<!-- readme-test: plain-torch -->\n```python\n(.*?)```", readme, re.S)
+    assert block, "the README lost its plain-torch example"
+    _, sets = mini_data
+    code = block.group(1)
+    assert '"corpus.name=mine"' in code
+    code = code.replace('"corpus.name=mine"', ", ".join(repr(s) for s in sets))
+    torch.set_num_threads(1)
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    out = capsys.readouterr().out
+    assert "trained 30 steps over 3 stages" in out

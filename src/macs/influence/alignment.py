@@ -16,7 +16,14 @@ import torch
 
 from macs.errors import MacsError
 from macs.influence.base import RewardEstimator, compute_dtype, model_device, reference_units
-from macs.influence.batching import Unit, autocast, logits_of, model_loss, per_example_loss
+from macs.influence.batching import (
+    Unit,
+    autocast,
+    logits_of,
+    model_loss,
+    per_example_loss,
+    takes_input_ids,
+)
 from macs.influence.ghost import HookEngine, NormDotSink, Unsupported
 
 
@@ -64,9 +71,12 @@ def stats_vmap(model, ids, mask, dirs, dtype="fp32", max_elems=2**27, acc=None):
     cdt = compute_dtype(model)
     n_dir = 0 if dirs is None else dirs[0].shape[0]
 
+    keyword = takes_input_ids(model)
+
     def loss1(p, ids1, mask1):
+        args, kwargs = ((), {"input_ids": ids1[None]}) if keyword else ((ids1[None],), {})
         with autocast(ids1.device, dtype):
-            logits = logits_of(functional_call(model, (p, buffers), (), {"input_ids": ids1[None]}))
+            logits = logits_of(functional_call(model, (p, buffers), args, kwargs))
         return per_example_loss(logits, ids1[None], mask1[None])[0]
 
     f = vmap(grad_and_value(loss1), in_dims=(None, 0, 0))

@@ -107,8 +107,44 @@ def logits_of(out):
     return out
 
 
+def takes_input_ids(model) -> bool:
+    """Whether the model's forward is called `model(input_ids=ids)` (else `model(ids)`).
+
+    Hugging Face models and any forward with an `input_ids` parameter or `**kwargs` take the
+    keyword; a plain `forward(x)` takes the tensor positionally. Wrappers (DDP, torch.compile)
+    are looked through to the module they wrap.
+    """
+    import inspect
+
+    import torch
+
+    inner = model
+    for attr in ("module", "_orig_mod"):
+        while isinstance(getattr(inner, attr, None), torch.nn.Module):
+            inner = getattr(inner, attr)
+    try:
+        params = inspect.signature(inner.forward).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: the Hugging Face convention
+        return True
+    return any(
+        p.name == "input_ids" and p.kind is not p.POSITIONAL_ONLY or p.kind is p.VAR_KEYWORD
+        for p in params
+    )
+
+
+def lm_args(model, ids) -> tuple[tuple, dict]:
+    """(args, kwargs) that call the causal LM `model` on token ids (see `takes_input_ids`)."""
+    return ((), {"input_ids": ids}) if takes_input_ids(model) else ((ids,), {})
+
+
+def call_lm(model, ids):
+    """The model's output on token ids, `model(input_ids=ids)` or `model(ids)` as its forward takes."""
+    args, kwargs = lm_args(model, ids)
+    return model(*args, **kwargs)
+
+
 def model_loss(model, ids, mask, dtype: str = "fp32"):
     """Per-example losses (c,) of a causal LM on a padded batch (no attention mask: right padding)."""
     with autocast(ids.device, dtype):
-        logits = logits_of(model(input_ids=ids))
+        logits = logits_of(call_lm(model, ids))
     return per_example_loss(logits, ids, mask)

@@ -18,7 +18,7 @@ from collections import defaultdict
 import torch
 from torch import nn
 
-from macs.influence.batching import autocast, logits_of, per_example_loss
+from macs.influence.batching import autocast, call_lm, logits_of, per_example_loss
 
 
 class Unsupported(Exception):
@@ -85,7 +85,7 @@ class HookEngine:
         """One forward+backward on a padded batch; pieces go to `sink`; returns per-example losses (c,)."""
         with self.capture(ids.shape[0], sink) as state:
             with autocast(ids.device, dtype):
-                logits = logits_of(self.model(input_ids=ids))
+                logits = logits_of(call_lm(self.model, ids))
             losses = per_example_loss(logits, ids, mask)
             roots = state["roots"] or [p for p in self.params]
             torch.autograd.grad(losses.sum(), roots, allow_unused=True)

@@ -15,7 +15,7 @@ import torch
 
 from macs.influence.alignment import trainable
 from macs.influence.base import RewardEstimator, compute_dtype, model_device, reference_units
-from macs.influence.batching import Unit, logits_of
+from macs.influence.batching import Unit, logits_of, takes_input_ids
 from macs.influence.ghost import GradSink, HookEngine, Unsupported, embedding_grad
 
 _BLOCK_ELEMS = 2**24  # entries of one generated block of the projection matrix
@@ -108,9 +108,12 @@ def vmap_into(model, ids, mask, sink: GradSink, dtype: str, max_elems: int) -> N
     buffers = dict(model.named_buffers())
     P = sum(p.numel() for _, p in named)
 
+    keyword = takes_input_ids(model)
+
     def loss1(p, ids1, mask1):
+        args, kwargs = ((), {"input_ids": ids1[None]}) if keyword else ((ids1[None],), {})
         with autocast(ids1.device, dtype):
-            logits = logits_of(functional_call(model, (p, buffers), (), {"input_ids": ids1[None]}))
+            logits = logits_of(functional_call(model, (p, buffers), args, kwargs))
         return per_example_loss(logits, ids1[None], mask1[None])[0]
 
     f = vmap(grad(loss1), in_dims=(None, 0, 0))
