@@ -39,7 +39,7 @@ from macs.baselines.mates_features import FeatureCache, make_featurizer
 from macs.baselines.mates_model import fit_with_holdout
 from macs.baselines.random import least_selected_first
 from macs.baselines.registry import register_selector
-from macs.console.sampling import gumbel_keys, top_by_priority
+from macs.console.sampling import gumbel_keys, top_by_priority, uniform_key
 from macs.errors import MacsError
 
 
@@ -111,7 +111,8 @@ class MatesSelector(Selector):
     def initial(self, budget: int) -> Choice:
         """Stage 0: a uniform random sample of the eligible pool reaching the budget (no model yet)."""
         t0 = time.perf_counter()
-        key = int(self.rng.integers(0, 2**63 - 1))
+        self.rng.integers(0, 2**63 - 1)  # drawn as before: the oracle's stream stays put
+        key = uniform_key(self.ctx.seed, 0)  # random's stage-0 draw (common random numbers)
         idx, info = least_selected_first(
             self.counts, self.pool.n_tokens, self.pool.eligible, budget, key
         )

@@ -17,6 +17,7 @@ from macs.actors.base import Actor
 from macs.baselines.base import Choice, Online, Selector, SelectorContext
 from macs.baselines.registry import register_selector
 from macs.console.console import Console
+from macs.console.sampling import uniform_key
 from macs.errors import MacsError
 
 
@@ -150,7 +151,13 @@ class MultiActorSelector(Selector):
     def _select(self, stage: int, budget: int, t0: float, secs: dict, **extra: Any) -> Choice:
         t1 = time.perf_counter()
         pool = self.pool
-        idx, scores = self.console.select(pool.n_tokens, budget, pool.eligible, return_scores=True)
+        idx, scores = self.console.select(
+            pool.n_tokens,
+            budget,
+            pool.eligible,
+            return_scores=True,
+            uniform_key=uniform_key(self.ctx.seed, stage),  # common random numbers with random
+        )
         secs["select"] = time.perf_counter() - t1
         secs["total"] = time.perf_counter() - t0
         info = {k: v for k, v in self.console.last_select.items() if k not in ("theta", "seconds")}

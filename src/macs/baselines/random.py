@@ -14,7 +14,7 @@ import numpy as np
 
 from macs.baselines.base import Choice, Online, Selector, SelectorContext
 from macs.baselines.registry import register_selector
-from macs.console.sampling import least_selected_first
+from macs.console.sampling import least_selected_first, uniform_key
 
 
 @register_selector("random")
@@ -29,7 +29,8 @@ class RandomSelector(Selector):
 
     def _pick(self, stage: int, budget: int) -> Choice:
         t0 = time.perf_counter()
-        key = int(self.rng.integers(0, 2**63 - 1))
+        self.rng.integers(0, 2**63 - 1)  # drawn as before, so resumed states stay in step
+        key = uniform_key(self.ctx.seed, stage)  # the draw every method shares at this stage
         idx, info = least_selected_first(
             self.counts, self.pool.n_tokens, self.pool.eligible, budget, key
         )

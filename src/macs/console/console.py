@@ -221,8 +221,13 @@ class Console:
         budget: float,
         eligible: np.ndarray | None = None,
         return_scores: bool = False,
+        uniform_key: int | None = None,
     ):
         """Sorted doc indices (int64) of the highest-scoring eligible docs until `budget` tokens are met.
+
+        `uniform_key` (macs.console.sampling.uniform_key) orders the stage's uniform parts: the
+        ties of the plain top-k (all of stage 0 at uniform weights) and the epsilon share; the
+        operator's own noise keeps the console's generator.
 
         Ties (e.g. a whole (quality, domain, topic) cell at the cut) are broken by a seeded
         uniform random order. Held-out (not `eligible`) and empty (0-token) docs are never chosen. The selected docs' counts are bumped, so the next stage's
@@ -239,11 +244,12 @@ class Console:
         if not np.isfinite(budget) or budget < 0:
             raise MacsError(f"token budget must be a finite number >= 0, not {budget}")
         t0 = time.perf_counter()
-        hash_key = int(self.rng.integers(0, 2**63 - 1))
+        hash_key = int(self.rng.integers(0, 2**63 - 1))  # drawn always: the stream stays put
         if self.controls.plain_topk:
             keys, key_score = self._key_plan(eligible, n_tokens)
+            tie_key = hash_key if uniform_key is None else uniform_key
             res: BudgetResult = budget_select(
-                keys, self.n_docs, key_score, n_tokens, budget, hash_key
+                keys, self.n_docs, key_score, n_tokens, budget, tie_key
             )
             idx, info = res.indices, res.info()
         else:
@@ -257,6 +263,7 @@ class Console:
                 self.controls,
                 hash_key,
                 self._bounds(),
+                uniform_key,
             )
         scores = self.scores(idx) if return_scores else None
         if len(idx):

@@ -154,8 +154,13 @@ def controlled_select(
     ctl: Controls,
     key: int,
     bounds: list[Bound],
+    uniform_key: int | None = None,
 ) -> tuple[np.ndarray, dict]:
-    """One stage under the operator and controls: (sorted doc indices, info). `scores_of(idx)` gives S(x)."""
+    """One stage under the operator and controls: (sorted doc indices, info). `scores_of(idx)` gives S(x).
+
+    `uniform_key` (macs.console.sampling.uniform_key), the stage's common uniform draw, orders
+    the top-k operator's ties and the epsilon share (drawn least-selected-first); without it
+    both derive from `key`. The sample operator's noise always comes from `key`."""
     n = len(n_tokens)
     elig = eligible & (n_tokens > 0)
     info: dict = {"operator": ctl.operator}
@@ -167,7 +172,8 @@ def controlled_select(
             info["repeat_cap_relaxed"] = True
     main_budget = budget * (1.0 - ctl.epsilon)
     cand = np.flatnonzero(elig)
-    order = priority_order(scores_of(cand), cand, ctl, key, n)
+    tie_key = key if uniform_key is None or ctl.operator != "topk" else uniform_key
+    order = priority_order(scores_of(cand), cand, ctl, tie_key, n)
     budget_bounds = [
         Bound(b.name, b.groups, b.n_groups, b.lo * main_budget, b.hi * main_budget) for b in bounds
     ]
@@ -177,7 +183,8 @@ def controlled_select(
         rest = elig.copy()
         rest[main] = False
         extra = budget - float(n_tokens[main].sum())
-        uni, _ = least_selected_first(counts, n_tokens, rest, max(extra, 0.0), key ^ 0x5EED)
+        ukey = key ^ 0x5EED if uniform_key is None else uniform_key
+        uni, _ = least_selected_first(counts, n_tokens, rest, max(extra, 0.0), ukey)
         info["uniform_docs"] = int(uni.size)
         info["uniform_tokens"] = int(n_tokens[uni].sum())
         main = np.union1d(main, uni)

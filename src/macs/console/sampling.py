@@ -58,6 +58,19 @@ def top_by_priority(
     return np.sort(order[:k]).astype(np.int64)
 
 
+def uniform_key(seed: int, stage: int) -> int:
+    """The hash key of stage `stage`'s uniform draw under selection seed `seed` (63 bits).
+
+    Common random numbers: every selector's uniform part of a stage (random's whole stage,
+    MATES' first stage, the method's stage 0 at uniform initial weights, the epsilon share)
+    follows this key's document order, so methods of one seed differ only where they choose.
+    """
+    import hashlib
+
+    h = hashlib.blake2b(f"macs-uniform/{int(seed)}/{int(stage)}".encode(), digest_size=8)
+    return int.from_bytes(h.digest(), "big") >> 1
+
+
 def least_selected_first(
     counts: np.ndarray,
     n_tokens: np.ndarray,
