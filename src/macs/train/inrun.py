@@ -12,6 +12,7 @@ from zero), before every checkpoint and every selection.
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
 import numpy as np
@@ -32,8 +33,13 @@ class InRunHook:
         self._counted = -1
 
     def begin(self, step: int) -> None:
-        """Reference directions at the stage start (kept if restored from the checkpoint at `step`)."""
+        """Reference directions at the stage start (kept if restored from the checkpoint at `step`);
+        the time counts as in-run reward work."""
+        t0 = time.perf_counter()
         self.scorer.begin(step)
+        dt = time.perf_counter() - t0
+        self.acc.seconds += dt if self.dist.main else 0.0
+        self.local_seconds += dt
 
     def capture(self, step: int, data, ks: np.ndarray):
         """Context for one micro-batch with sequence numbers `ks` (a no-op on unscored steps)."""

@@ -251,8 +251,7 @@ def open_stage(tr: Trainer, st: TrainState) -> PackedStage:
         )
         if st.data is not None:
             data.load_state_dict(st.data)
-        if tr.inrun is not None:  # the stage start's directions (restored from the checkpoint)
-            tr.inrun.begin(st.plan["bounds"][st.stage])
+        _begin_inrun(tr, st, st.plan["bounds"][st.stage])  # directions restored from the checkpoint
         return data
     if tr.inrun is not None:
         tr.inrun.reduce()
@@ -264,11 +263,18 @@ def open_stage(tr: Trainer, st: TrainState) -> PackedStage:
         idx = splitter.finish(select_stage(tr, st, splitter)) if tr.dist.main else splitter.serve()
     st.stage_ready = True
     data = PackedStage(tr.pool.tokens, idx, t.seq_len, seed, st.stage)
-    if tr.inrun is not None:
-        tr.inrun.begin(st.step)
+    _begin_inrun(tr, st, st.step)
     tr.keep_steps.add(st.step)
     checkpoint(tr, st, data.state_dict())
     return data
+
+
+def _begin_inrun(tr: Trainer, st: TrainState, step: int) -> None:
+    """influence.source=train: the stage start's reference directions (timed as in-run reward work)."""
+    if tr.inrun is not None:
+        h = tr.inrun.local_seconds
+        tr.inrun.begin(step)
+        st.inrun_seconds += tr.inrun.local_seconds - h
 
 
 def _online_method(cfg) -> bool:
