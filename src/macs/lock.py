@@ -1,26 +1,34 @@
-"""A run-directory lock: two `macs train` / `macs run` on one run directory never overlap.
+"""Locks on run directories and corpus stores: two macs commands never write one place at once.
 
-`run_lock(run_dir)` takes an exclusive `fcntl.flock` on `<run_dir>/.lock` and writes the
-holder's pid, host, command and start time into it. The kernel drops the lock when the
-holding process ends in any way (kill -9 included), so a crashed run never leaves it stuck;
-the file itself stays and only informs the next message. flock needs a local file system
-(on NFS it may lock per host only).
+`run_lock(run_dir)` takes an exclusive `fcntl.flock` on `<run_dir>/.lock`; `store_lock(store)`
+a shared (readers: label, tokenize, select) or exclusive (import, which replaces the store)
+lock on `<store>/.lock`, and, for `area="labels"` / `"tokens"`, an exclusive lock on
+`<store>/.labels.lock` / `.tokens.lock` so two writers of one derived area never overlap.
+Each holder writes its pid, host, command and start time into the lock file, which the refusal
+message names. The kernel drops a lock when its process ends in any way (kill -9 included), so
+a crashed command never leaves it stuck; the file stays and only informs the next message.
+Lock files are opened with O_NOFOLLOW: a symbolic link where the lock goes is refused, never
+written through. flock needs a local file system (on NFS it may lock per host only).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import socket
+import stat
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from macs.errors import MacsError
+from macs.io import pid_alive
 
 LOCK_NAME = ".lock"
+_STORE_HELD: dict[str, list] = {}  # lock file -> [fd, shared, depth] (store locks of this process)
 
 
 def _holder(what: str) -> dict:
@@ -33,50 +41,153 @@ def _holder(what: str) -> dict:
     }
 
 
-def read_holder(run_dir: str | os.PathLike) -> dict | None:
-    """What the last holder wrote into `<run_dir>/.lock` (None if nothing readable)."""
+def open_nofollow(path: str | os.PathLike, flags: int, mode: int = 0o666) -> int:
+    """os.open with O_NOFOLLOW: a symbolic link at `path` is a one-line MacsError (macs never
+    writes through a link, which could truncate the file it points to), as is anything but a
+    regular file."""
     try:
-        info = json.loads((Path(run_dir) / LOCK_NAME).read_text(encoding="utf-8"))
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise MacsError(
+                f"{path} is a symbolic link; macs does not write through links (it could "
+                f"overwrite the file the link points to): remove it (rm {path}) and rerun"
+            ) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise MacsError(f"{path} is not a regular file; remove it and rerun")
+    return fd
+
+
+def read_holder(run_dir: str | os.PathLike, name: str = LOCK_NAME) -> dict | None:
+    """What the last holder wrote into `<run_dir>/<name>` (None if nothing readable)."""
+    path = Path(run_dir) / name
+    if path.is_symlink():
+        return None
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return info if isinstance(info, dict) else None
 
 
+def _who(info: dict) -> str:
+    """'pid 12 (macs label) since ...' for a holder record (a dead local pid: another command)."""
+    pid, host = info.get("pid"), info.get("host")
+    local = not host or host == socket.gethostname()
+    if not isinstance(pid, int) or (local and not pid_alive(pid)):
+        return "another macs command"
+    who = f"pid {pid}" + ("" if local else f" on {host}")
+    return f"{who} ({info.get('command') or 'another macs command'}) since {info.get('since', 'an unknown time')}"
+
+
+def _names_live_holder(path: Path) -> bool:
+    info = read_holder(path.parent, path.name) or {}
+    return _who(info) != "another macs command"
+
+
 @contextlib.contextmanager
-def run_lock(run_dir: str | os.PathLike, what: str = "macs train") -> Iterator[Path]:
-    """Hold the exclusive lock of `run_dir` (created if missing) for the block; MacsError
-    naming the holder (pid, command, start time) when another process holds it."""
+def _flock(path: Path, what: str, shared: bool, busy) -> Iterator[int]:
+    """Hold flock on `path` (created if missing) for the block; `busy(holder info)` is the
+    MacsError message when another holder has it."""
     import fcntl
 
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = open_nofollow(path, os.O_RDWR | os.O_CREAT)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise MacsError(_busy_message(run_dir)) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(_holder(what)) + "\n").encode("utf-8"), 0)
+            raise MacsError(busy(read_holder(path.parent, path.name) or {})) from None
+        if not shared or not _names_live_holder(path):  # a reader keeps the first one's name
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(_holder(what)) + "\n").encode("utf-8"), 0)
         try:
-            yield path
+            yield fd
         finally:
             with contextlib.suppress(OSError):
+                # the last holder (an exclusive lock, or a shared one nobody else holds now)
+                # leaves an empty file: a released lock names nobody
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
 
 
-def _busy_message(run_dir: Path) -> str:
-    info = read_holder(run_dir) or {}
-    who = f"pid {info.get('pid', '?')}"
-    if info.get("host") and info.get("host") != socket.gethostname():
-        who += f" on {info['host']}"
-    cmd = info.get("command") or "another macs command"
-    since = info.get("since", "an unknown time")
-    return (
-        f"{run_dir} is in use by {who} ({cmd}) since {since}; wait for it to finish or use "
-        "another run.name"
-    )
+@contextlib.contextmanager
+def run_lock(run_dir: str | os.PathLike, what: str = "macs train") -> Iterator[Path]:
+    """Hold the exclusive lock of `run_dir` (created if missing) for the block; MacsError
+    naming the holder (pid, command, start time) when another process holds it."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK_NAME
+
+    def busy(info: dict) -> str:
+        return f"{run_dir} is in use by {_who(info)}; wait for it to finish or use another run.name"
+
+    with _flock(path, what, False, busy):
+        yield path
+
+
+@contextlib.contextmanager
+def store_lock(
+    store_dir: str | os.PathLike, what: str, *, shared: bool = True, area: str | None = None
+) -> Iterator[None]:
+    """Hold `<store>/.lock` (shared for a reader, exclusive for a command that replaces the
+    store) and, with `area`, the exclusive `<store>/.<area>.lock` for the block. Re-entrant in
+    one process (an import inside a pipeline that already holds it); a store that does not
+    exist yet has nothing to lock. MacsError naming the holder when another command has it."""
+    store_dir = Path(store_dir)
+    if not store_dir.is_dir():
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_store_flock(store_dir, LOCK_NAME, what, shared))
+        if area is not None:
+            stack.enter_context(_store_flock(store_dir, f".{area}.lock", what, False, area))
+        yield
+
+
+@contextlib.contextmanager
+def _store_flock(
+    store_dir: Path, name: str, what: str, shared: bool, area: str | None = None
+) -> Iterator[None]:
+    import fcntl
+
+    path = store_dir / name
+    key = os.path.join(os.path.realpath(store_dir), name)
+    held = _STORE_HELD.get(key)
+    if held is not None:  # this process holds it: nest (an exclusive request upgrades)
+        fd, was_shared, _ = held
+        if was_shared and not shared:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise MacsError(_store_busy(store_dir, what, area)({})) from None
+        held[1], held[2] = was_shared and shared, held[2] + 1
+        try:
+            yield
+        finally:
+            held[2] -= 1
+            if was_shared and not shared:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+            held[1] = was_shared
+        return
+    with _flock(path, what, shared, _store_busy(store_dir, what, area)) as fd:
+        _STORE_HELD[key] = [fd, shared, 1]
+        try:
+            yield
+        finally:
+            del _STORE_HELD[key]
+
+
+def _store_busy(store_dir: Path, what: str, area: str | None):
+    def busy(info: dict) -> str:
+        doing = f"writing its {area}" if area else "using it"
+        return (
+            f"the store {store_dir} is in use by {_who(info)}; {what} cannot run while another "
+            f"command is {doing}: wait for it to finish and rerun"
+        )
+
+    return busy

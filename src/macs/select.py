@@ -55,6 +55,15 @@ def run_select(
 
     `export` = (format, folder) also writes the selection with macs.export (hf, litdata, mds,
     flat, jsonl)."""
+    from macs.corpus.store import store_path
+    from macs.lock import store_lock
+
+    # the store's shared lock: an import cannot replace it while it is read
+    with store_lock(store_path(cfg), "macs select"):
+        return _run_select(cfg, out, tokens, jsonl, token_shards, log, export)
+
+
+def _run_select(cfg, out, tokens, jsonl, token_shards, log, export) -> dict:
     from macs.console.manifest import stage_table, summarize, write_manifest
     from macs.console.state import save_state
     from macs.io import write_json

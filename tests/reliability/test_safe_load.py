@@ -116,12 +116,13 @@ CHECKPOINT = SRC / "macs" / "train" / "checkpoint.py"
 
 def test_every_torch_load_in_src_is_weights_only():
     """A grep over src/ (train/checkpoint.py apart, see below): each torch.load passes
-    weights_only=True, and only the labelling job unpickles (its own fitted labeller)."""
+    weights_only=True, and nothing unpickles (the labelling job refits instead, issue 22; the
+    full check of every code-running load is tests/reliability/test_no_unsafe_loads.py)."""
     files = [f for f in SRC.rglob("*.py") if f != CHECKPOINT]
     bad = _unsafe_loads(files)
     assert not bad, "torch.load without weights_only=True:\n" + "\n".join(bad)
     pickles = [f.name for f in files if "pickle.load(" in f.read_text(encoding="utf-8")]
-    assert pickles == ["job.py"]
+    assert pickles == []
 
 
 def test_checkpoints_load_weights_only():

@@ -57,7 +57,9 @@ def import_cmd(
         typer.Option(
             "--force",
             help="replace the output even if it exists and is not a macs corpus store (its "
-            "files are deleted); without it such an output is refused",
+            "files are deleted), or is a store whose labels/token shards were made from other "
+            "documents (they are deleted; unchanged documents keep them); without it both are "
+            "refused",
         ),
     ] = False,
     config: ConfigOpt = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,8 +38,10 @@ class CorpusBuilder:
         stats: ImportStats,
         max_chunk_bytes: int = 8192,
         shard_bytes: int = 128 << 20,
+        replace_derived: bool = True,
     ):
-        self.writer = StoreWriter(out_dir, shard_bytes=shard_bytes)
+        # replace_derived False: refuse to drop an old store's labels/token shards (re-import)
+        self.writer = StoreWriter(out_dir, shard_bytes=shard_bytes, replace_derived=replace_derived)
         self.stats = stats
         self.max_chunk_bytes = max_chunk_bytes
         self._seen: set[str] = set()
@@ -174,7 +177,10 @@ class CorpusBuilder:
         manifest = dict(manifest)
         manifest["import"] = {**manifest.get("import", {}), **self.stats.as_dict()}
         manifest["chunking"] = {"max_chunk_bytes": self.max_chunk_bytes, "boundaries": "paragraph"}
-        return self.writer.finish(manifest, heldout_fraction, heldout_seed)
+        out = self.writer.finish(manifest, heldout_fraction, heldout_seed)
+        for note in self.writer.notes:  # derived data kept or deleted on re-import
+            print(f"note: {note}", file=sys.stderr)
+        return out
 
     def abort(self) -> None:
         """Remove the partial output."""
@@ -255,7 +261,11 @@ def import_corpus(
     note = f"the previous store at {out_dir} (if any) is unchanged"
     with writing(out_dir, note):
         builder = CorpusBuilder(
-            out_dir, stats, max_chunk_bytes, shard_bytes=int(shard_mb * (1 << 20))
+            out_dir,
+            stats,
+            max_chunk_bytes,
+            shard_bytes=int(shard_mb * (1 << 20)),
+            replace_derived=force,
         )
         prog = _Progress(total, "import", enabled=progress)
         try:

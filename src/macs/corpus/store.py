@@ -134,6 +134,16 @@ class CorpusStore:
         self._rg_start = np.asarray(rg_start, dtype=np.int64)
         self._rg_loc = rg_loc
         self._cache: dict[str, Any] = {}
+        self._ident = _manifest_ident(path)
+
+    def check_unchanged(self) -> None:
+        """MacsError when the store was replaced (re-imported) or removed since it was opened:
+        what this command read may belong to the old store."""
+        if _manifest_ident(self.path) != self._ident:
+            raise MacsError(
+                f"the store {self.path} was replaced or removed while this command read it "
+                "(another `macs corpus import`?); nothing was published from it: rerun the command"
+            )
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> CorpusStore:
@@ -285,6 +295,15 @@ class CorpusStore:
         return out
 
 
+def _manifest_ident(path: Path) -> tuple[int, int, int] | None:
+    """(device, inode, mtime) of a store's manifest: changes when the store is replaced."""
+    try:
+        st = os.stat(Path(path) / "manifest.json")
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns)
+
+
 def replace_dir(tmp: Path, final: Path) -> None:
     """Move the finished directory `tmp` to `final`, replacing any old one (near-atomic swap);
     first tidy what dead writers of `final` left beside it (clean_stale)."""
@@ -321,12 +340,30 @@ def clean_stale(final: Path) -> list[Path]:
 
 
 class StoreWriter:
-    """Writes documents into a new store in a temp folder; `finish()` swaps it into place."""
+    """Writes documents into a new store in a temp folder; `finish()` swaps it into place.
+
+    Replacing an existing store holds its exclusive store lock from start to swap (refused,
+    naming the holder, while a label/tokenize/select job uses it). The old store's derived data
+    (labels, token shards, selector caches) is kept when the new documents are byte-identical;
+    otherwise the swap is refused, naming what would be lost, unless `replace_derived`."""
 
     def __init__(
-        self, out_dir: str | os.PathLike, shard_bytes: int = 128 << 20, compression: str = "zstd"
+        self,
+        out_dir: str | os.PathLike,
+        shard_bytes: int = 128 << 20,
+        compression: str = "zstd",
+        *,
+        replace_derived: bool = True,
+        what: str = "macs corpus import",
     ):
+        from macs.lock import store_lock
+
         self.out_dir = Path(out_dir)
+        self.replace_derived = replace_derived
+        self.notes: list[str] = []
+        self._lock = contextlib.ExitStack()
+        if (self.out_dir / "manifest.json").exists():  # an existing store: no reader under us
+            self._lock.enter_context(store_lock(self.out_dir, what, shared=False))
         clean_stale(self.out_dir)
         self.tmp = self.out_dir.with_name(f".{self.out_dir.name}.partial-{os.getpid()}")
         if self.tmp.exists():
@@ -487,8 +524,32 @@ class StoreWriter:
             }
         manifest["domains"] = per_domain
         write_json(self.tmp / "manifest.json", manifest)
+        self._carry_derived()
         replace_dir(self.tmp, self.out_dir)
+        self._lock.close()
         return self.out_dir
+
+    def _carry_derived(self) -> None:
+        """Keep the old store's derived data when the documents are unchanged (hard links, so
+        a kill before the swap leaves the old store whole); else refuse unless replace_derived."""
+        old = self.out_dir
+        lost = derived_data(old)
+        if not lost:
+            return
+        if same_documents(old, self.tmp):
+            for d in DERIVED_DIRS:
+                if (old / d).is_dir():
+                    shutil.copytree(old / d, self.tmp / d, copy_function=os.link)
+            self.notes.append(f"kept {old}'s {'; '.join(lost)}: the documents are unchanged")
+        elif not self.replace_derived:
+            raise MacsError(
+                f"{old} already holds a store with {'; '.join(lost)}, made from its current "
+                "documents; this import has different documents, so replacing the store would "
+                "delete them: add --force to replace the store and delete them, or import under "
+                "another --name / --out (the store is unchanged)"
+            )
+        else:
+            self.notes.append(f"replaced {old}: its {'; '.join(lost)} were deleted (--force)")
 
     def abort(self) -> None:
         """Drop the partial output (the old store, if any, is untouched)."""
@@ -500,6 +561,42 @@ class StoreWriter:
                 self._writer.close()
             self._writer = None
         shutil.rmtree(self.tmp, ignore_errors=True)
+        self._lock.close()
+
+
+DERIVED_DIRS = ("labels", "tokens", "selectors")  # made from a store's documents
+
+
+def derived_data(store_dir: Path) -> list[str]:
+    """What a store holds beyond its documents, e.g. ['labels (domain, quality)', 'token
+    shards (gpt2)']; [] when nothing."""
+    out = []
+    for d, what in zip(DERIVED_DIRS, ("labels", "token shards", "selector caches"), strict=True):
+        names = sorted(p.name for p in (store_dir / d).glob("*") if not p.name.startswith("."))
+        if names:
+            out.append(f"{what} ({', '.join(names)})")
+    return out
+
+
+def same_documents(a: Path, b: Path) -> bool:
+    """True when the stores `a` and `b` have byte-identical shard files (same names)."""
+    sa, sb = (
+        sorted((a / "shards").glob("part-*.parquet")),
+        sorted((b / "shards").glob("part-*.parquet")),
+    )
+    if [p.name for p in sa] != [p.name for p in sb]:
+        return False
+    if any(x.stat().st_size != y.stat().st_size for x, y in zip(sa, sb, strict=True)):
+        return False
+    return all(_sha256(x) == _sha256(y) for x, y in zip(sa, sb, strict=True))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def store_path(cfg) -> Path:

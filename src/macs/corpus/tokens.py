@@ -189,7 +189,20 @@ def tokenize_store(
     progress: bool = True,
 ) -> TokenStore:
     """Tokenize every doc of `store` into `<store>/tokens/<name>` (parallel over units of row
-    groups, EOS after each doc); reuses existing shards made with the same tokenizer."""
+    groups, EOS after each doc); reuses existing shards made with the same tokenizer. Holds the
+    store's shared lock and its exclusive tokens lock (see macs.lock.store_lock)."""
+    from macs.lock import store_lock
+
+    with store_lock(store.path, "macs corpus tokenize", area="tokens"):
+        store.check_unchanged()
+        return _tokenize_store(
+            store, tokenizer_json, name, workers, batch_docs, unit_mb, force, progress
+        )
+
+
+def _tokenize_store(
+    store, tokenizer_json, name, workers, batch_docs, unit_mb, force, progress
+) -> TokenStore:
     import hashlib
 
     from macs.corpus.store import clean_stale
@@ -273,6 +286,7 @@ def _tokenize_into(out: Path, store, units, tok_info, workers, batch_docs, progr
         }
         meta = _meta(store, tok_info, index, dict(zip(files, file_tokens, strict=True)), run_info)
         write_json(tmp / "meta.json", meta)
+        store.check_unchanged()  # shards of a replaced store's documents are never published
         replace_dir(tmp, out)
     except BaseException:
         bar.close()

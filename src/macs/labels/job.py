@@ -398,6 +398,7 @@ def publish(
     executor_info: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the manifest and swap the finished work folder into labels/<actor>/ (one rename)."""
+    store.check_unchanged()
     lab = job.labeller
     counts = np.zeros(lab.n_groups, dtype=np.int64)
     n_empty = n_trunc = rows = 0
@@ -447,7 +448,20 @@ def publish(
     return manifest
 
 
-def run_labels(
+def run_labels(store, cfg: LabelsConfig, seed: int = 0, **kwargs) -> dict[str, dict[str, Any]]:
+    """Label every document of `store` for each actor; returns {actor: manifest} of written sidecars.
+
+    Holds the store's shared lock and its exclusive labels lock (a second label job, or an
+    import that would replace the store, is refused naming this one). Keyword arguments: see
+    `_run_labels`."""
+    from macs.lock import store_lock
+
+    with store_lock(store.path, "macs label", area="labels"):
+        store.check_unchanged()  # replaced between open and lock: read nothing from the old one
+        return _run_labels(store, cfg, seed, **kwargs)
+
+
+def _run_labels(
     store,
     cfg: LabelsConfig,
     seed: int = 0,

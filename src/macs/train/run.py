@@ -73,12 +73,25 @@ def train_from_config(cfg, stop_at_step: int | None = None, pool=None):
     from macs.pool import open_pool
     from macs.train.loop import train
 
-    pool = pool if pool is not None else open_pool(cfg)
-    evaluator = evaluator_for(cfg, pool) if cfg.train.eval_at_end else None
     main = int(os.environ.get("RANK", "0")) == 0
     lock = run_lock(cfg.run.run_dir, "macs train") if main else contextlib.nullcontext()
     with lock:
+        if main:
+            save_config_first(cfg)
+        pool = pool if pool is not None else open_pool(cfg)
+        evaluator = evaluator_for(cfg, pool) if cfg.train.eval_at_end else None
         return train(cfg, pool, selection_factory(cfg, pool), evaluator, stop_at_step=stop_at_step)
+
+
+def save_config_first(cfg) -> None:
+    """A fresh run (no checkpoint yet) writes its resolved config.yaml before anything else,
+    atomically, so a run killed at any point after the lock can be resumed with --resume."""
+    from macs.config import save_config
+    from macs.train.checkpoint import latest_checkpoint
+
+    run_dir = Path(cfg.run.run_dir)
+    if latest_checkpoint(run_dir / "checkpoints") is None:
+        save_config(cfg, run_dir / "config.yaml")
 
 
 def resume_config(run_dir: Path):
@@ -87,6 +100,12 @@ def resume_config(run_dir: Path):
 
     path = Path(run_dir) / "config.yaml"
     if not path.exists():
+        if Path(run_dir).is_dir() and (Path(run_dir) / ".lock").exists():
+            raise MacsError(
+                f"{run_dir} has no config.yaml: its `macs train` was stopped before it saved its "
+                "config (nothing was trained); start it again with the original command "
+                f"(`macs train --config FILE --set run.name={Path(run_dir).name}`)"
+            )
         raise MacsError(
             f"{run_dir} is not a macs run directory (no config.yaml); give the run's folder"
         )

@@ -1,0 +1,183 @@
+"""Locks on corpus stores (issue 22): a label job holds its store, so a second label job and an
+import into the store are refused with one line naming the holder, and leave nothing behind; a
+store replaced under a reader is reported; a symlink where a lock goes is refused, never
+written through."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from macs.errors import MacsError
+from macs.lock import run_lock, store_lock
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+# a real label job (run_labels) whose labeller stops in its first batch: it holds the store
+SLOW_LABEL_JOB = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    from macs.corpus.store import CorpusStore
+    from macs.labels.base import Labeller
+    from macs.labels.config import LabelsConfig
+    from macs.labels.job import run_labels
+
+    class Slow(Labeller):
+        kind = "slow"
+        group_names = ["all"]
+
+        def score_batch(self, batch):
+            print("labelling", flush=True)
+            time.sleep(120)
+            n = len(batch)
+            return np.zeros(n, np.float32), np.zeros(n, np.int32)
+
+    cfg = LabelsConfig.model_validate({"workers": 1, "rows_per_part": 100})
+    run_labels(CorpusStore.open(sys.argv[1]), cfg, actors=[], labellers={"slow": Slow({})},
+               progress=False)
+    """
+)
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+
+
+def _macs(*args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "macs", *map(str, args)],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def store(mini_store, tmp_path) -> Path:
+    dst = tmp_path / "store"
+    shutil.copytree(mini_store.path, dst, ignore=shutil.ignore_patterns("labels", "tokens"))
+    return dst
+
+
+def _one_error_line(r: subprocess.CompletedProcess) -> str:
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr, r.stderr[-3000:]
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def test_label_job_holds_the_store(store, tmp_path, mini_corpus_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", SLOW_LABEL_JOB, str(store)],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "labelling", holder.stderr.read()
+        manifest = (store / "manifest.json").stat()
+        # a second label job: refused, naming the first; no work folder of its own
+        r = _macs("label", "--store", store, "--actors", "domain", cwd=tmp_path)
+        line = _one_error_line(r)
+        assert f"the store {store} is in use by pid {holder.pid} (macs label)" in line, line
+        assert "writing its labels" in line
+        assert not list((store / "labels" / ".work").glob("domain-*"))
+        assert not (store / "labels" / "domain").exists()
+        # an import into the store: refused, the store untouched
+        r = _macs("corpus", "import", mini_corpus_path, "--out", store, "-q", cwd=tmp_path)
+        line = _one_error_line(r)
+        assert f"in use by pid {holder.pid} (macs label)" in line, line
+        assert (store / "manifest.json").stat().st_ino == manifest.st_ino
+        assert not list(tmp_path.glob(".store.*"))  # no partial import beside it
+    finally:
+        holder.kill()
+        holder.wait()
+    # the killed holder's lock is gone: labelling works again
+    r = _macs("label", "--store", store, "--actors", "domain", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (store / "labels" / "domain" / "manifest.json").exists()
+
+
+def test_readers_share_an_importer_excludes(store):
+    with store_lock(store, "macs select"):
+        with store_lock(store, "macs select"):  # re-entrant in one process
+            pass
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from macs.lock import store_lock\n"
+                "with store_lock(sys.argv[1], 'macs select'): pass\n"
+                "try:\n"
+                "    with store_lock(sys.argv[1], 'macs corpus import', shared=False): pass\n"
+                "except Exception as e: print(e)\n",
+                str(store),
+            ],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 0, r.stderr
+        assert f"in use by pid {os.getpid()} (macs select)" in r.stdout, r.stdout
+
+
+def test_a_store_replaced_under_a_reader_is_reported(store, mini_corpus_path):
+    from macs.corpus.importer import import_corpus
+    from macs.corpus.store import CorpusStore
+
+    s = CorpusStore.open(store)
+    s.check_unchanged()
+    import_corpus([mini_corpus_path], store, progress=False, heldout_fraction=0.2)
+    with pytest.raises(MacsError, match="was replaced or removed while this command read it"):
+        s.check_unchanged()
+
+
+def test_a_symlinked_lock_is_refused_and_its_target_kept(tmp_path):
+    target = tmp_path / "somefile"
+    target.write_text("precious\n")
+    run_dir = tmp_path / "runs" / "R"
+    run_dir.mkdir(parents=True)
+    (run_dir / ".lock").symlink_to(target)
+    with (
+        pytest.raises(MacsError, match="is a symbolic link; macs does not write"),
+        run_lock(run_dir),
+    ):
+        pass
+    assert target.read_text() == "precious\n"
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / ".lock").symlink_to(target)
+    with pytest.raises(MacsError, match="symbolic link"), store_lock(store, "macs label"):
+        pass
+    assert target.read_text() == "precious\n"
+
+
+def test_macs_train_refuses_a_symlinked_run_lock(tmp_path):
+    target = tmp_path / "somefile"
+    target.write_text("precious\n")
+    run_dir = tmp_path / "runs" / "R"
+    run_dir.mkdir(parents=True)
+    (run_dir / ".lock").symlink_to(target)
+    r = _macs(
+        "train",
+        "--set",
+        "run.name=R",
+        "--set",
+        f"run.runs_dir={tmp_path / 'runs'}",
+        cwd=tmp_path,
+    )
+    line = _one_error_line(r)
+    assert "symbolic link" in line, line
+    assert target.read_text() == "precious\n"
