@@ -236,4 +236,40 @@ def test_train_run_logs_spearman_per_refresh_and_resumes_to_the_same_stages(
     for x in (*strip[0], *strip[1]):
         x.get("oracle", {}).pop("docs_per_s", None)
         x.pop("features", None)  # the resumed process featurised fewer docs
+        x.get("compute", {}).pop("seconds", None)  # the oracle's tokens must match, not its time
     assert strip[0] == strip[1]
+
+
+def test_oracle_compute_and_the_near_random_floor(mates_cfg):
+    """Each refresh records its oracle's work (a forward and backward pass per probed window,
+    a reference-set forward per probe and per refresh) and says when its influence model is
+    below the Spearman floor."""
+    pool, cfg = mates_cfg
+    model, opt = _trained(pool, cfg)
+    for floor, near in ((1.0, True), (-1.0, False)):
+        c = cfg.model_copy(deep=True)
+        c.baselines.mates.spearman_floor = floor
+        notes: list[str] = []
+        sel = _selector(pool, c, log=notes.append)
+        ch = _stages(sel, model, opt)
+        assert "compute" not in ch[0].log
+        est = sel.oracle().estimator
+        windows = 0
+        for k in (1, 2):
+            log = ch[k].log
+            comp, im = log["compute"], log["influence_model"]
+            assert comp["what"] == "mates oracle" and comp["probes"] == 24
+            assert comp["seconds"] == log["seconds"]["oracle"] > 0
+            # backward: the probed windows' tokens; at most the probed docs' tokens
+            probed = pool.n_tokens[sel.oracle_sample(0)].sum()  # any sample: just a scale check
+            assert 0 < comp["backward_tokens"] <= 4 * probed
+            ref_passes, rest = divmod(
+                comp["forward_tokens"] - comp["backward_tokens"], est.ref_tokens
+            )
+            assert rest == 0 and ref_passes >= log["oracle"]["n_scored"]
+            windows += ref_passes
+            assert im["near_random"] is near and im["spearman_floor"] == floor
+            assert ("near_random_note" in im) is near
+        said = [n for n in notes if "samples its candidate slice near-randomly" in n]
+        assert len(said) == (2 if near else 0)
+    assert est.forward_tokens > 0 and windows > 0

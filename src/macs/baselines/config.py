@@ -58,6 +58,12 @@ class MatesConfig(_Section):
     tau: float = Field(
         1.0, gt=0, description="Gumbel-top-k temperature on predicted influence (z units)"
     )
+    spearman_floor: float = Field(
+        0.1,
+        ge=-1.0,
+        le=1.0,
+        description="held-out Spearman below which a refresh is reported as sampling near-randomly",
+    )
 
 
 class QuRatingConfig(_Section):

@@ -21,7 +21,11 @@ At every refresh, on the current model:
    without replacement proportionally to exp(pred / tau)).
 Stage 0, with no trained model yet, is a uniform random sample at the budget, as in MATES.
 
-Costs per refresh (`seconds` in the selection log): oracle, features, fit, predict, select.
+Costs per refresh (`seconds` in the selection log): oracle, features, fit, predict, select;
+the oracle's work as a compute record (`compute`: seconds, forward and backward tokens: one
+forward and backward pass per probed window, one forward pass of the reference set per probe
+and per refresh). A refresh whose held-out Spearman is below `spearman_floor` (or has none)
+says so (`influence_model.near_random` and a note in the log): its draw is near-random.
 State for an exact resume: the selection counts, the RNG state and the refresh count. The
 influence model is refit from the oracle at every refresh (on the restored model and
 optimiser), so it is not saved; features are recomputed (or read from the disk cache).
@@ -35,6 +39,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from macs.baselines.base import Choice, Online, Selector, SelectorContext
+from macs.baselines.costs import compute_record
 from macs.baselines.mates_features import FeatureCache, make_featurizer
 from macs.baselines.mates_model import fit_with_holdout
 from macs.baselines.random import least_selected_first
@@ -135,9 +140,18 @@ class MatesSelector(Selector):
         self.refreshes += 1
         secs: dict[str, float] = {}
         o_idx = self.oracle_sample(k_oracle)
+        est = self.oracle().estimator
+        tok0 = (est.forward_tokens, est.backward_tokens)
         t = time.perf_counter()
         r = np.asarray(self.oracle()(online.model, o_idx, online.step, online.optimizer), float)
         secs["oracle"] = time.perf_counter() - t
+        oracle_cost = compute_record(
+            "mates oracle",
+            secs["oracle"],
+            est.forward_tokens - tok0[0],
+            est.backward_tokens - tok0[1],
+            probes=int(o_idx.size),
+        )
         feat0 = self.features.stats["seconds"]
         model, report = self._fit(stage, o_idx, r, k_split, secs)
         t = time.perf_counter()
@@ -161,6 +175,7 @@ class MatesSelector(Selector):
             t0,
             scores=pred[np.searchsorted(cand, idx)],
             seconds=secs,
+            compute=oracle_cost,
             **self._refresh_log(
                 o_idx, r, report, cand, pred, idx, secs, online.optimizer is not None
             ),
@@ -217,6 +232,7 @@ class MatesSelector(Selector):
                 **report,
                 "features": fc.featurizer.kind,
                 "dim": int(fc.mat.shape[1]) if fc.mat is not None else 0,
+                **self._near_random(report.get("heldout_spearman")),
             },
             "candidates": {
                 "n_docs": int(cand.size),
@@ -237,6 +253,21 @@ class MatesSelector(Selector):
             },
         }
 
+    def _near_random(self, rho: float | None) -> dict[str, Any]:
+        """Whether this refresh's influence model predicts its oracle no better than the floor
+        (`spearman_floor`, held-out Spearman; none measured counts as below): then Gumbel-top-k
+        on its predictions is close to a uniform sample of the candidate slice."""
+        floor = float(self.mcfg.spearman_floor)
+        near = rho is None or rho < floor
+        out: dict[str, Any] = {"spearman_floor": floor, "near_random": near}
+        if near:
+            got = "none measured" if rho is None else f"{rho:.3f}"
+            out["near_random_note"] = (
+                f"held-out Spearman {got} is below the floor {floor:g}: this refresh samples "
+                "its candidate slice near-randomly"
+            )
+        return out
+
     def _say(self, stage: int, log: dict[str, Any]) -> None:
         o, m, s = log["oracle"], log["influence_model"], log["seconds"]
         rho = m.get("heldout_spearman")
@@ -247,6 +278,8 @@ class MatesSelector(Selector):
             f"{log['n_docs']} of {log['candidates']['n_docs']} candidates, {log['n_tokens']} "
             f"tokens (budget {log['budget']}) in {s['total']:.1f}s"
         )
+        if m["near_random"]:
+            self.ctx.log(f"[mates] stage {stage}: note: {m['near_random_note']}")
 
     def state_dict(self) -> dict[str, Any]:
         """Counts, the RNG state and the refresh count (the influence model is refit every refresh)."""

@@ -26,12 +26,16 @@ class ProbeEstimator(RewardEstimator):
         super().__init__(cfg, reference)
         self.ref_units = reference_units(reference)
         self.base_loss: float | None = None
+        self.ref_tokens = sum(int(u.ids.size) for us in self.ref_units.values() for u in us)
+        self.forward_tokens = 0  # model tokens through forward passes so far (cost records)
+        self.backward_tokens = 0  # and through backward passes (the probe steps)
 
     @torch.no_grad()
     def reference_loss(self, model) -> float:
         """Mean over tasks of the mean continuation loss (nats per token) of the reference examples."""
         dev = model_device(model)
         per_task = []
+        self.forward_tokens += self.ref_tokens
         for units in self.ref_units.values():
             total = 0.0
             for _, ids, mask in self._batches(units, dev):
@@ -61,6 +65,8 @@ class ProbeEstimator(RewardEstimator):
         try:
             for i, u in enumerate(units):
                 ids, mask = collate([u], dev)
+                self.forward_tokens += int(u.ids.size)
+                self.backward_tokens += int(u.ids.size)
                 loss = model_loss(model, ids, mask, self.cfg.dtype)[0]
                 grads = torch.autograd.grad(loss, params, allow_unused=True)
                 for p, g in zip(params, grads, strict=True):
