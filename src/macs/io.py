@@ -161,11 +161,34 @@ def write_parquet(path: str | os.PathLike, table, **kwargs) -> None:
         pq.write_table(table, tmp, **kwargs)
 
 
+def open_nofollow(path: str | os.PathLike, flags: int, mode: int = 0o666) -> int:
+    """os.open with O_NOFOLLOW: a symbolic link at `path` is a one-line MacsError (macs never
+    writes through a link, which could truncate the file it points to), as is anything but a
+    regular file."""
+    import stat
+
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise MacsError(
+                f"{path} is a symbolic link; macs does not write through links (it could "
+                f"overwrite the file the link points to): remove it (rm {path}) and rerun"
+            ) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise MacsError(f"{path} is not a regular file; remove it and rerun")
+    return fd
+
+
 def append_jsonl(path: str | os.PathLike, record: dict) -> None:
-    """Append one JSON line and fsync (a crash loses at most the line being written)."""
+    """Append one JSON line and fsync (a crash loses at most the line being written); a
+    symlink at `path` is refused (open_nofollow)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
+    fd = open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
         f.write(json.dumps(record, default=_default) + "\n")
         f.flush()
         os.fsync(f.fileno())

@@ -14,18 +14,16 @@ written through. flock needs a local file system (on NFS it may lock per host on
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import socket
-import stat
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from macs.errors import MacsError
-from macs.io import pid_alive
+from macs.io import open_nofollow, pid_alive
 
 LOCK_NAME = ".lock"
 _STORE_HELD: dict[str, list] = {}  # lock file -> [fd, shared, depth] (store locks of this process)
@@ -39,25 +37,6 @@ def _holder(what: str) -> dict:
         "argv": sys.argv,
         "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-
-
-def open_nofollow(path: str | os.PathLike, flags: int, mode: int = 0o666) -> int:
-    """os.open with O_NOFOLLOW: a symbolic link at `path` is a one-line MacsError (macs never
-    writes through a link, which could truncate the file it points to), as is anything but a
-    regular file."""
-    try:
-        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise MacsError(
-                f"{path} is a symbolic link; macs does not write through links (it could "
-                f"overwrite the file the link points to): remove it (rm {path}) and rerun"
-            ) from None
-        raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise MacsError(f"{path} is not a regular file; remove it and rerun")
-    return fd
 
 
 def read_holder(run_dir: str | os.PathLike, name: str = LOCK_NAME) -> dict | None:

@@ -181,3 +181,17 @@ def test_macs_train_refuses_a_symlinked_run_lock(tmp_path):
     line = _one_error_line(r)
     assert "symbolic link" in line, line
     assert target.read_text() == "precious\n"
+
+
+def test_an_appended_log_that_is_a_symlink_is_refused(tmp_path):
+    from macs.io import append_jsonl, read_jsonl
+
+    target = tmp_path / "somefile"
+    target.write_text("precious\n")
+    (tmp_path / "metrics.jsonl").symlink_to(target)
+    with pytest.raises(MacsError, match="symbolic link"):
+        append_jsonl(tmp_path / "metrics.jsonl", {"step": 1})
+    assert target.read_text() == "precious\n"
+    append_jsonl(tmp_path / "real.jsonl", {"step": 1})  # a plain file still appends
+    append_jsonl(tmp_path / "real.jsonl", {"step": 2})
+    assert read_jsonl(tmp_path / "real.jsonl") == [{"step": 1}, {"step": 2}]
