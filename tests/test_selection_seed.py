@@ -30,3 +30,24 @@ def test_seed_offset_moves_the_selection_draw_only(mini_pool):
     for seed in (0, 3):
         a, b = method_config(c, "random_aa", seed), method_config(c, "random", seed)
         assert a.run.seed == b.run.seed == seed and a.selection.seed_offset == 1000
+
+
+def test_compute_matched_arm_config():
+    import pytest
+
+    from macs.config import load_config
+    from macs.errors import MacsError
+    from macs.pipeline import check_methods, matched_arm, matched_config
+
+    cfg = load_config(None, ["train.tokens=3000", "run.name=cmp"])
+    assert matched_arm(cfg, "random@multi_actor") == ("random", "multi_actor")
+    assert matched_arm(cfg, "multi_actor") is None
+    sub = matched_config(cfg, "random@multi_actor", 2, 1234.4)
+    assert sub.train.tokens == 4234 and sub.selection.method == "random" and sub.run.seed == 2
+    assert (
+        sub.selection.label == "random@multi_actor" and sub.run.name == "cmp/random@multi_actor-s2"
+    )
+    with pytest.raises(MacsError, match="its target 'dsir' must be one of the compared methods"):
+        check_methods(cfg, ["random@dsir", "random"], None)
+    with pytest.raises(MacsError, match="BASE@TARGET"):
+        matched_arm(cfg, "random@")

@@ -97,6 +97,44 @@ def method_config(cfg, name: str, seed: int):
         raise MacsError(f"compare.variants.{name}: invalid overrides ({bad})") from e
 
 
+MATCH = "@"  # 'random@multi_actor': random trained on multi_actor's extra compute as more tokens
+
+
+def matched_arm(cfg, name: str) -> tuple[str, str] | None:
+    """(base, target) of a compute-matched arm 'BASE@TARGET' (None for any other method or variant)."""
+    if MATCH not in name or name in cfg.compare.variants:
+        return None
+    base, _, target = name.partition(MATCH)
+    if not base or not target or MATCH in target:
+        raise MacsError(
+            f"method {name!r}: a compute-matched arm is BASE@TARGET, e.g. random@multi_actor"
+        )
+    return base, target
+
+
+def matched_config(cfg, name: str, seed: int, extra_tokens: float):
+    """The config of compute-matched arm `name` (BASE@TARGET): BASE on train.tokens + extra_tokens."""
+    from macs.config import Config
+
+    base, _ = matched_arm(cfg, name)
+    data = method_config(cfg, base, seed).model_dump(mode="json")
+    data["run"]["name"] = run_dir_name(cfg.run.name, name, seed)
+    data["selection"]["label"] = name
+    data["train"]["tokens"] = float(round(cfg.train.tokens + max(0.0, extra_tokens)))
+    return Config.model_validate(data)
+
+
+def extra_compute(run_dirs: list[Path]) -> float:
+    """The mean over runs of the selection's extra work in training-token equivalents (macs.report.costs)."""
+    from macs.report.costs import mean_costs
+    from macs.report.load import load_run
+
+    c = mean_costs([load_run(d) for d in run_dirs])
+    if c is None:
+        raise MacsError(f"no finished run among {[str(d) for d in run_dirs]} to measure compute on")
+    return float(c["extra_tokens"])
+
+
 def check_methods(cfg, methods: list[str], pool) -> None:
     """Validate every method (and variant) against the pool before any training (one-line errors)."""
     from macs.baselines.base import SelectorContext
@@ -105,6 +143,14 @@ def check_methods(cfg, methods: list[str], pool) -> None:
 
     budgets = plan(cfg, 1)["stage_budgets"]
     for m in methods:
+        arm = matched_arm(cfg, m)
+        if arm is not None:
+            if arm[1] not in methods or matched_arm(cfg, arm[1]) is not None:
+                raise MacsError(
+                    f"method {m!r}: its target {arm[1]!r} must be one of the compared methods "
+                    f"({', '.join(x for x in methods if matched_arm(cfg, x) is None)})"
+                )
+            m = arm[0]
         sub = method_config(cfg, m, cfg.run.seed)
         seed = sub.run.seed + sub.selection.seed_offset
         ctx = SelectorContext(pool=pool, cfg=sub, seed=seed, stage_budgets=budgets)
@@ -135,6 +181,8 @@ def prepare_methods(cfg, methods: list[str], seeds: list[int], pool) -> None:
     budgets = plan(cfg, 1)["stage_budgets"]
     for seed in seeds:
         for m in methods:
+            if matched_arm(cfg, m) is not None:
+                m = matched_arm(cfg, m)[0]
             sub = method_config(cfg, m, seed)
             name, actors = parse_method(sub.selection.method)
             ctx = SelectorContext(
@@ -180,26 +228,47 @@ def _compare_locked(cfg, methods, seeds, baseline, jobs, root: Path, t_start: fl
     """run_compare's work while it holds the lock of the job's root folder."""
     from macs.pool import open_pool
     from macs.report.build import build_report
-    from macs.train.run import train_from_config
 
     prepare_data(cfg)
     pool = open_pool(cfg)
     check_methods(cfg, methods, pool)
     prepare_methods(cfg, methods, seeds, pool)
-    subs = [method_config(cfg, m, seed) for seed in seeds for m in methods]
+    plain = [m for m in methods if matched_arm(cfg, m) is None]
+    subs = [method_config(cfg, m, seed) for seed in seeds for m in plain]
     jobs = max(1, int(jobs or cfg.compare.jobs))
-    if jobs == 1:
-        run_dirs = []
-        for i, sub in enumerate(subs, 1):
-            _say(
-                f"[{i}/{len(subs)}] training {sub.run.name} ({sub.selection.method}, seed {sub.run.seed})"
-            )
-            run_dirs.append(train_from_config(sub, pool=pool).run_dir)
-    else:
-        run_dirs = _train_parallel(subs, jobs)
+    run_dirs = _train_all(subs, jobs, pool)
+    # compute-matched arms: BASE on as many more tokens as TARGET's measured extra work
+    dirs = {
+        (s.selection.label or s.selection.method, s.run.seed): d
+        for s, d in zip(subs, run_dirs, strict=True)
+    }
+    matched = []
+    for m in methods:
+        arm = matched_arm(cfg, m)
+        if arm is not None:
+            extra = extra_compute([dirs[(arm[1], seed)] for seed in seeds])
+            _say(f"{m}: {arm[0]} on {extra:,.0f} more tokens ({arm[1]}'s extra work)")
+            matched += [matched_config(cfg, m, seed, extra) for seed in seeds]
+    if matched:
+        run_dirs += _train_all(matched, jobs, pool)
     report = build_report(run_dirs, root / "report", method=methods[0], baseline=baseline)
     _say(f"done in {time.perf_counter() - t_start:.0f}s: {len(run_dirs)} runs; report {report}")
     return report
+
+
+def _train_all(subs: list, jobs: int, pool) -> list[Path]:
+    """Train (or reuse) every run of `subs`, in this process or `jobs` workers; run dirs in order."""
+    from macs.train.run import train_from_config
+
+    if jobs > 1:
+        return _train_parallel(subs, jobs)
+    out = []
+    for i, sub in enumerate(subs, 1):
+        _say(
+            f"[{i}/{len(subs)}] training {sub.run.name} ({sub.selection.method}, seed {sub.run.seed})"
+        )
+        out.append(train_from_config(sub, pool=pool).run_dir)
+    return out
 
 
 def _train_one(cfg_data: dict) -> str:

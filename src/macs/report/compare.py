@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from macs.io import write_json, write_text
+from macs.report.costs import mean_costs
 from macs.report.load import Run, eval_metrics, group_labels
 from macs.report.stats import PRIMARY, paired_diff, primary_contrasts, rank_methods
 
@@ -101,6 +102,7 @@ def comparison(runs: list[Run], baseline: str = "random") -> dict:
         "diffs": diffs,
         "contrasts": primary_contrasts(values, metrics, declared, primary_metrics),
         "aa": aa_arms(by, baseline),
+        "compute_matched": _compute_matched(by, values, metrics),
         "ranking": {
             "by": "mean rank over the primary metrics (means over seeds)",
             "metrics": [k for k, _ in primary],
@@ -157,6 +159,24 @@ def aa_arms(by: dict[str, dict[int, Run]], baseline: str) -> list[str]:
     )
 
 
+def _compute_matched(by: dict[str, dict[int, Run]], values: dict, metrics: dict) -> list[dict]:
+    """Per compute-matched arm BASE@TARGET and primary metric: TARGET minus the arm, paired by seed."""
+    out = []
+    for arm in sorted(m for m in by if "@" in m):
+        target = arm.split("@", 1)[1]
+        if target not in by:
+            continue
+        tok = [int((r.summary or {}).get("tokens") or 0) for r in by[arm].values()]
+        row = {"arm": arm, "target": target, "train_tokens": max(tok) if tok else 0, "diffs": {}}
+        for k, _ in PRIMARY:
+            if k in metrics:
+                d = paired_diff(k, target, arm, values[k], metrics[k])
+                if d is not None:
+                    row["diffs"][k] = d.as_dict()
+        out.append(row)
+    return out
+
+
 def _declared(runs: list[Run]) -> tuple[list[str], list[str]]:
     """compare.contrasts and compare.primary_metrics as the runs' saved configs declared them."""
     for r in runs:
@@ -209,6 +229,7 @@ def _costs(by: dict[str, dict[int, Run]]) -> dict:
             "online_overhead": float(np.mean([r.summary.get("overhead", 0.0) for r in rs])),
             "labelling_seconds_shared": float(sum(labels.values())),
             "labels": sorted(labels),
+            "work": mean_costs(rs),  # seconds and training-token equivalents (macs.report.costs)
         }
     return out
 
@@ -296,8 +317,42 @@ def table_markdown(cmp: dict) -> str:
             + ", ".join(f"{i}. {m} ({r:.2f})" for i, (m, r) in enumerate(rk["order"], 1)),
             "",
         ]
-    lines += _truncation_md(cmp) + _diversity_md(cmp) + _costs_md(cmp) + _reliability_md(cmp)
+    lines += (
+        _matched_md(cmp)
+        + _truncation_md(cmp)
+        + _diversity_md(cmp)
+        + _costs_md(cmp)
+        + _reliability_md(cmp)
+    )
     return "\n".join(lines)
+
+
+def _matched_md(cmp: dict) -> list[str]:
+    rows = cmp.get("compute_matched") or []
+    if not rows:
+        return []
+    base = cmp["baseline"]
+    out = [
+        "### Compute-matched arms (BASE@TARGET: BASE trained on TARGET's extra work as more tokens)",
+        "",
+        f"| target | metric | target - {base} (equal tokens) | target - arm (equal compute) | arm | arm's tokens |",
+        "|---|---|---|---|---|---:|",
+    ]
+
+    def cell(d: dict | None) -> str:
+        if d is None:
+            return "-"
+        iv = "" if d["lo"] is None else f" [{d['lo']:+.4f}, {d['hi']:+.4f}]"
+        return f"{d['mean']:+.4f}{iv} {d['verdict']}"
+
+    for r in rows:
+        for k, d in r["diffs"].items():
+            eq = cmp["diffs"].get(r["target"], {}).get(k)
+            out.append(
+                f"| {r['target']} | {metric_title(cmp, k, k)} | {cell(eq)} | {cell(d)} | "
+                f"{r['arm']} | {r['train_tokens']:,} |"
+            )
+    return out + [""]
 
 
 def _contrasts_md(cmp: dict) -> list[str]:
@@ -370,14 +425,29 @@ def _costs_md(cmp: dict) -> list[str]:
     if not c:
         return []
     out = [
-        "### Cost per run (means over seeds; labelling is offline and shared, counted once)",
+        "### Cost per run (means over seeds)",
         "",
-        "| method | training s | selection s | online overhead | labelling s (labels) |",
-        "|---|---:|---:|---:|---|",
+        "Seconds, and training-token equivalents (tokens of forward/backward work: counted "
+        "tokens as (forward + 2 backward) / 3, else seconds at the run's training throughput). "
+        "Online: refreshes and in-run rewards; one-off: stage 0's precomputation (a RegMix "
+        "sweep, a perplexity reference model; counted in full even when cached); labelling: the "
+        "offline label sets the method reads (shared by all runs reading them).",
+        "",
+        "| method | training s | training tokens | online s | online overhead | one-off s (what) "
+        "| labelling s (labels) | extra work, token equivalents | extra / training |",
+        "|---|---:|---:|---:|---:|---|---|---:|---:|",
     ]
     for m, d in c.items():
+        w = d.get("work") or {}
+        what = ", ".join(w.get("oneoff") or []) or "-"
+        extra = w.get("extra_tokens")
         out.append(
-            f"| {m} | {d['train_seconds']:.1f} | {d['selection_seconds']:.1f} | {d['online_overhead']:.1%} | {d['labelling_seconds_shared']:.1f} ({', '.join(d['labels']) or '-'}) |"
+            f"| {m} | {d['train_seconds']:.1f} | {w.get('train_tokens', 0):,.0f} | "
+            f"{w.get('online_seconds', 0.0):.1f} | {d['online_overhead']:.1%} | "
+            f"{w.get('oneoff_seconds', 0.0):.1f} ({what}) | "
+            f"{d['labelling_seconds_shared']:.1f} ({', '.join(d['labels']) or '-'}) | "
+            f"{'-' if extra is None else f'{extra:,.0f}'} | "
+            f"{'-' if extra is None else format(w['extra_fraction'], '.1%')} |"
         )
     return out + [""]
 
