@@ -42,6 +42,11 @@ def test_label_then_report(store_copy, tmp_path, capsys):
     rep = json.loads(report.read_text())
     assert rep["quality"]["n_ham_heldout"] > 0 and rep["topic"]["bbc"]["n_docs"] == 40
     assert 0.5 < rep["quality"]["auc_ham_vs_spam_heldout"] <= 1.0
+    # the actors' agreement: one pair, quality's score against topic's groups and back
+    assert "## actor agreement" in out and "| quality x topic |" in out
+    (pair,) = rep["agreement"]["pairs"]
+    assert pair["actors"] == ["quality", "topic"] and 0 <= pair["nmi"] <= 1
+    assert {e["groups_of"] for e in rep["agreement"]["explained"]} >= {"topic"}
 
 
 def test_user_errors_exit_2_without_traceback(store_copy, capsys):

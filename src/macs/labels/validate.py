@@ -5,6 +5,8 @@
 - topic: NMI and ARI of the topics against the BBC news categories (read from the doc id or
   source path); NMI of topic vs domain over the whole corpus; the domain x topic table.
 - domain: group counts and the classifier's held-out accuracy (when one was trained).
+- agreement between the actors (macs.labels.agreement): mutual information of their groupings,
+  correlation of their scores, the share of a score's variance another actor's groups explain.
 """
 
 from __future__ import annotations
@@ -177,6 +179,10 @@ def validation_report(store, cfg: LabelsConfig, seed: int = 0) -> dict[str, Any]
             d = np.asarray(domains, dtype=object)
             names = np.asarray(lab.group_names, dtype=object)
             rep["domain"]["agreement_all_docs"] = float((names[lab.group] == d).mean())
+    if len(have) >= 2:
+        from macs.labels.agreement import agreement_report
+
+        rep["agreement"] = agreement_report({a: load_labels(store, a) for a in have})
     return rep
 
 
@@ -250,4 +256,8 @@ def format_report(rep: dict[str, Any]) -> str:
         ]
         for name, row in t["domain_x_topic"].items():
             out.append(f"| {name} | " + " | ".join(str(x) for x in row) + " |")
+    if rep.get("agreement"):
+        from macs.labels.agreement import format_agreement
+
+        out += ["", *format_agreement(rep["agreement"])]
     return "\n".join(out)
