@@ -177,3 +177,31 @@ def test_select_exports_with_format(tmp_path, data_dir, capsys):
     with pytest.raises(SystemExit):
         main(["select", "-c", cfg, "--format", "hf"])
     assert "give --format and --export together" in capsys.readouterr().err
+
+
+def test_select_jsonl_export_has_the_manifest_score_and_groups(tmp_path, data_dir, capsys):
+    """Issue 25: `macs select --format jsonl` writes what `macs export --format jsonl` writes."""
+    cfg = _config(tmp_path, data_dir, actors=["domain"], fraction=0.1)
+    main(["select", "-c", cfg, "--format", "jsonl", "--export", str(tmp_path / "sel.jsonl")])
+    manifest = tmp_path / "runs" / "sel" / "select" / "manifest.parquet"
+    main(["export", str(manifest), "-f", "jsonl", "-o", str(tmp_path / "exp.jsonl"), "-c", cfg])
+    got = [json.loads(x) for x in (tmp_path / "sel.jsonl").read_text().splitlines()]
+    assert got == [json.loads(x) for x in (tmp_path / "exp.jsonl").read_text().splitlines()]
+    assert got and all({"id", "text", "domain", "score"} <= set(r) for r in got)
+    table, _ = read_manifest(manifest)
+    assert [r["score"] for r in got] == table.column("score").to_pylist()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "selection.actors=[qualty]"], "selection.actors: unknown actor 'qualty'; did"),
+        (["--show", "nosuch"], "--show: unknown actor 'nosuch'; the actors are quality, domain"),
+    ],
+)
+def test_select_names_unknown_actors_in_one_line(tmp_path, data_dir, capsys, args, message):
+    cfg = _config(tmp_path, data_dir, fraction=0.1)
+    with pytest.raises(SystemExit) as e:
+        main(["select", "-c", cfg, *args])
+    errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]
+    assert e.value.code == 2 and len(errors) == 1 and message in errors[0], errors

@@ -139,11 +139,27 @@ def load_config(path: str | Path | None = None, sets: list[str] | None = None) -
     try:
         return Config.model_validate(data)
     except ValidationError as e:
-        where = f"{path}" if path else "the --set overrides"
-        problems = "; ".join(_describe(err) for err in e.errors()[:5])
-        more = f"; and {len(e.errors()) - 5} more" if len(e.errors()) > 5 else ""
-        fix = f"fix it in {path}" if path else "fix the --set value"
-        raise MacsError(f"{where}: {problems}{more} ({fix})") from e
+        errs = e.errors()
+        keys = {item.split("=", 1)[0].strip() for item in sets or []}
+        cli = [_cli_key(err, keys) for err in errs]
+        problems = "; ".join(_describe(err) for err in errs[:5])
+        more = f"; and {len(errs) - 5} more" if len(errs) > 5 else ""
+        if path is not None and not any(cli):
+            raise MacsError(f"{path}: {problems}{more} (fix it in {path})") from e
+        flags = sorted({k for k in cli if k})
+        fix = (
+            f"fix {', '.join(flags) or 'the value'}, given by --set or by an option of the command"
+        )
+        raise MacsError(f"the command line: {problems}{more} ({fix})") from e
+
+
+def _cli_key(err: dict, keys: set[str]) -> str | None:
+    """The --set key (also what a command's option sets) that an error's field came from, if any."""
+    name = ".".join(str(x) for x in err["loc"])
+    for k in keys:
+        if name == k or name.startswith(k + "."):
+            return k
+    return None
 
 
 def _describe(err: dict) -> str:

@@ -142,6 +142,7 @@ def select_cmd(
     if (fmt is None) != (export is None):
         raise MacsError("give --format and --export together (e.g. --format hf --export out/hf)")
     cfg = load(config, sets)
+    _check_show(show, cfg)
     t0 = time.perf_counter()
     result = run_select(
         cfg,
@@ -161,6 +162,21 @@ def select_cmd(
         err=True,
     )
     sys.stderr.flush()
+
+
+def _check_show(show: str, cfg) -> None:
+    """--show names built-in or configured actors (or 'all'); anything else is a one-line error."""
+    from macs.errors import MacsError
+    from macs.labels.registry import ACTOR_KINDS, unknown_actor
+
+    known = [*ACTOR_KINDS]
+    for a in cfg.selection.actors:
+        name = a if isinstance(a, str) else a.name
+        if name not in known:
+            known.append(name)
+    for n in (x.strip() for x in show.split(",")):
+        if n != "all" and n not in known:
+            raise MacsError(unknown_actor(n, "--show", [*known, "all"]))
 
 
 def register(app: typer.Typer) -> None:

@@ -99,7 +99,16 @@ def _run_select(cfg, out, tokens, jsonl, token_shards, log, export) -> dict:
         from macs.export.api import write_export
 
         fmt, folder = export
-        exported = write_export(fmt, folder, pool.store, stage.idx, tokens=pool.tokens, log=log)
+        opts = {}
+        if fmt == "jsonl":  # the manifest's score and groups, as `macs export` writes them
+            from macs.export.manifests import read_selection
+
+            _, opts["columns"] = read_selection([out], pool.store)
+            if pool.tokens is not None:
+                opts["columns"].pop("tokens", None)  # the token shards' counts are written
+        exported = write_export(
+            fmt, folder, pool.store, stage.idx, tokens=pool.tokens, log=log, **opts
+        )
     return {
         "export": exported,
         "manifest": out,

@@ -135,7 +135,7 @@ def test_bad_input_skip_counts_and_reconciles(tmp_path):
     [
         (2, "line 2: malformed JSON"),
         (3, "line 3: no 'text' field"),
-        (4, "line 4: 'text' is a int"),
+        (4, "line 4: 'text' is an int"),
         (5, "line 5: the text is empty"),
         (6, "line 6: invalid UTF-8"),
         (7, "line 7: duplicate id 'ok1'"),
@@ -250,3 +250,35 @@ def test_cli_import_and_show(tmp_path, records):
     assert "skipped (non_string_text=1)" in r.output and str(tmp_path / "s") in r.output
     r = runner.invoke(app, ["corpus", "show", str(tmp_path / "s")])
     assert r.exit_code == 0 and "encyclopedic" in r.output
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b'{"text": 5}', "line 1: 'text' is an int, not a string"),
+        (b'{"text": ["a"]}', "line 1: 'text' is a list, not a string"),
+        (b'{"id": 1.5, "text": "ok"}', "line 1: 'id' is a float; use a string or int"),
+        (b'{"text": "abc', "malformed JSON (Unterminated string starting at: column 10)"),
+    ],
+)
+def test_bad_record_messages_read_as_english(tmp_path, line, message):
+    """Issue 25: "'text' is a int" and "starting at at column" were the old wording."""
+    (tmp_path / "x.jsonl").write_bytes(line + b"\n")
+    with pytest.raises(MacsError) as e:
+        _imp([tmp_path / "x.jsonl"], tmp_path / "s")
+    assert message in str(e.value) and " at at " not in str(e.value)
+
+
+def test_a_bad_option_value_is_blamed_on_the_command_line(tmp_path, records, capsys):
+    """Issue 25: `--on-error ignore` was reported as a problem of "the --set overrides"."""
+    from macs.cli import main
+
+    _write_jsonl(tmp_path / "a.jsonl", records)
+    args = ["corpus", "import", str(tmp_path / "a.jsonl"), "--out", str(tmp_path / "s")]
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--on-error", "ignore"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith("error: the command line: ")
+    assert "corpus.on_error: input should be 'raise' or 'skip' (got 'ignore')" in err
+    assert "given by --set or by an option of the command" in err
+    assert "--set overrides" not in err

@@ -81,7 +81,7 @@ def test_parallel_raise_names_the_first_bad_line(tmp_path, small_split, lines):
     src = tmp_path / "bad.jsonl"
     src.write_bytes(b"\n".join(body) + b"\n")
     for workers in (1, 3):
-        with pytest.raises(MacsError, match="line 251: 'text' is a int"):
+        with pytest.raises(MacsError, match="line 251: 'text' is an int"):
             import_corpus([src], tmp_path / f"s{workers}", workers=workers, progress=False)
         assert not list(tmp_path.glob(f".s{workers}.partial-*"))
 

@@ -142,3 +142,17 @@ def test_a_macs_select_manifest_exports(run_dir, mini_store, mini_byte_tokens, t
     doc = pq.read_table(man).column("doc").to_numpy()
     got = np.memmap(out / "train.bin", dtype=mini_byte_tokens.dtype, mode="r")
     assert len(doc) > 10 and np.array_equal(got, _stream(mini_byte_tokens, doc))
+
+
+def test_a_trainers_output_dir_exports_its_stages(run_dir, mini_store, selection, tmp_path):
+    """Issue 25: SelectionCallback writes stages under <output_dir>/macs/stages; export finds them."""
+    out_dir = tmp_path / "hf-mine"
+    (out_dir / "macs" / "stages").mkdir(parents=True)
+    for p in (run_dir / "stages").iterdir():
+        (out_dir / "macs" / "stages" / p.name).symlink_to(p)
+    out = tmp_path / "all.jsonl"
+    main(
+        ["export", str(out_dir), "-f", "jsonl", "-o", str(out), "-c", str(run_dir / "config.yaml")]
+    )
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == mini_store.ids(selection)

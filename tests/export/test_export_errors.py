@@ -18,8 +18,11 @@ def test_unknown_format_lists_the_formats(mini_store, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["flat", "litdata"])
 def test_token_formats_need_token_shards(fmt, mini_store, tmp_path):
-    with pytest.raises(MacsError, match="needs the store's token shards.*macs corpus tokenize"):
+    with pytest.raises(
+        MacsError, match="needs the store's token shards.*macs corpus tokenize"
+    ) as e:
         write_export(fmt, tmp_path / "x", mini_store, np.arange(3))
+    assert "--tokens DIR" not in str(e.value)  # `macs select --tokens` is the budget (issue 25)
     assert not (tmp_path / "x").exists()
 
 

@@ -152,3 +152,29 @@ def test_jsonl_round_trip_with_columns(mini_store, mini_tokens, selection, expec
     assert [r["text"] for r in rows] == expected["text"]
     assert [r["tokens"] for r in rows] == [len(d) for d in expected["tokens"]]
     assert np.allclose([r["score"] for r in rows], scores)
+
+
+def test_readme_mds_line_reads_the_export(mini_store, selection, expected, tmp_path, monkeypatch):
+    """The README's 'how to load it' for mds works as written in this venv (issue 25: a bare
+    `import streaming` needs torchvision)."""
+    import re
+    import tempfile
+    from pathlib import Path
+
+    from macs.export import mds
+
+    (tmp_path / "locks").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "locks"))
+    try:
+        mds.import_streaming()
+    except Exception as e:  # the mds extra is not installed
+        pytest.skip(str(e))
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `mds` |"))
+    load, setup = re.findall(r"`([^`]*)`", row.split("|")[3])[:2]
+    out = tmp_path / "mds"
+    write_export("mds", out, mini_store, selection)
+    ns: dict = {}
+    exec(setup, ns)
+    ds = eval(load.replace("OUT", repr(str(out))).replace("...", "1"), ns)
+    assert [r["id"] for r in ds] == expected["id"]

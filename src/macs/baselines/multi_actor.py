@@ -19,6 +19,7 @@ from macs.baselines.registry import register_selector
 from macs.console.console import Console
 from macs.console.sampling import uniform_key
 from macs.errors import MacsError
+from macs.labels.registry import ACTOR_KINDS, unknown_actor
 
 
 def actor_specs(ctx: SelectorContext) -> list:
@@ -85,6 +86,10 @@ class MultiActorSelector(Selector):
             return
         specs = actor_specs(ctx)
         missing = [s.name for s in specs if not _has_labels(ctx, s)]
+        known = sorted({*ACTOR_KINDS, *ctx.pool.labels})
+        for name in missing:
+            if name not in known:  # a typo, not a missing labelling run
+                raise MacsError(unknown_actor(name, "selection.actors", known))
         if missing:
             raise MacsError(
                 f"actors {missing} have no labels (labelled: {sorted(ctx.pool.labels) or 'none'}); "

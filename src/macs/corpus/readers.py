@@ -185,6 +185,11 @@ class Reader:
         raise NotImplementedError
 
 
+def _a(word: str) -> str:
+    """'a list', 'an int': the article a message needs before a type name."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
 def _unencodable(text: str, did: str | None, dom: str | None) -> tuple[str, str] | None:
     """(kind, problem) when the text, id or domain holds an unpaired surrogate (not UTF-8)."""
     for value, kind, name in (
@@ -433,7 +438,7 @@ class JsonlReader(Reader):
             try:
                 obj = json.loads(s)
             except json.JSONDecodeError as e:
-                st.bad("malformed_json", where, f"malformed JSON ({e.msg} at column {e.colno})")
+                st.bad("malformed_json", where, f"malformed JSON ({e.msg}: column {e.colno})")
                 continue
             if not isinstance(obj, dict):
                 st.bad("malformed_json", where, f"expected a JSON object, got {type(obj).__name__}")
@@ -446,7 +451,7 @@ class JsonlReader(Reader):
                 st.bad(
                     "non_string_text",
                     where,
-                    f"{spec.text!r} is a {type(text).__name__}, not a string",
+                    f"{spec.text!r} is {_a(type(text).__name__)}, not a string",
                 )
                 continue
             if not text.strip():
@@ -460,7 +465,7 @@ class JsonlReader(Reader):
                     st.bad(
                         "bad_id",
                         where,
-                        f"{spec.id!r} is a {type(did).__name__}; use a string or int",
+                        f"{spec.id!r} is {_a(type(did).__name__)}; use a string or int",
                     )
                     continue
             dom = obj.get(spec.domain) if spec.domain else None

@@ -71,7 +71,8 @@ class Selection:
         if self.tokens is None:
             raise MacsError(
                 f"the {fmt} export writes token ids and needs the store's token shards; run "
-                "`macs corpus tokenize` first (or pass --tokens DIR)"
+                "`macs corpus tokenize` first (`macs export` also takes a token-shard folder as "
+                "--tokens)"
             )
         return self.tokens
 

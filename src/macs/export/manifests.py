@@ -17,6 +17,8 @@ def stage_manifests(run_dir: str | Path, stage: str | int = "all") -> list[Path]
     """The stage manifests of a run directory: one stage (`stage` = K) or every stage in order."""
     run_dir = Path(run_dir)
     sdir = run_dir / "stages"
+    if not sdir.is_dir() and (run_dir / "macs" / "stages").is_dir():
+        sdir = run_dir / "macs" / "stages"  # a Trainer's output_dir (SelectionCallback's log)
     found = sorted(
         (
             (int(m.group(1)), p)
@@ -27,7 +29,8 @@ def stage_manifests(run_dir: str | Path, stage: str | int = "all") -> list[Path]
     if not found:
         raise MacsError(
             f"{run_dir} has no stage manifests ({sdir}/stage-K.parquet); pass a run directory "
-            "that `macs train` wrote, or a manifest file"
+            "that `macs train` wrote (or a Trainer's output_dir with macs/stages), or a manifest "
+            "file"
         )
     if str(stage) == "all":
         return [p for _, p in found]

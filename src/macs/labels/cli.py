@@ -39,10 +39,8 @@ def _training_store(cfg, source: str):
 
 def _actor_names(actors: str | None) -> list[str] | None:
     """The --actors list, each a safe name of a built-in actor (a one-line MacsError otherwise)."""
-    import difflib
-
     from macs.errors import MacsError
-    from macs.labels.registry import ACTOR_KINDS
+    from macs.labels.registry import ACTOR_KINDS, unknown_actor
     from macs.names import check_name
 
     if not actors:
@@ -51,11 +49,7 @@ def _actor_names(actors: str | None) -> list[str] | None:
     for n in names:
         check_name(n, "--actors: actor")
         if n not in ACTOR_KINDS:
-            close = difflib.get_close_matches(n, ACTOR_KINDS, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise MacsError(
-                f"--actors: unknown actor {n!r}; {hint}the actors are {', '.join(ACTOR_KINDS)}"
-            )
+            raise MacsError(unknown_actor(n, "--actors"))
     return names
 
 
