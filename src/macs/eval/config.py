@@ -26,6 +26,12 @@ class EvalConfig(BaseModel):
         description="seed of the --limit subsets and held-out documents, shared by every run "
         "(not run.seed): every seed and method of a comparison is scored on the same examples",
     )
+    boundary_limit: int | None = Field(
+        None,
+        ge=1,
+        description="documents per reference task scored at every stage boundary of a run (from "
+        "eval.seed; the data-efficiency curve, boundary/stage-k.json); None = off",
+    )
     split_seed: int = Field(
         0, description="seed of the reference tasks' reward/eval split (keep it fixed)"
     )

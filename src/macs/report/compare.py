@@ -15,6 +15,7 @@ import numpy as np
 
 from macs.io import write_json, write_text
 from macs.report.costs import mean_costs
+from macs.report.efficiency import efficiency, efficiency_md, plot_efficiency
 from macs.report.load import Run, eval_metrics, group_labels
 from macs.report.stats import PRIMARY, paired_diff, primary_contrasts, rank_methods
 
@@ -103,6 +104,7 @@ def comparison(runs: list[Run], baseline: str = "random") -> dict:
         "contrasts": primary_contrasts(values, metrics, declared, primary_metrics),
         "aa": aa_arms(by, baseline),
         "compute_matched": _compute_matched(by, values, metrics),
+        "efficiency": efficiency(by, baseline),
         "ranking": {
             "by": "mean rank over the primary metrics (means over seeds)",
             "metrics": [k for k, _ in primary],
@@ -319,6 +321,7 @@ def table_markdown(cmp: dict) -> str:
         ]
     lines += (
         _matched_md(cmp)
+        + efficiency_md(cmp.get("efficiency") or {})
         + _truncation_md(cmp)
         + _diversity_md(cmp)
         + _costs_md(cmp)
@@ -607,6 +610,7 @@ def write_comparison(
             plot_forest(cmp, out_dir / "plots" / "forest.png"),
             plot_diversity(cmp, out_dir / "plots" / "diversity.png"),
             plot_mix_grid(_by_method(runs), out_dir / "plots" / "mix.png"),
+            plot_efficiency(cmp["efficiency"], out_dir / "plots" / "efficiency.png"),
         )
         if p
     ]

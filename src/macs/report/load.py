@@ -67,6 +67,9 @@ def load_run(path: str | Path) -> Run:
     summary = read_json(path / "summary.json") if (path / "summary.json").exists() else None
     run = Run(path, config, metrics, selection, pool, stages, ev, summary)
     run.label = f"{run.mode} (seed {run.seed})"
+    if (path / "boundary").is_dir():  # the data-efficiency curve (macs.train.boundary)
+        recs = [read_json(p) for p in (path / "boundary").glob("stage-*.json")]
+        run.extra["boundary"] = sorted(recs, key=lambda r: r["stage"])
     return run
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from macs.errors import MacsError
 from macs.io import append_jsonl, read_json, remove_temps, write_json, write_text
 from macs.progress import Bar
+from macs.train.boundary import boundary_eval
 from macs.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
 from macs.train.data import PackedStage
 from macs.train.dist import Dist, barrier, broadcast, init_dist, mean_over_ranks
@@ -255,6 +256,8 @@ def open_stage(tr: Trainer, st: TrainState) -> PackedStage:
         return data
     if tr.inrun is not None:
         tr.inrun.reduce()
+    if st.stage > 0:  # the data-efficiency curve (eval.boundary_limit), before the refresh
+        boundary_eval(tr, st.stage, st.step, st.tokens)
     split = tr.dist.world > 1 and st.stage > 0 and _online_method(tr.cfg)
     if not split:
         idx = broadcast(select_stage(tr, st) if tr.dist.main else None, tr.dist)
@@ -440,6 +443,7 @@ def finish(tr: Trainer, st: TrainState) -> None:
         save_model(tr.model, tr.pool.tokenizer_path, run_dir / "model")
     else:
         tr.model.save_pretrained(run_dir / "model")
+    boundary_eval(tr, st.n_stages, st.step, st.tokens)
     if tr.evaluator is not None and tr.cfg.train.eval_at_end:
         tr.model.eval()
         res = tr.evaluator(tr.model, run_dir)

@@ -1,0 +1,33 @@
+"""The data-efficiency curve: the same cheap reference subset scored at every stage boundary."""
+
+from __future__ import annotations
+
+import pytest
+
+from macs.config import load_config
+from macs.io import read_json
+
+
+@pytest.mark.slow
+def test_every_stage_boundary_is_evaluated_on_the_same_examples(tmp_path, mini_data):
+    from macs.train.run import train_from_config
+
+    _, sets = mini_data
+    extra = [f"run.runs_dir={tmp_path}", "run.name=b", "selection.method=random"]
+    extra += ["eval.tasks=[reference]", "eval.boundary_limit=2", "train.tokens=3000"]
+    cfg = load_config(None, [*sets, *extra])
+    train_from_config(cfg)
+    run = tmp_path / "b"
+    recs = [read_json(run / "boundary" / f"stage-{k}.json") for k in (1, 2, 3)]
+    assert [r["stage"] for r in recs] == [1, 2, 3]
+    assert recs[0]["tokens"] < recs[1]["tokens"] < recs[2]["tokens"] == read_json(
+        run / "summary.json"
+    )["tokens"]
+    for r in recs:  # two documents per reference task, the same at every boundary
+        assert {t: r["tasks"][t][k]["n_docs"] for t, k in TASKS} == dict.fromkeys(
+            [t for t, _ in TASKS], 2
+        )
+        assert r["groups"]["reference"]["scored"]["n_tasks"] == 3
+
+
+TASKS = [("lambada", "0shot"), ("squad", "5shot"), ("jeopardy", "5shot")]
