@@ -165,3 +165,17 @@ def test_topic_fit_sample_is_balanced_over_domains():
     uni = TopicLabeller(TopicConfig(sample_size=150, balance_domains=False), seed=7)
     du = np.asarray(domains)[uni.select_fit_sample(ids, domains)]
     assert (du == "small").sum() < 20
+
+
+def test_a_narrow_sample_makes_a_degenerate_topic_actor_not_an_error(mini_store):
+    """Issue 25: copies of one real document leave no TF-IDF term (each is in every doc): the
+    actor gets one group and a reason (then a note; selection leaves it out), not a MacsError."""
+    text = mini_store.texts(np.arange(1))[0]
+    lab = TopicLabeller(TopicConfig(n_groups=4, sample_size=60), 0)
+    report = lab.fit([text] * 60, {"id": [str(i) for i in range(60)], "domain": ["d"] * 60})
+    assert report["vocabulary"] == 0 and lab.group_names == ["t00 (no vocabulary)"]
+    lab.setup()
+    score, group = lab.score_texts([text, "something else entirely"])
+    assert group.tolist() == [0, 0] and score.dtype == np.float32
+    why = lab.degenerate_reason(np.array([60]))
+    assert why and "no TF-IDF term" in why

@@ -84,6 +84,9 @@ def test_user_jsonl_without_domains_needs_no_settings(records, tmp_path, monkeyp
     assert set(reasons) == {"domain"} and "single domain value 'default'" in reasons["domain"]
     dm = load_labels(store, "domain").manifest
     assert dm["degenerate"] is True and dm["degenerate_reason"] == reasons["domain"]
+    main(["select", "--tokens", "20000"])  # the note once (issue 25: it was printed twice)
+    err = capsys.readouterr().err
+    assert sum("domain" in ln for ln in err.splitlines() if "note:" in ln) == 1, err
 
 
 def test_single_domain_corpus_is_flagged(records, tmp_path, make_config):

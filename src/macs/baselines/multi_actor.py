@@ -126,7 +126,9 @@ class MultiActorSelector(Selector):
         else:
             specs = actor_specs(ctx)
             for s in specs:
-                if _degenerate(ctx, s):
+                lab = ctx.pool.labels.get(s.labels or s.name)
+                noted = lab is not None and bool((lab.manifest or {}).get("degenerate"))
+                if _degenerate(ctx, s) and not noted:  # the pool's note already said it
                     ctx.log(f"[select] note: actor {s.name!r} has a single group; left out")
             actors = build_actors(ctx, [s for s in specs if not _degenerate(ctx, s)])
         sel = ctx.cfg.selection

@@ -35,6 +35,7 @@ class TopicLabeller(Labeller):
         self.components: np.ndarray | None = None  # SVD rows (tfidf method)
         self.centroids: np.ndarray | None = None
         self.kmeans_backend = ""
+        self.empty_vocabulary: str | None = None  # why the fit found no terms (degenerate)
         if cfg.method == "minilm":
             _minilm_folder(cfg.minilm)  # fail early with a clear message
 
@@ -87,8 +88,8 @@ class TopicLabeller(Labeller):
         )
         try:
             x = vec.fit_transform(texts)
-        except ValueError as e:  # empty vocabulary
-            raise MacsError(f"topic: cannot build a TF-IDF vocabulary from the sample ({e})") from e
+        except ValueError as e:  # no term left after pruning: too few or too alike documents
+            return self._fit_degenerate(len(texts), str(e))
         if hasattr(vec, "stop_words_"):
             vec.stop_words_ = None  # the pruned-term set is large and not needed to transform
         self.vectorizer = vec
@@ -116,6 +117,23 @@ class TopicLabeller(Labeller):
         }
         return self.fit_report
 
+    def _fit_degenerate(self, n_sample: int, why: str) -> dict[str, Any]:
+        # `why` is scikit-learn's message (kept in the fit report)
+        """No vocabulary: one group for every document; the actor is then noted and left out."""
+        self.empty_vocabulary = (
+            f"the {n_sample} sample docs leave no TF-IDF term to tell topics apart (a term must "
+            "be in at least 2 and at most half of them, and not an English stop word)"
+        )
+        self.names = ["t00 (no vocabulary)"]
+        self.fit_report = {"n_sample": n_sample, "vocabulary": 0, "degenerate": why}
+        return self.fit_report
+
+    def degenerate_reason(self, counts: np.ndarray) -> str | None:
+        """The base reasons, or the empty vocabulary of the fit."""
+        if self.empty_vocabulary:
+            return self.empty_vocabulary
+        return super().degenerate_reason(counts)
+
     def _project(self, x) -> np.ndarray:
         z = np.asarray(x @ self.components.T, dtype=np.float32)
         return _normalise(z)
@@ -126,6 +144,8 @@ class TopicLabeller(Labeller):
         return self._loaded["minilm"].encode(texts)
 
     def setup(self) -> None:
+        if self.empty_vocabulary:
+            return
         if self.centroids is None:
             raise RuntimeError("topic labeller is not fitted (run fit first)")
         if "c2" not in self._loaded:
@@ -141,6 +161,9 @@ class TopicLabeller(Labeller):
 
     def score_batch(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """(score = cosine to the assigned centroid, higher = more typical; group = nearest centroid)."""
+        if self.empty_vocabulary:  # one group, no centroid to be near
+            n = len(batch.texts)
+            return np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.int32)
         z = self.vectors(batch.texts)
         group = np.argmax(z @ self.centroids.T - self._loaded["c2"], axis=1).astype(np.int32)
         score = np.einsum("ij,ij->i", z, self._loaded["cn"][group]).astype(np.float32)
