@@ -174,3 +174,20 @@ def test_aa_arm_is_shown_as_the_noise_floor(runs, tmp_path):
     for r in aa:
         r.config["selection"]["seed_offset"] = 0
     assert comparison(runs + aa)["aa"] == []
+
+
+def test_gate_prints_unigram_and_bigram_beside_every_method(runs):
+    for r in runs:
+        r.eval["gate"] = {"unigram_bpb": 3.4, "bigram_bpb": 3.2 + 0.01 * r.seed}
+    g = comparison(runs)["gate"]
+    # held-out bpb of the model is 3.0 + LAMBADA / 10: random 3.40, 3.41, 3.42
+    assert g["random"]["model_bpb"] == pytest.approx(3.41)
+    assert g["random"]["margin"]["mean"] == pytest.approx(3.21 - 3.41)
+    assert g["random"]["clears"] is False
+    for r in runs:
+        r.eval["gate"]["bigram_bpb"] = 3.9 + 0.01 * r.seed
+    g = comparison(runs)["gate"]
+    assert g["multi_actor"]["clears"] is True and g["multi_actor"]["unigram_bpb"] == 3.4
+    md = table_markdown(comparison(runs))
+    assert "### Gate: the model against count n-gram models" in md
+    assert "| random | 3.4100 | 3.4000 | 3.9100 | +0.5000 [+0.5000, +0.5000] | yes |" in md

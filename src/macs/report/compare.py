@@ -105,6 +105,7 @@ def comparison(runs: list[Run], baseline: str = "random") -> dict:
         "aa": aa_arms(by, baseline),
         "compute_matched": _compute_matched(by, values, metrics),
         "efficiency": efficiency(by, baseline),
+        "gate": _gate(by, values),
         "ranking": {
             "by": "mean rank over the primary metrics (means over seeds)",
             "metrics": [k for k, _ in primary],
@@ -159,6 +160,57 @@ def aa_arms(by: dict[str, dict[int, Run]], baseline: str) -> list[str]:
             for r in seeds.values()
         )
     )
+
+
+def _gate(by: dict[str, dict[int, Run]], values: dict) -> dict:
+    """Per method: held-out bpb of the model, of the count unigram and bigram models of its training
+    tokens, and the bigram's margin over the model (bigram - model, paired by seed, 95% interval)."""
+    model, uni, bi = (values.get(k, {}) for k in GATE_METRICS)
+    out = {}
+    for m in by:
+        if not bi.get(m) or not model.get(m):
+            continue
+        margin = paired_diff(
+            "gate margin", "bigram", "model", {"bigram": bi[m], "model": model[m]}, True
+        )
+        out[m] = {
+            "model_bpb": float(np.mean(list(model[m].values()))),
+            "unigram_bpb": float(np.mean(list(uni.get(m, {}).values()))) if uni.get(m) else None,
+            "bigram_bpb": float(np.mean(list(bi[m].values()))),
+            "margin": None if margin is None else margin.as_dict(),
+        }
+        d = out[m]["margin"]
+        out[m]["clears"] = bool(d and d["lo"] is not None and d["lo"] > 0)
+    return out
+
+
+GATE_METRICS = ("heldout overall bpb", "gate unigram bpb", "gate bigram bpb")
+
+
+def _gate_md(cmp: dict) -> list[str]:
+    g = cmp.get("gate") or {}
+    if not g:
+        return []
+    out = [
+        "### Gate: the model against count n-gram models of its own training tokens (held-out bpb)",
+        "",
+        "A model that does not beat the bigram by a clear margin has learnt little beyond token "
+        "statistics; differences between methods then say little about data quality. Margin: "
+        "bigram minus model, paired by seed, 95% interval; it clears the gate when the interval "
+        "is above zero.",
+        "",
+        "| method | model | unigram | bigram | margin (bigram - model) | clears |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for m, d in g.items():
+        mg = d["margin"]
+        iv = "-" if mg is None or mg["lo"] is None else f" [{mg['lo']:+.4f}, {mg['hi']:+.4f}]"
+        mtxt = "-" if mg is None else f"{mg['mean']:+.4f}{iv}"
+        out.append(
+            f"| {m} | {_fmt(d['model_bpb'])} | {_fmt(d['unigram_bpb'])} | {_fmt(d['bigram_bpb'])} "
+            f"| {mtxt} | {'yes' if d['clears'] else 'no'} |"
+        )
+    return out + [""]
 
 
 def _compute_matched(by: dict[str, dict[int, Run]], values: dict, metrics: dict) -> list[dict]:
@@ -320,7 +372,8 @@ def table_markdown(cmp: dict) -> str:
             "",
         ]
     lines += (
-        _matched_md(cmp)
+        _gate_md(cmp)
+        + _matched_md(cmp)
         + efficiency_md(cmp.get("efficiency") or {})
         + _truncation_md(cmp)
         + _diversity_md(cmp)

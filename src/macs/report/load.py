@@ -131,6 +131,9 @@ def eval_metrics(ev: dict | None) -> dict[str, tuple[float, bool]]:
         out[f"heldout/{d} bpb"] = (m["bpb"], False)
     if "overall" in held:
         out["heldout overall bpb"] = (held["overall"]["bpb"], False)
+    for n in ("unigram", "bigram"):  # the count n-gram gate of the run's training tokens
+        if f"{n}_bpb" in (ev.get("gate") or {}):
+            out[f"gate {n} bpb"] = (ev["gate"][f"{n}_bpb"], False)
     return {k: v for k, v in out.items() if isinstance(v[0], int | float) and math.isfinite(v[0])}
 
 

@@ -43,6 +43,10 @@ def evaluator_for(cfg, pool):
                 max_length=e.max_length,
                 batch_size=e.batch_size,
             )
+            if pool.tokens is not None:  # the count n-gram gate of this run's training tokens
+                from macs.train.gate import run_gate
+
+                out["gate"] = run_gate(pool, run_dir, e, out["heldout"])
         return out
 
     return run_eval
