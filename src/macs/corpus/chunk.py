@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -70,12 +71,85 @@ def _split_keep(text: str, pattern: re.Pattern) -> list[str]:
     return [p for p in out if p]
 
 
+LAZY_MIN_BYTES = 1 << 20  # texts this long are cut by the streaming packer (_chunks_lazy)
+
+
+def _lazy_pieces(text: str, a: int, b: int, nb: int, max_bytes: int, level: int, asc: bool):
+    """The pieces of `_pieces(text[a:b], nb, max_bytes, level)` one at a time as (piece, bytes),
+    holding no list of them: memory stays near the text's own size whatever its shape (a long
+    line of short words made _pieces build one Python string per word). `asc`: text is ASCII."""
+    if nb <= max_bytes:
+        yield text[a:b], nb
+        return
+    if level == 3:
+        yield from _hard_cut(text, a, b, max_bytes)
+        return
+    if level == 2:  # zero-width cuts strictly inside (a, b), as re.split of text[a:b] makes
+        cuts = (c for c in (m.start() for m in _SPACE.finditer(text, a, b)) if c > a)
+    else:  # after each separator
+        cuts = (m.end() for m in (_PARA if level == 0 else _LINE).finditer(text, a, b))
+    first = next(cuts, None)
+    if first is None or first >= b:  # one piece only: the next level down
+        yield from _lazy_pieces(text, a, b, nb, max_bytes, level + 1, asc)
+        return
+    prev = a
+    for cut in itertools.chain((first,), cuts, (b,)):
+        if cut > prev:
+            pb = cut - prev if asc else _span_bytes(text, prev, cut)
+            if pb > max_bytes:
+                yield from _lazy_pieces(text, prev, cut, pb, max_bytes, level + 1, asc)
+            else:
+                yield text[prev:cut], pb
+        prev = cut
+
+
+def _span_bytes(text: str, a: int, b: int, step: int = 1 << 20) -> int:
+    """UTF-8 bytes of text[a:b], encoded a window at a time (no copy of a long span)."""
+    return sum(_nbytes(text[i : min(b, i + step)]) for i in range(a, b, step))
+
+
+def _hard_cut(text: str, a: int, b: int, max_bytes: int):
+    """text[a:b] as maximal runs of whole characters of at most max_bytes (a character longer
+    than max_bytes alone), as the character level of _pieces cuts."""
+    i = a
+    while i < b:
+        w = text[i : min(b, i + max_bytes)]  # max_bytes characters hold at least max_bytes bytes
+        enc = w.encode("utf-8")
+        if len(enc) <= max_bytes:
+            k, kb = len(w), len(enc)
+        else:
+            head = enc[:max_bytes].decode("utf-8", errors="ignore")  # whole characters only
+            k = max(1, len(head))
+            kb = _nbytes(w[:k])
+        yield text[i : i + k], kb
+        i += k
+
+
+def _chunks_lazy(text: str, nb: int, max_bytes: int) -> list[str]:
+    """chunk_text for long texts: the same greedy packing over _lazy_pieces."""
+    chunks: list[str] = []
+    cur: list[str] = []
+    cur_b = 0
+    for p, b in _lazy_pieces(text, 0, len(text), nb, max_bytes, 0, nb == len(text)):
+        if cur and cur_b + b > max_bytes:
+            chunks.append("".join(cur))
+            cur, cur_b = [], 0
+        cur.append(p)
+        cur_b += b
+    if cur:
+        chunks.append("".join(cur))
+    out = [c.strip() for c in chunks]
+    return [c for c in out if c]
+
+
 def chunk_text(text: str, max_bytes: int) -> list[str]:
     """Chunks of `text`, each at most max_bytes of UTF-8 (bytes), cut at paragraph boundaries
     where possible; joining the chunks gives back the text up to whitespace at the cuts."""
     nb = _nbytes(text)
     if max_bytes <= 0 or nb <= max_bytes:
         return [text]
+    if nb >= LAZY_MIN_BYTES:
+        return _chunks_lazy(text, nb, max_bytes)
     texts, sizes = _pieces(text, nb, max_bytes, 0)
     # greedy packing: each chunk takes as many whole pieces as fit (at least one); found by
     # binary search on the cumulative sizes instead of a Python loop over every piece

@@ -51,6 +51,10 @@ def import_cmd(
     on_error: Annotated[
         str | None, typer.Option(help="raise | skip (skip counts each kind)")
     ] = None,
+    max_record_mb: Annotated[
+        float | None,
+        typer.Option(help="largest record (JSONL line) in MB; larger is a bad record (default 64)"),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     force: Annotated[
         bool,
@@ -83,6 +87,7 @@ def import_cmd(
         "corpus.default_domain": domain,
         "corpus.max_chunk_bytes": max_chunk_bytes,
         "corpus.on_error": on_error,
+        "corpus.max_record_mb": max_record_mb,
     }
     cfg = load(config, _sets(sets, **fields))
     res = _import(inputs, out or store_path(cfg), cfg.corpus, progress=not quiet, force=force)
@@ -110,6 +115,7 @@ def _import(inputs: list[Path], out: Path, c, progress: bool, force: bool = Fals
         shard_mb=c.shard_mb,
         progress=progress,
         force=force,
+        max_record_mb=c.max_record_mb,
     )
 
 

@@ -28,6 +28,9 @@ class CorpusConfig(BaseModel):
     max_chunk_bytes: int = Field(
         8192, ge=0, description="cut longer docs at paragraph boundaries (bytes; 0 = never)"
     )
+    max_record_mb: float = Field(
+        64.0, gt=0, description="largest record (a JSONL line) in MB; a larger one is a bad record"
+    )
     on_error: Literal["raise", "skip"] = Field(
         "raise", description="bad records: raise (name file/line) or skip and count"
     )

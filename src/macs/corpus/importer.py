@@ -238,11 +238,13 @@ def import_corpus(
     workers: int | None = None,
     parse_threads: int = 0,
     force: bool = False,
+    max_record_mb: float = 64.0,
 ) -> ImportResult:
     """Import files/folders into a corpus store at out_dir (atomic: old store or new, never half);
     optionally JSONL blocks parsed by pyarrow on `parse_threads` threads, or large plain JSONL
     files by `workers` forked processes over byte ranges; same output, order and counts.
-    An existing out_dir that is not a corpus store is refused unless `force`."""
+    An existing out_dir that is not a corpus store is refused unless `force`. A record (JSONL
+    line) over `max_record_mb` is a bad record (record_too_large), read past in bounded memory."""
     if on_error not in ("raise", "skip"):
         raise MacsError(f"--on-error must be 'raise' or 'skip', not {on_error!r}")
     if not inputs:
@@ -269,7 +271,14 @@ def import_corpus(
         )
         prog = _Progress(total, "import", enabled=progress)
         try:
-            opts = (spec, domain, int(block_mb * (1 << 20)), max(1, workers or 1), parse_threads)
+            opts = (
+                spec,
+                domain,
+                int(block_mb * (1 << 20)),
+                max(1, workers or 1),
+                parse_threads,
+                int(max_record_mb * (1 << 20)),
+            )
             for p in paths:
                 _import_path(p, builder, prog, *opts)
             prog.close()
@@ -296,13 +305,16 @@ def import_corpus(
     return ImportResult(store_dir, stats, time.perf_counter() - t0, total)
 
 
-def _import_path(p: Path, builder, prog, spec, domain, block_bytes, n_workers, parse_threads):
+def _import_path(
+    p: Path, builder, prog, spec, domain, block_bytes, n_workers, parse_threads, max_record
+):
     """Import one input path into the builder: by default one process, msgspec in this thread
     while a background thread writes Parquet (measured fastest on 2 cores, idle or busy);
     parse_threads=N parses JSONL blocks with pyarrow on N threads; n_workers=N forks N
     processes over byte ranges of a large plain JSONL file."""
     stats = builder.stats
     reader = make_reader(p, spec, stats, block_bytes=block_bytes)
+    reader.max_record_bytes = max_record
     if isinstance(reader, JsonlReader):
         reader.parse_threads = max(0, parse_threads)
     stats.files += 1

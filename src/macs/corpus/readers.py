@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from macs.corpus.stats import BAD_KINDS, FAULT_KINDS, ImportStats
-from macs.corpus.streams import StreamFault, line_blocks, open_binary
+from macs.corpus.streams import LongLine, StreamFault, line_blocks, open_binary
 from macs.errors import MacsError
 
 __all__ = [
@@ -160,8 +160,9 @@ class _Limited:
         self.left -= len(data)
         return data
 
-    def readline(self) -> bytes:
-        data = self.raw.readline(self.left) if self.left > 0 else b""
+    def readline(self, size: int = -1) -> bytes:
+        n = self.left if size < 0 else min(size, self.left)
+        data = self.raw.readline(n) if n > 0 else b""
         self.left -= len(data)
         return data
 
@@ -169,8 +170,13 @@ class _Limited:
         pass
 
 
+MAX_RECORD_BYTES = 64 << 20  # default limit of one record (a JSONL line): larger is a bad record
+
+
 class Reader:
     """Base class: `tables()` yields validated tables; `progress` is a callable(bytes) or None."""
+
+    max_record_bytes: int = MAX_RECORD_BYTES  # 0 = no limit
 
     def __init__(self, path: Path, spec: FieldSpec, stats: ImportStats, block_bytes: int = 8 << 20):
         self.path = path
@@ -285,11 +291,19 @@ class JsonlReader(Reader):
             in_flight = window - 1 if pool is not None else 0
             fault = None
             try:
-                for block in line_blocks(stream, self.block_bytes):
+                for block in line_blocks(stream, self.block_bytes, self.max_record_bytes):
+                    if isinstance(block, LongLine):
+                        any_data = True
+                        self._too_large(block.n_bytes, line0)
+                        line0 += 1
+                        continue
                     if not any_data and block.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
                         block = block[3:]
                     any_data = True
                     n_lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+                    if not block.strip():  # only blank lines (say a bomb of newlines): no records
+                        line0 += n_lines
+                        continue
                     fut = None
                     if pool is not None:
                         fut = pool.submit(_arrow_block, block, line0, n_lines, self.spec)
@@ -315,6 +329,16 @@ class JsonlReader(Reader):
                 pool.shutdown(wait=True)
             stream.close()
             raw.close()
+
+    def _too_large(self, n_bytes: int, line: int) -> None:
+        """A line over max_record_bytes: a bad record (raise or count), read past, never held."""
+        self.stats.records_read += 1
+        self.stats.bad(
+            "record_too_large",
+            f"{self.label}:line {line}",
+            f"the line is {n_bytes:,} bytes, over the {self.max_record_bytes:,}-byte limit of "
+            "one record (corpus.max_record_mb / --max-record-mb)",
+        )
 
     def _report_fault(self, f: StreamFault, last_line: int) -> None:
         """A damaged stream after `last_line` whole lines: raise or count (those lines are kept)."""
@@ -345,7 +369,7 @@ class JsonlReader(Reader):
         """Decode a whole block at once; None if any line needs the careful path."""
         try:
             objs = decoder.decode_lines(block)
-        except (*errors, UnicodeDecodeError):
+        except (*errors, UnicodeDecodeError, RecursionError):
             return None
         if len(objs) != n_lines:  # blank lines were skipped: line numbers would shift
             return None
@@ -388,7 +412,9 @@ class JsonlReader(Reader):
                     if isinstance(did, bool):
                         raise ValueError
                     did = str(did)
-            except (*errors, UnicodeDecodeError, ValueError):
+            except (*errors, UnicodeDecodeError, ValueError, RecursionError):
+                if not line.strip():  # a blank line: no record (as _slow, without its table)
+                    continue
                 t = self._slow(line, line0 + k)
                 if t.num_rows:
                     recs.append(line0 + k)
@@ -439,6 +465,9 @@ class JsonlReader(Reader):
                 obj = json.loads(s)
             except json.JSONDecodeError as e:
                 st.bad("malformed_json", where, f"malformed JSON ({e.msg}: column {e.colno})")
+                continue
+            except RecursionError:  # the parser's nesting limit (Python's recursion limit)
+                st.bad("too_deep", where, "the JSON is nested too deeply to parse")
                 continue
             if not isinstance(obj, dict):
                 st.bad("malformed_json", where, f"expected a JSON object, got {type(obj).__name__}")

@@ -22,6 +22,8 @@ BAD_KINDS = (
     "invalid_utf8",
     "bad_id",
     "duplicate_id",
+    "record_too_large",
+    "too_deep",
 )
 # damaged files: reading stops at the fault, the records before it are kept
 FAULT_KINDS = ("truncated_file", "corrupt_file", "unreadable_file")

@@ -8,7 +8,11 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-FEED_BYTES = 1 << 16  # compressed bytes decoded per step (a zstd/deflate step's output is bounded)
+FEED_BYTES = 1 << 16  # compressed bytes read from the file at a time
+# compressed bytes decoded per step: a step's output is at most this times the codec's worst
+# expansion (deflate about 1,032x; zstd about 32,000x: 64 MB of newlines fit in 2 KB), so one
+# step of a decompression bomb adds at most about 16 MB to the buffer
+STEP_BYTES = {"gzip": 1 << 14, "zstd": 1 << 9}
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -49,6 +53,9 @@ class DecodedStream:
         self.member_start = 0  # file offset where the current member/frame begins
         self.fault: StreamFault | None = None
         self.ended = False
+        self.step = STEP_BYTES[codec]
+        self.pending = b""  # compressed bytes read but not decoded yet
+        self.pending_at = 0
 
     # --- decoding --------------------------------------------------------------------------
 
@@ -67,16 +74,20 @@ class DecodedStream:
         return (zstandard.ZstdError,)
 
     def _fill(self) -> bool:
-        """Decode the next piece into buf; False when nothing more will come."""
+        """Decode the next step (at most self.step compressed bytes, so a bounded output) into
+        buf; False when nothing more will come."""
         if self.fault is not None or self.ended:
             return False
-        try:
-            data = self.raw.read(FEED_BYTES)
-        except OSError as e:
-            self.fault = StreamFault(
-                "unreadable_file", self.pos, f"read error at byte {self.pos}: {e}"
-            )
-            return False
+        if self.pending_at >= len(self.pending):
+            try:
+                self.pending, self.pending_at = self.raw.read(FEED_BYTES), 0
+            except OSError as e:
+                self.fault = StreamFault(
+                    "unreadable_file", self.pos, f"read error at byte {self.pos}: {e}"
+                )
+                return False
+        data = self.pending[self.pending_at : self.pending_at + self.step]
+        self.pending_at += len(data)
         if not data:
             self.ended = True
             if self.dec is not None:
@@ -131,7 +142,7 @@ class DecodedStream:
                 f.seek(begin)
                 left = start - begin
                 while left > 0:
-                    piece = f.read(min(left, 1 << 20))
+                    piece = f.read(min(left, self.step))  # bounded output per step
                     if not piece:
                         break
                     dec.decompress(piece)
@@ -174,15 +185,20 @@ class DecodedStream:
         del self.buf[:n]
         return out
 
-    def readline(self) -> bytes:
-        """The rest of the current line (with its newline); at a fault the incomplete line is
-        kept in the StreamFault's `partial` and the fault is raised."""
+    def readline(self, limit: int = -1) -> bytes:
+        """The rest of the current line (with its newline), or its first `limit` bytes when
+        limit >= 0 and the line is longer (as io's readline(size)); at a fault the incomplete
+        line is kept in the StreamFault's `partial` and the fault is raised."""
         scan = 0
         while True:
             k = self.buf.find(b"\n", scan)
-            if k >= 0:
+            if k >= 0 and (limit < 0 or k < limit):
                 out = bytes(self.buf[: k + 1])
                 del self.buf[: k + 1]
+                return out
+            if 0 <= limit <= len(self.buf):
+                out = bytes(self.buf[:limit])
+                del self.buf[:limit]
                 return out
             scan = len(self.buf)
             if not self._fill():
@@ -207,23 +223,91 @@ def open_binary(path: Path):
     return DecodedStream(raw, codec), raw
 
 
-def line_blocks(stream, block_bytes: int) -> Iterator[bytes]:
+class LongLine:
+    """A line longer than the line limit, read past (never held whole): `n_bytes` long."""
+
+    def __init__(self, n_bytes: int):
+        self.n_bytes = n_bytes
+
+
+def _skip_line(stream, piece: int = 1 << 20) -> tuple[int, int]:
+    """Read past the rest of the current line in bounded pieces: (bytes skipped, 1 if they
+    end with the line's newline else 0)."""
+    n = 0
+    while True:
+        data = stream.readline(piece)
+        n += len(data)
+        if not data:
+            return n, 0
+        if data.endswith(b"\n"):
+            return n, 1
+
+
+def _split_long(data: bytes, max_line: int) -> Iterator[bytes | LongLine]:
+    """`data` (whole lines), with each line longer than max_line bytes (newline excluded)
+    replaced by a LongLine. Such a line contains a whole aligned window of max_line // 2
+    bytes without a newline, so only those windows are looked at (no per-line work)."""
+    n = len(data)
+    if not max_line or n <= max_line:
+        yield data
+        return
+    h = max(1, max_line // 2)
+    longs: list[tuple[int, int]] = []
+    k = 0
+    while k * h < n:
+        a, b = k * h, min(n, (k + 1) * h)
+        if data.find(b"\n", a, b) != -1:
+            k += 1
+            continue
+        start = data.rfind(b"\n", 0, a) + 1
+        end = data.find(b"\n", b)
+        end = n if end == -1 else end
+        if end - start > max_line:
+            longs.append((start, end))
+        k = max(k + 1, end // h)
+    prev = 0
+    for start, end in longs:
+        if start > prev:
+            yield data[prev:start]
+        yield LongLine(end - start)
+        prev = min(end + 1, n)
+    if prev < n:
+        yield data[prev:]
+
+
+def line_blocks(stream, block_bytes: int, max_line: int = 0) -> Iterator[bytes | LongLine]:
     """Blocks of whole lines (the last may lack a final newline): a read of block_bytes plus
     the rest of its last line (one copy, no carried-over tail). At a StreamFault the whole
-    lines before it are yielded first, and the fault's `partial` gets the cut last line."""
+    lines before it are yielded first, and the fault's `partial` gets the cut last line.
+    With max_line > 0 a line longer than max_line bytes is yielded as a LongLine instead and
+    read past in bounded pieces: memory stays within block_bytes + max_line."""
     while True:
         data = stream.read(block_bytes)
         if not data:
             return
         if not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1
+            tail = len(data) - cut
             try:
-                rest = stream.readline()
+                if max_line and tail > max_line:
+                    rest, long_line = b"", True
+                else:
+                    limit = max_line - tail + 1 if max_line else -1
+                    rest = stream.readline(limit)
+                    long_line = bool(max_line) and len(rest) == limit and rest[-1:] != b"\n"
+                if long_line:
+                    skipped, newline = _skip_line(stream)
+                    n = tail + len(rest) + skipped - newline
             except StreamFault as f:
-                cut = data.rfind(b"\n") + 1
                 f.partial = data[cut:] + f.partial
                 if cut:
-                    yield data[:cut]
+                    yield from _split_long(data[:cut], max_line)
                 raise
+            if long_line:
+                if cut:
+                    yield from _split_long(data[:cut], max_line)
+                yield LongLine(n)
+                continue
             if rest:
                 data += rest
-        yield data
+        yield from _split_long(data, max_line)
