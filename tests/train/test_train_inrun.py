@@ -109,3 +109,23 @@ def test_ddp_in_run_sums_equal_one_process(tmp_path, pool):
                 rtol=1e-3,
                 atol=1e-5,
             )
+
+
+def test_check_logs_the_agreement_of_in_run_and_separate_group_means(pool, tmp_path):
+    res = run(make_cfg(tmp_path, "check", **INRUN, **{"influence.train_check": True}), pool)
+    rec = read_jsonl(res.run_dir / "selection.jsonl")[1]
+    chk = rec["inrun_vs_refresh"]
+    assert set(chk) == {"domain", "quality"} and rec["seconds"]["check"] > 0
+    assert chk["domain"]["groups"] == 3 and -1 <= chk["domain"]["r"] <= 1
+
+
+def test_shrink_feeds_the_shrunk_group_means_to_the_actors(pool, tmp_path):
+    res = run(make_cfg(tmp_path, "shrink", **{"selection.shrink": True}), pool)
+    rec = read_jsonl(res.run_dir / "selection.jsonl")[1]
+    for name in ("domain", "quality"):
+        a = rec["actors"][name]
+        used = np.array(a["R_j_shrunk"], dtype=float)
+        ok = np.isfinite(used)
+        z = (used[ok] - used[ok].mean()) / used[ok].std() if used[ok].std() > 0 else 0 * used[ok]
+        np.testing.assert_allclose(np.array(a["z"], dtype=float)[ok], z, atol=1e-9)
+        assert a["split_half_sb"] is None or a["split_half_sb"] <= 1

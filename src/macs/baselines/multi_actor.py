@@ -251,6 +251,10 @@ class MultiActorSelector(Selector):
         extra = {}
         if online.inrun is not None:
             extra = {"reward_source": "train", "n_inrun_docs": int(in_idx.size)}
+            if bool(getattr(self.ctx.cfg.influence, "train_check", False)):
+                t4 = time.perf_counter()
+                extra["inrun_vs_refresh"] = self._check(stage, in_idx, in_r, pool_mask, online)
+                secs["check"] = time.perf_counter() - t4
         choice = self._select(
             stage,
             budget,
@@ -265,6 +269,36 @@ class MultiActorSelector(Selector):
         )
         choice.rewards = (all_idx, all_r)
         return choice
+
+    def _check(self, stage, in_idx, in_r, pool_mask, online) -> dict[str, Any]:
+        """Per actor: Pearson r over groups of the in-run group means (groups with >= 2 in-run docs)
+        and the separate pass's means of m fresh docs per group on the current model."""
+        from macs.console.console import _sample_groups
+
+        rng = np.random.default_rng([self.ctx.seed, 0xC4EC, stage])
+        samples = {
+            a.name: _sample_groups(
+                a.groups, a.n_groups, self.m, pool_mask, int(rng.integers(0, 2**63 - 1))
+            )
+            for a in self.console.actors
+        }
+        union = np.unique(np.concatenate([g for v in samples.values() for g in v]))
+        ref = group_rewards(samples, union, np.asarray(online.rewards(union), dtype=np.float64))
+        inr = {
+            a.name: [in_idx[a.groups[in_idx] == j] for j in range(a.n_groups)]
+            for a in self.console.actors
+        }
+        mine = group_rewards(inr, in_idx, in_r)
+        out = {}
+        for name in ref:
+            a, b = mine[name].mean, ref[name].mean
+            use = (mine[name].n >= 2) & np.isfinite(b)
+            ok = use.sum() >= 3 and a[use].std() > 0 and b[use].std() > 0
+            out[name] = {
+                "r": float(np.corrcoef(a[use], b[use])[0, 1]) if ok else None,
+                "groups": int(use.sum()),
+            }
+        return out
 
     def _cover(
         self, stage: int, in_idx: np.ndarray, pool_mask: np.ndarray

@@ -88,6 +88,12 @@ class InfluenceConfig(BaseModel):
         le=1.0,
         description="source train: share of the steps kept by train_every that are scored (seeded)",
     )
+    train_check: bool = Field(
+        False,
+        description="source train, diagnostic: at each refresh also score m docs per group by the "
+        "separate pass and log the correlation of the in-run and separate group means (costs a "
+        "full refresh pass)",
+    )
     train_cover: int = Field(
         4,
         ge=0,
