@@ -138,8 +138,10 @@ def _chunks_lazy(text: str, nb: int, max_bytes: int) -> list[str]:
         cur_b += b
     if cur:
         chunks.append("".join(cur))
-    out = [c.strip() for c in chunks]
-    return [c for c in out if c]
+    cur = []
+    for i, c in enumerate(chunks):  # in place: never the chunks and their stripped copies at once
+        chunks[i] = c.strip()
+    return [c for c in chunks if c]
 
 
 def chunk_text(text: str, max_bytes: int) -> list[str]:

@@ -308,6 +308,7 @@ class JsonlReader(Reader):
                     if pool is not None:
                         fut = pool.submit(_arrow_block, block, line0, n_lines, self.spec)
                     pending.append((block, line0, n_lines, raw.tell(), fut))
+                    del block  # held by `pending` only, freed once parsed
                     line0 += n_lines
                     yield from finish(in_flight)
             except StreamFault as f:
