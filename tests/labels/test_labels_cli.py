@@ -30,6 +30,8 @@ def test_label_then_report(store_copy, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "quality (quality/classifier): q0 [0,1)=" in out
     assert f"labelled {store_copy.n_docs} docs x 2 actor(s)" in out
+    assert "agreement quality x topic: NMI " in out
+    assert "agreement: topic groups explain " in out and "of the quality score's variance" in out
     assert sorted(
         p.name for p in (store_copy.path / "labels").iterdir() if not p.name.startswith(".")
     ) == ["quality", "topic"]

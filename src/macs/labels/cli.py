@@ -121,6 +121,31 @@ def label(
         f"labelled {st.n_docs} docs x {len(out)} actor(s) in {dt:.1f}s "
         f"({st.n_docs * max(1, len(out)) / max(dt, 1e-9):,.0f} doc-labels/s) -> {Path(st.path) / 'labels'}"
     )
+    _say_agreement(st)
+
+
+def _say_agreement(st) -> None:
+    """One line per pair of the store's actors: how much their groupings and scores agree."""
+    from macs.labels.agreement import agreement_report
+    from macs.labels.sidecar import available_actors, load_labels
+
+    have = available_actors(st)
+    if len(have) < 2:
+        return
+    rep = agreement_report({a: load_labels(st, a) for a in have})
+    for p in rep["pairs"]:
+        rho = p["score_spearman"]
+        typer.echo(
+            f"agreement {' x '.join(p['actors'])}: NMI {p['nmi']:.3f} (MI {p['mi_bits']:.3f} bits)"
+            + ("" if rho is None else f", Spearman of scores {rho:+.3f}")
+        )
+    for e in rep["explained"]:
+        if e["eta_squared"] is not None:
+            t = e["top20"]
+            typer.echo(
+                f"agreement: {e['groups_of']} groups explain {e['eta_squared']:.1%} of the "
+                f"{e['score_of']} score's variance; its top 20% is {t['share']:.0%} {t['group']}"
+            )
 
 
 def train_quality(
