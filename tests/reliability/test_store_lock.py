@@ -195,3 +195,32 @@ def test_an_appended_log_that_is_a_symlink_is_refused(tmp_path):
     append_jsonl(tmp_path / "real.jsonl", {"step": 1})  # a plain file still appends
     append_jsonl(tmp_path / "real.jsonl", {"step": 2})
     assert read_jsonl(tmp_path / "real.jsonl") == [{"step": 1}, {"step": 2}]
+
+
+def test_macs_train_holds_its_store(tmp_path, mini_data):
+    """A run reads the store for its whole length: it takes the store's shared lock, so it is
+    refused (naming the holder) while an import holds the store, as an import is while it runs."""
+    data, sets = mini_data
+    store = data / "corpus" / "mini"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from macs.lock import store_lock\n"
+            "with store_lock(sys.argv[1], 'macs corpus import', shared=False):\n"
+            "    print('held', flush=True); time.sleep(120)\n",
+            str(store),
+        ],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        flat = [x for kv in sets for x in ("--set", kv)]
+        r = _macs("train", *flat, "--set", f"run.runs_dir={tmp_path / 'runs'}", cwd=tmp_path)
+        line = _one_error_line(r)
+        assert f"in use by pid {holder.pid} (macs corpus import)" in line, line
+    finally:
+        holder.kill()
+        holder.wait()

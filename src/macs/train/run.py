@@ -69,22 +69,32 @@ def train_from_config(cfg, stop_at_step: int | None = None, pool=None):
     """Open the pool for cfg and run or resume the staged training in cfg.run.run_dir.
 
     The run directory is locked for the run (rank 0 of a DDP job holds the lock): a second
-    `macs train` on it refuses with the holder's pid and command."""
+    `macs train` on it refuses with the holder's pid and command. The store is held shared (an
+    import into it is refused while the run reads it). A fresh run writes its config.yaml first."""
     import contextlib
     import os
 
-    from macs.lock import run_lock
-    from macs.pool import open_pool
-    from macs.train.loop import train
+    from macs.corpus.store import store_path
+    from macs.lock import run_lock, store_lock
 
     main = int(os.environ.get("RANK", "0")) == 0
     lock = run_lock(cfg.run.run_dir, "macs train") if main else contextlib.nullcontext()
     with lock:
         if main:
             save_config_first(cfg)
-        pool = pool if pool is not None else open_pool(cfg)
-        evaluator = evaluator_for(cfg, pool) if cfg.train.eval_at_end else None
-        return train(cfg, pool, selection_factory(cfg, pool), evaluator, stop_at_step=stop_at_step)
+        # the store's shared lock: no import replaces the store while this run reads it
+        with store_lock(store_path(cfg), "macs train"):
+            return _train_locked(cfg, pool, stop_at_step)
+
+
+def _train_locked(cfg, pool, stop_at_step: int | None):
+    """Open the pool (unless given), then train (run and store locks held by the caller)."""
+    from macs.pool import open_pool
+    from macs.train.loop import train
+
+    pool = pool if pool is not None else open_pool(cfg)
+    evaluator = evaluator_for(cfg, pool) if cfg.train.eval_at_end else None
+    return train(cfg, pool, selection_factory(cfg, pool), evaluator, stop_at_step=stop_at_step)
 
 
 def save_config_first(cfg) -> None:
@@ -104,7 +114,10 @@ def resume_config(run_dir: Path):
 
     path = Path(run_dir) / "config.yaml"
     if not path.exists():
-        if Path(run_dir).is_dir() and (Path(run_dir) / ".lock").exists():
+        started = Path(run_dir).is_dir() and all(
+            f.name == ".lock" or f.name.startswith(".config.yaml.") for f in Path(run_dir).iterdir()
+        )  # only what `macs train` writes before its config: killed at its start
+        if started:
             raise MacsError(
                 f"{run_dir} has no config.yaml: its `macs train` was stopped before it saved its "
                 "config (nothing was trained); start it again with the original command "
