@@ -21,6 +21,13 @@ def test_init_regmix_gives_the_topic_actor_regmix_weights(mini_pool, mini_data, 
     np.testing.assert_allclose(topic.weights, want / want.mean(), rtol=1e-9)
     assert np.ptp(topic.weights) > 0  # not uniform
     np.testing.assert_allclose(sel.console.actor("domain").weights, 1.0)  # the others: uniform
+    # the sweep behind the init is stage 0's one-off compute (built in this process: not cached)
+    comp = sel.initial(40_000).log["compute"]
+    assert comp["what"] == "regmix sweep + fit" and comp["proxies"] == 8
+    assert comp["forward_tokens"] == comp["backward_tokens"] >= 8 * 4096
+    assert comp["seconds"] > 0 and comp["cached"] is False
+    plain = MultiActorSelector(regmix_ctx(pool, regmix_config(mini_data), tmp_path))
+    assert "compute" not in plain.initial(40_000).log  # no regmix init: no one-off cost
 
 
 def test_prepare_runs_each_regmix_sweep_once_before_training(mini_pool, mini_data, tmp_path):

@@ -33,6 +33,21 @@ def actor_specs(ctx: SelectorContext) -> list:
     return [by_name.get(a, ActorSpec(name=a)) for a in ctx.actors]
 
 
+def _init_compute(ctx: SelectorContext, specs: list) -> dict | None:
+    """The one-off compute of the RegMix sweeps behind `init: regmix` actors (cached results)."""
+    from macs.baselines.costs import add_compute
+
+    out = None
+    for s in specs:
+        init = s.init if s.init is not None else ctx.cfg.selection.init
+        if init == "regmix" and not _degenerate(ctx, s):
+            from macs.baselines.regmix import regmix_result
+            from macs.baselines.regmix_run import result_compute
+
+            out = add_compute(out, result_compute(regmix_result(ctx, s.labels or s.name)))
+    return out
+
+
 def build_actors(ctx: SelectorContext, specs: list | None = None) -> list[Actor]:
     """Actors over the pool: a custom class (spec.cls) builds itself from the store, the built-ins read the pool's labels."""
     from macs.actors.registry import build_actor
@@ -131,6 +146,7 @@ class MultiActorSelector(Selector):
                 if _degenerate(ctx, s) and not noted:  # the pool's note already said it
                     ctx.log(f"[select] note: actor {s.name!r} has a single group; left out")
             actors = build_actors(ctx, [s for s in specs if not _degenerate(ctx, s)])
+        self.init_compute = None if ctx.actor_objects is not None else _init_compute(ctx, specs)
         sel = ctx.cfg.selection
         self.console = Console(
             actors,
@@ -188,8 +204,10 @@ class MultiActorSelector(Selector):
         return Choice(np.asarray(idx, dtype=np.int64), scores, log)
 
     def initial(self, budget: int) -> Choice:
-        """Stage 0: top of the initial scores (ties, e.g. uniform weights, broken by the seeded hash)."""
-        return self._select(0, budget, time.perf_counter(), {"sample": 0.0, "reward": 0.0})
+        """Stage 0: top of the initial scores (ties, e.g. uniform weights, broken by the seeded hash);
+        its record carries the one-off cost of `init: regmix` sweeps (`compute`)."""
+        extra = {} if self.init_compute is None else {"compute": self.init_compute}
+        return self._select(0, budget, time.perf_counter(), {"sample": 0.0, "reward": 0.0}, **extra)
 
     def refresh(self, stage: int, budget: int, online: Online | None) -> Choice:
         """Group-mean rewards on the current model (a sample of m docs per group, or the stage's
