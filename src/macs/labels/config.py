@@ -63,6 +63,12 @@ class ClassifierQualityConfig(TextClassifierConfig):
     pool_negatives: int = Field(
         1000, ge=0, description="random pool docs (outside positive domains) added as negatives"
     )
+    corrupted_negatives: int = Field(
+        0,
+        ge=0,
+        description="positive training docs also added, words shuffled (seeded), as negatives: "
+        "a within-domain signal of coherent vs corrupted text (0 = none)",
+    )
 
 
 class PerplexityQualityConfig(_Section):

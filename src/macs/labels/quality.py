@@ -58,6 +58,12 @@ __all__ = [
 VAL_SALT = "quality-val"  # salt of the id hash that keeps the validation split out of training
 
 
+def shuffle_words(text: str, rng: np.random.Generator) -> str:
+    """`text` with its words (whitespace-separated) in a random order: the same words, no syntax."""
+    words = text.split()
+    return " ".join(words[i] for i in rng.permutation(len(words)))
+
+
 def classifier_sample(
     domains: np.ndarray,
     c: ClassifierQualityConfig,
@@ -77,7 +83,7 @@ def classifier_sample(
             f"{c.positive_domains} is in the store (domains present: {present}); set them or "
             "positive_files"
         )
-    if not len(neg) and not len(pool) and not c.negative_files:
+    if not len(neg) and not len(pool) and not c.negative_files and not c.corrupted_negatives:
         raise MacsError(
             f"quality classifier: no negatives - negative_domains {c.negative_domains} are not in "
             f"the store (domains present: {present}) and pool_negatives is 0"
@@ -214,6 +220,7 @@ class QualityLabeller(Labeller):
         elif not (
             set(c.negative_domains) & present
             or c.negative_files
+            or c.corrupted_negatives > 0
             or (c.pool_negatives > 0 and present - classes)
         ):
             why = f"no negatives (none of {c.negative_domains}, and no other domain for the pool)"
@@ -292,6 +299,15 @@ class QualityLabeller(Labeller):
                 docs = read_text_file_docs(path)
                 tr_texts += [d[: self.max_chars] for d in docs]
                 tr_y += [y] * len(docs)
+        n_corrupt = 0
+        if c.corrupted_negatives > 0:  # the same positives, words shuffled: within-domain negatives
+            rng = np.random.default_rng([self.seed, 0xC0AA])
+            pos_i = [i for i, y in enumerate(tr_y) if y == 1]
+            take = rng.permutation(len(pos_i))[: c.corrupted_negatives]
+            bad = [shuffle_words(tr_texts[pos_i[k]], rng) for k in sorted(take.tolist())]
+            tr_texts += bad
+            tr_y += [0] * len(bad)
+            n_corrupt = len(bad)
         n_pos = int(sum(tr_y))
         if n_pos == 0 or n_pos == len(tr_y):
             raise MacsError(
@@ -302,6 +318,7 @@ class QualityLabeller(Labeller):
         report = {
             "n_train_pos": n_pos,
             "n_train_neg": len(tr_y) - n_pos,
+            "n_train_neg_corrupted": n_corrupt,
             "backend": c.backend,
             "fasttext_lr": self.clf.lr_used,
         }
