@@ -93,4 +93,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from macs.errors import EXIT_USER_ERROR, MacsError
+
+    try:
+        raise SystemExit(main())
+    except MacsError as e:  # bad input or settings: one line, as the macs CLI prints it
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(EXIT_USER_ERROR) from None

@@ -205,3 +205,26 @@ def test_select_names_unknown_actors_in_one_line(tmp_path, data_dir, capsys, arg
         main(["select", "-c", cfg, *args])
     errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]
     assert e.value.code == 2 and len(errors) == 1 and message in errors[0], errors
+
+
+def test_select_writes_under_the_corpus_name_and_says_which_token_count(tmp_path, data_dir, capsys):
+    """Issue 25: every `macs select` wrote runs/demo/select whatever the corpus; the two token
+    counts of one selection (with and without EOS) were unexplained."""
+    from macs.corpus.store import CorpusStore
+    from macs.corpus.tokenizer import build_tokenizer
+    from macs.corpus.tokens import tokenize_store
+
+    store = CorpusStore.open(data_dir / "corpus" / "mini")
+    tokenize_store(store, build_tokenizer("byte", data_dir / "tokenizers" / "byte"), progress=False)
+    cfg = _config(tmp_path, data_dir, actors=["domain"], fraction=0.1)
+    text = json.loads(Path(cfg).read_text())
+    del text["run"]["name"]
+    Path(cfg).write_text(json.dumps(text))
+    main(["select", "-c", cfg, "--format", "jsonl", "--export", str(tmp_path / "s.jsonl")])
+    manifest = tmp_path / "runs" / "mini" / "select" / "manifest.parquet"
+    table, meta = read_manifest(manifest)
+    assert Path(meta["store"]) == data_dir / "corpus" / "mini"
+    err = capsys.readouterr().err
+    assert "training tokens (one EOS per doc counted;" in err
+    assert "tokens (no EOS counted; training adds one per doc)" in err
+    assert not (tmp_path / "runs" / "demo").exists()

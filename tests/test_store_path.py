@@ -54,3 +54,22 @@ def test_every_command_opens_the_store_named_by_labels_store(tmp_path, mini_corp
     assert len(ev["heldout"]["domains"]) == 10  # the held-out docs of the store in labels.store
     assert not (data_dir / "corpus").exists()  # nothing looked for or made a default store
     capsys.readouterr()
+
+
+def test_macs_home_finds_the_stores_from_any_folder(tmp_path, mini_store, monkeypatch):
+    """Issue 25: `.macs` was resolved from the current folder only; MACS_HOME sets it once."""
+    import shutil
+
+    import macs
+
+    home = tmp_path / "home"
+    shutil.copytree(mini_store.path, home / "corpus" / "mini", symlinks=True)
+    monkeypatch.setenv("MACS_HOME", str(home))
+    monkeypatch.chdir(tmp_path)  # no .macs here
+    cfg = macs.load_config(None, ["corpus.name=mini", "tokenizer.kind=byte"])
+    assert cfg.run.data_dir == home
+    pool = macs.open_pool(cfg, need_tokens=False)
+    assert pool.n_docs == mini_store.n_docs
+    assert macs.load_config(None, ["run.data_dir=elsewhere"]).run.data_dir == Path("elsewhere")
+    monkeypatch.delenv("MACS_HOME")
+    assert macs.load_config(None).run.data_dir == Path(".macs")

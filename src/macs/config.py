@@ -23,6 +23,15 @@ from macs.labels.config import LabelsConfig
 from macs.train.config import ModelConfig, TrainConfig
 
 
+def _macs_home() -> Path:
+    """The data directory when the config names none: $MACS_HOME (set once, so the API and the
+    CLI find the stores from any folder), else .macs in the current folder."""
+    import os
+
+    home = os.environ.get("MACS_HOME", "").strip()
+    return Path(home).expanduser() if home else Path(".macs")
+
+
 class RunConfig(BaseModel):
     """Where things go and the one seed every random choice derives from."""
 
@@ -30,7 +39,10 @@ class RunConfig(BaseModel):
     name: str = Field("demo", description="run name; the run directory is runs_dir/name")
     seed: int = Field(0, description="master seed: every random choice derives from it")
     runs_dir: Path = Field(Path("runs"), description="parent folder of run directories")
-    data_dir: Path = Field(Path(".macs"), description="corpus stores, tokenizers, label sidecars")
+    data_dir: Path = Field(
+        default_factory=lambda: _macs_home(),
+        description="corpus stores, tokenizers, label sidecars (default: $MACS_HOME, else .macs)",
+    )
     cache_dir: Path | None = Field(None, description="downloaded sources (default ~/.cache/macs)")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
 
@@ -156,10 +168,10 @@ def load_config(path: str | Path | None = None, sets: list[str] | None = None) -
 def _cli_key(err: dict, keys: set[str]) -> str | None:
     """The --set key (also what a command's option sets) that an error's field came from, if any."""
     name = ".".join(str(x) for x in err["loc"])
-    for k in keys:
-        if name == k or name.startswith(k + "."):
-            return k
-    return None
+    hits = sorted(
+        k for k in keys if name == k or name.startswith(k + ".") or k.startswith(name + ".")
+    )
+    return ", ".join(hits) or None  # (a section's own check: the keys set inside it)
 
 
 def _describe(err: dict) -> str:

@@ -90,7 +90,7 @@ def select_cmd(
         typer.Option(
             "--out",
             "-o",
-            help="Manifest path (default: selection.out or run_dir/select/manifest.parquet).",
+            help="Manifest path (default: selection.out, else run_dir/select/manifest.parquet with run.name set, else runs_dir/<corpus.name>/select/manifest.parquet).",
         ),
     ] = None,
     tokens: Annotated[
@@ -156,8 +156,8 @@ def select_cmd(
     print_summary(result["summary"], show)
     s = result["summary"]
     typer.echo(
-        f"selected {s['n_selected']:,} docs, {s['selected_tokens']:,} tokens "
-        f"({100 * s['selected_fraction']:.1f}% of {s['pool_tokens']:,} eligible) in "
+        f"selected {s['n_selected']:,} docs, {s['selected_tokens']:,} training tokens (one EOS "
+        f"per doc counted; {100 * s['selected_fraction']:.1f}% of {s['pool_tokens']:,} eligible) in "
         f"{time.perf_counter() - t0:.1f} s; manifest -> {result['manifest']}",
         err=True,
     )

@@ -22,6 +22,15 @@ def select_budget(cfg, pool, tokens: float | None) -> int:
     return budget
 
 
+def select_dir(cfg) -> Path:
+    """Where `macs select` writes by default: run_dir/select when run.name is set, else
+    runs_dir/<corpus name>/select (a selection of one corpus never lands in another's folder)."""
+    run = cfg.run
+    if "name" not in run.model_fields_set:
+        run = run.model_copy(update={"name": cfg.corpus.name})
+    return Path(run.run_dir) / "select"
+
+
 def selection_meta(cfg, pool, budget: int, stage, selector) -> dict:
     """The manifest's metadata: method, store, token rule, seed, budget, what the selector reported, weights."""
     extra = selector.group_columns()
@@ -82,7 +91,7 @@ def _run_select(cfg, out, tokens, jsonl, token_shards, log, export) -> dict:
         log(
             f"note: the budget {budget:,} is at least the eligible pool ({pool.eligible_tokens:,} tokens): all selected"
         )
-    out = Path(out or cfg.selection.out or Path(cfg.run.run_dir) / "select" / "manifest.parquet")
+    out = Path(out or cfg.selection.out or select_dir(cfg) / "manifest.parquet")
     extra = sel.selector.group_columns()
     meta = selection_meta(cfg, pool, budget, stage, sel.selector)
     write_manifest(out, stage_table(pool, stage.idx, sel.counts, stage.scores, extra), meta)

@@ -117,3 +117,24 @@ def test_cli_tokenizer_train_and_show(tmp_path, mini_store):
     assert "vocab 600" in r.output
     r = CliRunner().invoke(app, ["tokenizer", "show", str(tmp_path / "t"), "--text", "hello"])
     assert r.exit_code == 0 and '"vocab_size": 600' in r.output
+
+
+def test_a_trained_bpe_is_keyed_by_its_corpus(mini_store, mini_tokenizer, tmp_path):
+    """Issue 25: a BPE trained on one corpus was silently reused for another."""
+    import shutil
+
+    from macs.config import load_config
+    from macs.corpus.tokenizer import ensure_tokenizer, tokenizer_dir
+
+    sets = [f"run.data_dir={tmp_path}", "tokenizer.vocab_size=1024"]
+    mine = load_config(None, [*sets, "corpus.name=mine"])
+    other = load_config(None, [*sets, "corpus.name=other"])
+    assert tokenizer_dir(mine) == tmp_path / "tokenizers" / "mine" / "bpe-1024"
+    assert tokenizer_dir(mine) != tokenizer_dir(other)
+    named = load_config(None, [*sets, "corpus.name=mine", "tokenizer.name=shared"])
+    assert tokenizer_dir(named) == tmp_path / "tokenizers" / "shared"  # named: shared on purpose
+    # a tokenizer trained on the store "mini" placed where "other" keeps its own: refused
+    shutil.copytree(mini_tokenizer.parent, tokenizer_dir(other))
+    with pytest.raises(MacsError, match="was trained on the corpus 'mini', not 'other-store'"):
+        ensure_tokenizer(other, store=type("S", (), {"name": "other-store"})())
+    assert ensure_tokenizer(other, store=mini_store) == tokenizer_dir(other) / "tokenizer.json"

@@ -105,7 +105,7 @@ def test_trainer_trains_only_on_the_current_stage(tmp_path, mini_pool, workers):
     model = _RecordingLM.make(int(pool.tokens.vocab_size), seen, lambda: cb.stage)
     args = TrainingArguments(
         output_dir=str(tmp_path / "out"),
-        max_steps=6,
+        max_steps=4,
         per_device_train_batch_size=4,
         learning_rate=1e-3,
         save_strategy="no",
@@ -115,8 +115,8 @@ def test_trainer_trains_only_on_the_current_stage(tmp_path, mini_pool, workers):
         ignore_data_skip=True,
     )
     Trainer(model=model, args=args, train_dataset=ds, callbacks=[cb]).train()
-    assert len(seen) == 6 * 4
-    assert [st.stage for st, _ in seen] == [0] * 8 + [1] * 8 + [2] * 8
+    assert len(seen) == 4 * 4
+    assert [st.stage for st, _ in seen] == [0] * 8 + [1] * 8
     for st in {id(st): st for st, _ in seen}.values():
         ref = PackedStage(pool.tokens, st.idx, 32, 0, st.stage)
         rows = {tuple(ref.sequence(k).tolist()) for k in range(64)}
@@ -136,3 +136,48 @@ def test_callback_refuses_the_in_run_reward_source(mini_pool):
     ds = macs.StageDataset(pool.tokens, seq_len=32, seed=0)
     with pytest.raises(MacsError, match="influence.source=refresh"):
         macs.SelectionCallback(sel, ds, refresh_every=2)
+
+
+def _readme_commands(marker: str) -> list[list[str]]:
+    """The README's bash block after `marker`, one argv per command (continuations joined)."""
+    import re
+    import shlex
+
+    readme = (REPO / "README.md").read_text()
+    block = re.search(rf"<!-- readme-test: {marker} -->\n```bash\n(.*?)```", readme, re.S)
+    assert block, f"the README lost its {marker} block"
+    text = block.group(1).replace("\\\n", " ")
+    return [shlex.split(line, comments=True) for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_readme_own_data_commands_run(tmp_path, mini_corpus_path):
+    """Issue 25: the README's own-data path, as written, on the mini corpus (my.jsonl), with a
+    progress line for the BPE training, each labeller's fit and each refresh."""
+    import time
+
+    from macs.console.manifest import read_manifest
+
+    (tmp_path / "my.jsonl").symlink_to(mini_corpus_path)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    err = ""
+    for argv in _readme_commands("own-data"):
+        if argv[0] == "macs":
+            argv = [sys.executable, "-m", "macs", *argv[1:]]
+        else:
+            assert argv[:2] == ["python", "examples/hf_trainer.py"], argv
+            argv = [sys.executable, str(REPO / argv[1]), *argv[2:]]
+        t0 = time.perf_counter()
+        out = subprocess.run(
+            argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert out.returncode == 0, (argv, out.stderr[-3000:])
+        err += out.stderr
+        print(f"{time.perf_counter() - t0:6.1f} s  {' '.join(argv[1:4])}")
+    assert "training a 4096-token byte-level BPE" in err
+    assert "topic: fitting topic/tfidf on a" in err
+    assert "[macs] step 20: refresh 1 of 2, rewards on" in err and "[macs] stage 2:" in err
+    stages = tmp_path / "runs" / "hf-mine" / "macs" / "stages"
+    assert [read_manifest(stages / f"stage-{k}.parquet")[0].num_rows > 0 for k in range(3)] == [
+        True
+    ] * 3

@@ -112,7 +112,8 @@ class SelectionConfig(BaseModel):
     )
     out: Path | None = Field(
         None,
-        description="manifest path of `macs select` (default: run_dir/select/manifest.parquet)",
+        description="manifest path of `macs select` (default: run_dir/select/manifest.parquet with "
+        "run.name set, else runs_dir/<corpus.name>/select/manifest.parquet)",
     )
 
     @field_validator("actors")

@@ -38,8 +38,14 @@ def tokenizer_name(tcfg) -> str:
 
 
 def tokenizer_dir(cfg) -> Path:
-    """Folder of the configured tokenizer: run.data_dir/tokenizers/<name>."""
-    return Path(cfg.run.data_dir) / "tokenizers" / tokenizer_name(cfg.tokenizer)
+    """Folder of the configured tokenizer: run.data_dir/tokenizers/<name>; a BPE trained on the
+    corpus (no tokenizer.name given) is keyed by it: run.data_dir/tokenizers/<corpus>/bpe-<vocab>,
+    so one corpus's tokenizer is never taken for another's."""
+    root = Path(cfg.run.data_dir) / "tokenizers"
+    t = cfg.tokenizer
+    if t.kind == "bpe" and not getattr(t, "name", None):
+        return root / cfg.corpus.name / tokenizer_name(t)
+    return root / tokenizer_name(t)
 
 
 def tokenizer_path(cfg) -> Path:
@@ -254,6 +260,12 @@ def build_tokenizer(
                 "training a BPE tokenizer needs a corpus store (build or import one first)"
             )
         max_bytes = int(train_mb * 1e6)
+        print(  # seconds to minutes before the first token shard: say what is happening
+            f"training a {vocab_size}-token byte-level BPE on up to {train_mb:g} MB of "
+            f"{store.name} -> {out_dir}",
+            file=sys.stderr,
+            flush=True,
+        )
         tok = train_bpe(sample_texts(store, max_bytes, seed), vocab_size, min_frequency)
         meta.update(
             store=str(store.path),
@@ -281,8 +293,26 @@ def ensure_tokenizer(cfg, store=None) -> Path:
     """The configured tokenizer's tokenizer.json, creating it first when missing."""
     path = tokenizer_path(cfg)
     if path.exists():
+        trained_on = _trained_on(path)
+        if store is not None and trained_on not in (None, store.name):
+            raise MacsError(
+                f"{path} was trained on the corpus {trained_on!r}, not {store.name!r}; give "
+                f"--set corpus.name={store.name} (its own tokenizer is trained on first use) or "
+                "name a tokenizer with --set tokenizer.name=... / --tokenizer"
+            )
         return path
     return build_configured_tokenizer(cfg, path.parent, store)
+
+
+def _trained_on(path: Path) -> str | None:
+    """The corpus a BPE tokenizer.json was trained on (its meta.json), None if not recorded."""
+    import json
+
+    try:
+        meta = json.loads((path.parent / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta.get("store_name") if meta.get("kind") == "bpe" else None
 
 
 def build_configured_tokenizer(cfg, out: str | os.PathLike, store=None) -> Path:

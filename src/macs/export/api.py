@@ -86,7 +86,11 @@ def write_export(
         "seconds": round(time.perf_counter() - t0, 3),
     }
     if log is not None:
-        tok = f", {summary['tokens']:,} tokens" if summary["tokens"] is not None else ""
+        tok = (
+            f", {summary['tokens']:,} tokens (no EOS counted; training adds one per doc)"
+            if summary["tokens"] is not None
+            else ""
+        )
         log(
             f"wrote {summary['docs']:,} docs{tok} as {fmt} to {out} "
             f"({summary['bytes'] / 1e6:,.1f} MB) in {summary['seconds']:.1f} s "

@@ -21,6 +21,8 @@ output, where macs removes it before the model sees the batch).
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +57,14 @@ def current_rows_only(loader, dataset) -> None:
 class SelectionCallback(TrainerCallback):
     """Refresh the selection every `refresh_every` steps with the Trainer's model; save/restore it with checkpoints."""
 
-    def __init__(self, selection, dataset, refresh_every: int, log_dir: str | Path | None = None):
+    def __init__(
+        self,
+        selection,
+        dataset,
+        refresh_every: int,
+        log_dir: str | Path | None = None,
+        verbose: bool = True,
+    ):
         if refresh_every < 1:
             raise MacsError(f"refresh_every must be >= 1, not {refresh_every}")
         if getattr(selection, "inrun", None) is not None:
@@ -67,6 +76,7 @@ class SelectionCallback(TrainerCallback):
         self.dataset = dataset
         self.refresh_every = int(refresh_every)
         self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.verbose = bool(verbose)  # a line before and after every refresh
         self.stage = None
 
     # ------------------------------------------------------------------ budgets
@@ -96,6 +106,11 @@ class SelectionCallback(TrainerCallback):
             return
         meta = {"method": self.selection.selector.name, "trainer": "transformers"}
         write_stage(self._out(args), self.selection.pool, stage, self.selection.counts, meta)
+
+    def _say(self, args, msg: str) -> None:
+        """A progress line on stderr (main process only): a refresh takes seconds to minutes."""
+        if self.verbose and self._is_main(args):
+            print(msg, file=sys.stderr, flush=True)
 
     @staticmethod
     def _is_main(args) -> bool:
@@ -134,7 +149,15 @@ class SelectionCallback(TrainerCallback):
             return
         if self.selection.stage + 1 >= self.selection.n_stages:
             return
+        k, n = self.selection.stage + 1, self.selection.n_stages
+        t0 = time.perf_counter()
+        self._say(args, f"[macs] step {step}: refresh {k} of {n - 1}, rewards on the current model")
         self.stage = self.selection.refresh(model, step=step, optimizer=optimizer)
+        self._say(
+            args,
+            f"[macs] stage {k}: {len(self.stage.idx):,} docs, {self.stage.n_tokens:,} tokens "
+            f"(selected in {time.perf_counter() - t0:.1f} s)",
+        )
         self.stage.log["step"] = step
         self.dataset.set_stage(self.stage.idx, self.stage.stage)
         self._record(args, self.stage)

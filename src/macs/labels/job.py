@@ -343,6 +343,7 @@ def prepare_actor(
         idx = labeller.select_fit_sample(ids, domains)
         texts = store.texts(idx) if len(idx) else []
         meta = {"id": [ids[i] for i in idx], "domain": [domains[i] for i in idx]}
+        log(f"{actor}: fitting {labeller.kind}/{labeller.method} on a {len(idx):,}-doc sample")
         labeller.fit([t or "" for t in texts], meta)
     seconds = time.perf_counter() - t0
     # a resumed quality job may reuse the classifier its first fit cached (no fit now): the
