@@ -10,8 +10,9 @@ sd = sel.state_dict(); sel.load_state_dict(sd)   # restores it exactly
 With `influence.source: train`, `sel.inrun` collects the stage's in-run rewards (the trainer
 scores its own batches with `sel.inrun_scorer(model)`, macs.influence.inrun) and refresh() uses
 them, topped up by a small separate sample for groups the stage did not train on.
-`model` is any `torch.nn.Module` causal LM whose forward(input_ids=...) returns `.logits` (a
-Hugging Face `PreTrainedModel` included). The selector (multi-actor method or a baseline) is
+`model` is any `torch.nn.Module` causal LM called as `model(input_ids=ids)` or `model(ids)`
+(its forward's signature decides, macs.influence.batching.takes_input_ids) that returns logits,
+a tuple led by them or an object with `.logits` (a Hugging Face `PreTrainedModel` included). The selector (multi-actor method or a baseline) is
 chosen by name through `macs.baselines.registry`.
 """
 
