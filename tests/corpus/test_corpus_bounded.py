@@ -44,7 +44,7 @@ def _rec(i: int, text: str) -> bytes:
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.zst"])
 def test_line_over_the_limit_is_a_counted_bad_record(tmp_path, suffix):
     big = _rec(2, "x" * (3 * MB))
-    last = _rec(4, "x" * (3 * MB)).rstrip(b"\n")  # the last line has no newline
+    last = _rec(4, "w" * (3 * MB)).rstrip(b"\n")  # the last line has no newline
     data = _rec(1, "first") + big + _rec(3, "third") + last
     path = _write(tmp_path / f"in{suffix}", data)
     with pytest.raises(MacsError, match=r"line 2: the line is 3,145,7\d\d bytes, over the "):

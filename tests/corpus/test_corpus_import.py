@@ -163,7 +163,7 @@ def test_bom_crlf_and_dictionary_columns(tmp_path):
         {"text": pa.array(["a b", "c d", "a b"]).dictionary_encode(), "id": ["1", "2", "3"]}
     )
     pq.write_table(t, tmp_path / "d.parquet")
-    _imp([tmp_path / "d.parquet"], tmp_path / "s2")
+    _imp([tmp_path / "d.parquet"], tmp_path / "s2", dedup_texts=False)  # the repeat is kept
     assert _texts(CorpusStore.open(tmp_path / "s2")) == ["a b", "c d", "a b"]
 
 
@@ -209,7 +209,7 @@ def test_streaming_memory_is_bounded(tmp_path):
             "import resource;import pyarrow.parquet, pyarrow.compute, msgspec;"
             "from macs.corpus.importer import import_corpus;"
             "b=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-            f"r=import_corpus([{str(src)!r}], {str(tmp_path / f's{n_lines}')!r}, progress=False, block_mb=2);"
+            f"r=import_corpus([{str(src)!r}], {str(tmp_path / f's{n_lines}')!r}, progress=False, block_mb=2, dedup_texts=False);"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss-b, r.stats.docs_written)"
         )
         out = subprocess.run(

@@ -41,3 +41,68 @@ def test_folder_of_jsonl_files(tmp_path, mini_corpus_path):
     (other / "notes.md").write_text("x")
     with pytest.raises(MacsError, match=r"no input files in this folder \(looked for .txt, .jsonl"):
         _imp([other], tmp_path / "t")
+
+
+META = [
+    {"id": "a", "text": "alpha text", "meta": {"kind": "news", "lang": "en"}},
+    {"id": "b", "text": "beta text", "meta": {"kind": "code"}},
+    {"id": "c", "text": "alpha text", "meta": {"kind": "news"}},  # the text of "a" again
+    {"id": "d", "text": "delta text", "meta": {"lang": "en", "kind": 7}},
+]
+
+
+def _jsonl(path, recs):
+    import json
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    return path
+
+
+def test_dotted_domain_field_reads_nested_values(tmp_path):
+    src = _jsonl(tmp_path / "m.jsonl", META)
+    _imp([src], tmp_path / "s", domain_field="meta.kind", require_domain=True)
+    s = CorpusStore.open(tmp_path / "s")
+    assert s.read_column("id") == ["a", "b", "d"]
+    assert s.read_column("domain") == ["news", "code", "7"]
+
+
+def test_named_domain_field_missing_is_an_error_naming_the_record(tmp_path):
+    recs = [*META[:2], {"id": "e", "text": "no kind here", "meta": {"lang": "de"}}]
+    src = _jsonl(tmp_path / "m.jsonl", recs)
+    for field, line in (("meta.kind", 3), ("kind", 1)):
+        with pytest.raises(MacsError, match=rf"m.jsonl:line {line}: no '{field}' field"):
+            _imp([src], tmp_path / "s", domain_field=field, require_domain=True)
+    res = _imp(
+        [src], tmp_path / "s", domain_field="meta.kind", require_domain=True, on_error="skip"
+    )
+    assert dict(res.stats.skipped) == {"missing_domain": 1} and res.stats.reconciles()
+    # not named by the user: the default 'domain' field may be absent (the default domain)
+    res = _imp([src], tmp_path / "t")
+    assert CorpusStore.open(tmp_path / "t").read_column("domain") == ["default"] * 3
+
+
+def test_duplicate_texts_kept_once_and_counted(tmp_path):
+    src = _jsonl(tmp_path / "m.jsonl", META)
+    other = _jsonl(tmp_path / "n.jsonl", [{"id": "z", "text": "beta text"}])  # another file
+    res = _imp([src, other], tmp_path / "s", heldout_fraction=0.5)
+    st = res.stats
+    assert st.duplicate_texts == 2 and st.records_written == 3 and st.reconciles()
+    assert "2 duplicate texts dropped" in res.summary()
+    s = CorpusStore.open(tmp_path / "s")
+    texts = s.read_column("text")
+    assert sorted(texts) == sorted(set(texts)) and s.read_column("id") == ["a", "b", "d"]
+    assert s.manifest["import"]["duplicate_texts"] == 2
+    res = _imp([src, other], tmp_path / "k", dedup_texts=False)
+    assert res.stats.duplicate_texts == 0 and res.stats.records_written == 5
+
+
+def test_cli_domain_field_and_keep_duplicates(tmp_path, capsys):
+    from macs.cli import main
+
+    src = _jsonl(tmp_path / "m.jsonl", META[:3])
+    main(["corpus", "import", str(src), "--out", str(tmp_path / "s"), "-q"])
+    assert "1 duplicate texts dropped" in capsys.readouterr().out
+    argv = ["corpus", "import", str(src), "--out", str(tmp_path / "s"), "-q"]
+    main([*argv, "--keep-duplicates", "--domain-field", "meta.kind"])
+    s = CorpusStore.open(tmp_path / "s")
+    assert s.read_column("domain") == ["news", "code", "news"]

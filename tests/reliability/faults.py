@@ -244,11 +244,17 @@ def run_import(
     store = CorpusStore.open(out)
     cols = [store.read_column(c) for c in ("id", "text", "domain")]
     stored = set(zip(*cols, strict=True))
-    lost = sum(1 for r in must_keep if r not in stored)
+    # a valid record repeating an earlier record's text is dropped on purpose (duplicate_texts):
+    # it is lost only when its text is not in the store at all
+    texts = set(cols[1])
+    lost = sum(
+        1 for r in must_keep if r not in stored and not (st.duplicate_texts and r[1] in texts)
+    )
     manifest = store.manifest["import"]
     counts = {
         "read": st.records_read,
         "written": st.records_written,
+        "duplicate_texts": st.duplicate_texts,
         "skipped": dict(st.skipped),
         "faults": dict(st.faults),
     }

@@ -42,7 +42,11 @@ def import_cmd(
         str | None, typer.Option(help="field holding the id ('' = generate ids)")
     ] = None,
     domain_field: Annotated[
-        str | None, typer.Option(help="field holding the domain ('' = none)")
+        str | None,
+        typer.Option(
+            help="field holding the domain ('' = none); a dotted path (meta.kind) names a nested "
+            "field; a record without it is an error (default: 'domain' where present)"
+        ),
     ] = None,
     domain: Annotated[str | None, typer.Option(help="domain of records without one")] = None,
     max_chunk_bytes: Annotated[
@@ -54,6 +58,13 @@ def import_cmd(
     max_record_mb: Annotated[
         float | None,
         typer.Option(help="largest record (JSONL line) in MB; larger is a bad record (default 64)"),
+    ] = None,
+    dedup: Annotated[
+        bool | None,
+        typer.Option(
+            "--dedup/--keep-duplicates",
+            help="drop records whose text equals an earlier one's (counted; default: drop)",
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     force: Annotated[
@@ -88,6 +99,7 @@ def import_cmd(
         "corpus.max_chunk_bytes": max_chunk_bytes,
         "corpus.on_error": on_error,
         "corpus.max_record_mb": max_record_mb,
+        "corpus.dedup_texts": dedup,
     }
     cfg = load(config, _sets(sets, **fields))
     res = _import(inputs, out or store_path(cfg), cfg.corpus, progress=not quiet, force=force)
@@ -116,6 +128,9 @@ def _import(inputs: list[Path], out: Path, c, progress: bool, force: bool = Fals
         progress=progress,
         force=force,
         max_record_mb=c.max_record_mb,
+        dedup_texts=c.dedup_texts,
+        # a domain field the user named (flag, config or --set) must be in every record
+        require_domain="domain_field" in c.model_fields_set,
     )
 
 

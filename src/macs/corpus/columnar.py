@@ -100,6 +100,11 @@ def _table_columns(table, spec: FieldSpec, label: str, stats: ImportStats, row0:
             f"{label}: no column {spec.text!r} (columns: {', '.join(names)}); "
             "name the text column with --text-field"
         )
+    if spec.require_domain and spec.domain not in names:
+        raise MacsError(
+            f"{label}: no column {spec.domain!r} (columns: {', '.join(names)}); name the "
+            "domain column with --domain-field (or leave it out to use --domain for all)"
+        )
     table = table.select(
         [c for c in dict.fromkeys((spec.text, spec.id, spec.domain)) if c in names]
     )

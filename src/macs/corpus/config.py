@@ -23,13 +23,20 @@ class CorpusConfig(BaseModel):
     id_field: str | None = Field(
         "id", description="input field with the document id (generated when missing)"
     )
-    domain_field: str | None = Field("domain", description="input field with the domain label")
+    domain_field: str | None = Field(
+        "domain",
+        description="input field with the domain label (a dotted path such as meta.kind names a "
+        "nested field; when set explicitly, every record must have it)",
+    )
     default_domain: str = Field("default", description="domain of records without a domain field")
     max_chunk_bytes: int = Field(
         8192, ge=0, description="cut longer docs at paragraph boundaries (bytes; 0 = never)"
     )
     max_record_mb: float = Field(
         64.0, gt=0, description="largest record (a JSONL line) in MB; a larger one is a bad record"
+    )
+    dedup_texts: bool = Field(
+        True, description="drop records whose text equals an earlier one's (counted; first kept)"
     )
     on_error: Literal["raise", "skip"] = Field(
         "raise", description="bad records: raise (name file/line) or skip and count"

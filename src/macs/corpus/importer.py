@@ -43,6 +43,7 @@ class CorpusBuilder:
         # replace_derived False: refuse to drop an old store's labels/token shards (re-import)
         self.writer = StoreWriter(out_dir, shard_bytes=shard_bytes, replace_derived=replace_derived)
         self.stats = stats
+        self._texts: set[bytes] = set()  # blake2b-128 digests of the texts kept so far
         self.max_chunk_bytes = max_chunk_bytes
         self._seen: set[str] = set()
 
@@ -64,9 +65,45 @@ class CorpusBuilder:
             for i in dup_rows:
                 keep[i] = False
             table = table.filter(pa.array(keep))
+        if self.dedup_texts and table.num_rows:
+            table = self._drop_same_texts(table, where)
         if table.num_rows == 0:
             return
         self._add_unique(table, where)
+
+    # exact-duplicate texts: the first record with a text is kept, later ones dropped and
+    # counted (stats.duplicate_texts), so no copy can land on both sides of the held-out split
+    # (import_corpus turns it on by default; the demo build keeps its documented contents)
+    dedup_texts: bool = False
+
+    def _drop_same_texts(self, table, where: str):
+        """`table` without rows whose text (blake2b-128 of its UTF-8 bytes) was seen before."""
+        import hashlib
+
+        import numpy as np
+        import pyarrow as pa
+
+        text = table.column("text").combine_chunks()
+        bufs = text.buffers()
+        wide = pa.types.is_large_string(text.type)
+        offs = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)
+        offs = offs[text.offset : text.offset + len(text) + 1].tolist()
+        data = memoryview(bufs[2]) if bufs[2] is not None else memoryview(b"")
+        seen = self._texts
+        keep = []
+        recs = None
+        for i in range(len(offs) - 1):
+            h = hashlib.blake2b(data[offs[i] : offs[i + 1]], digest_size=16).digest()
+            if h in seen:
+                if recs is None:
+                    recs = table.column("rec").to_pylist() if "rec" in table.column_names else []
+                self.stats.duplicate_text(f"{where} {recs[i]}" if recs else where)
+            else:
+                seen.add(h)
+                keep.append(i)
+        if len(keep) == len(offs) - 1:
+            return table
+        return table.take(pa.array(keep, pa.int64()))
 
     def _dedup(self, table, ids: list, where: str) -> list[int]:
         """Rows whose id was seen before (reported as duplicate_id); adds the others to _seen."""
@@ -205,6 +242,8 @@ class ImportResult:
         extra = f" ({kinds})" if kinds else ""
         ef = f", {s.empty_files} empty files" if s.empty_files else ""
         ids = f", {s.blank_ids} blank ids replaced by generated ones" if s.blank_ids else ""
+        if s.duplicate_texts:
+            ids += f", {s.duplicate_texts} duplicate texts dropped (the first copy kept)"
         partial = ""
         if s.partial:
             faults = ", ".join(f"{k}={v}" for k, v in sorted(s.faults.items()))
@@ -239,12 +278,17 @@ def import_corpus(
     parse_threads: int = 0,
     force: bool = False,
     max_record_mb: float = 64.0,
+    dedup_texts: bool = True,
+    require_domain: bool = False,
 ) -> ImportResult:
     """Import files/folders into a corpus store at out_dir (atomic: old store or new, never half);
     optionally JSONL blocks parsed by pyarrow on `parse_threads` threads, or large plain JSONL
     files by `workers` forked processes over byte ranges; same output, order and counts.
     An existing out_dir that is not a corpus store is refused unless `force`. A record (JSONL
-    line) over `max_record_mb` is a bad record (record_too_large), read past in bounded memory."""
+    line) over `max_record_mb` is a bad record (record_too_large), read past in bounded memory.
+    dedup_texts: a record with the same text as an earlier one is dropped and counted.
+    require_domain: a record without the domain field (a dotted path names a nested one) is a
+    bad record (missing_domain)."""
     if on_error not in ("raise", "skip"):
         raise MacsError(f"--on-error must be 'raise' or 'skip', not {on_error!r}")
     if not inputs:
@@ -258,7 +302,12 @@ def import_corpus(
     paths = expand_inputs(paths)
     t0 = time.perf_counter()
     stats = ImportStats(on_error=on_error)
-    spec = FieldSpec(text=text_field, id=id_field or None, domain=domain_field or None)
+    spec = FieldSpec(
+        text=text_field,
+        id=id_field or None,
+        domain=domain_field or None,
+        require_domain=require_domain and bool(domain_field),
+    )
     total = sum(input_size(p) for p in paths)
     note = f"the previous store at {out_dir} (if any) is unchanged"
     with writing(out_dir, note):
@@ -269,6 +318,7 @@ def import_corpus(
             shard_bytes=int(shard_mb * (1 << 20)),
             replace_derived=force,
         )
+        builder.dedup_texts = dedup_texts
         prog = _Progress(total, "import", enabled=progress)
         try:
             opts = (
@@ -445,7 +495,7 @@ class _Helper:
 
 
 def _part_worker(
-    conn, counter, reader, part, out_dir, on_error, max_chunk_bytes, shard_bytes, domain
+    conn, counter, reader, part, out_dir, on_error, max_chunk_bytes, shard_bytes, domain, dedup
 ):
     """Child process: import lines of `part` into shards under out_dir; send back counts, keys."""
     try:
@@ -454,6 +504,7 @@ def _part_worker(
         start, end, _ = part
         reader.byte_range = (start, end, 1 + _count_lines(reader.path, start))
         builder = CorpusBuilder(out_dir, stats, max_chunk_bytes, shard_bytes=shard_bytes)
+        builder.dedup_texts = dedup
 
         def advance(n: int) -> None:
             counter.value += n
@@ -463,7 +514,8 @@ def _part_worker(
                 _with_ids(t, reader.current, domain, builder.stats), where=_where(reader)
             )
         info = builder.writer.part_info()
-        conn.send(("ok", {"part": info, "stats": stats, "keys": list(builder._seen)}))
+        keys = {"keys": list(builder._seen), "texts": list(builder._texts)}
+        conn.send(("ok", {"part": info, "stats": stats, **keys}))
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which redoes the part
         conn.send(("err", f"{type(e).__name__}: {e}"))
     finally:
@@ -496,6 +548,7 @@ def _start_helpers(reader, parts, builder, domain) -> list[_Helper]:
                 builder.max_chunk_bytes,
                 builder.writer.shard_bytes,
                 domain,
+                builder.dedup_texts,
             ),
             daemon=True,
         )
@@ -513,9 +566,11 @@ def _adopt_or_redo(h: _Helper, part, reader, builder: CorpusBuilder, domain: str
     that errors, skips and duplicates are reported exactly as by one process."""
     status, res = h.result(prog)
     prog.advance_to_poll(h)
-    if status == "ok" and builder._seen.isdisjoint(res["keys"]):
+    disjoint = status == "ok" and builder._texts.isdisjoint(res["texts"])
+    if disjoint and builder._seen.isdisjoint(res["keys"]):
         builder.writer.adopt(res["part"])
         builder._seen.update(res["keys"])
+        builder._texts.update(res["texts"])
         builder.stats.merge(res["stats"])
         return
     if status == "ok":

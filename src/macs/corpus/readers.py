@@ -46,7 +46,21 @@ class FieldSpec:
 
     text: str = "text"
     id: str | None = "id"
-    domain: str | None = "domain"
+    domain: str | None = "domain"  # a dotted path (meta.kind) names a field of a nested object
+    require_domain: bool = False  # a record without the domain field is a bad record
+
+    @property
+    def domain_path(self) -> list[str]:
+        return self.domain.split(".") if self.domain else []
+
+
+def dig(obj, path: list[str]):
+    """obj[path[0]][path[1]]... (None where a step is missing or not an object)."""
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
 
 
 def detect_format(path: Path) -> str:
@@ -77,9 +91,10 @@ def detect_format(path: Path) -> str:
 
 
 def _arrow_ok(spec: FieldSpec) -> bool:
-    """True when the Arrow fast path can read these fields (distinct names)."""
+    """True when the Arrow fast path can read these fields (distinct top-level names)."""
     names = [n for n in (spec.text, spec.id, spec.domain) if n]
-    return len(set(names)) == len(names)
+    nested = len(spec.domain_path) > 1 or spec.require_domain
+    return len(set(names)) == len(names) and not nested
 
 
 def _one_chunk(col):
@@ -236,9 +251,13 @@ class JsonlReader(Reader):
         if self.spec.id:
             fields.append(("i", str | int | None, None))
             rename["i"] = self.spec.id
-        if self.spec.domain:
-            fields.append(("d", str | None, None))
-            rename["d"] = self.spec.domain
+        path = self.spec.domain_path
+        if path:  # a dotted path: one nested struct per level, the value in its field "v"
+            leaf: object = str | None
+            for k, key in enumerate(reversed(path[1:])):
+                leaf = msgspec.defstruct(f"Dom{k}", [("v", leaf, None)], rename={"v": key}) | None
+            fields.append(("d", leaf, None))
+            rename["d"] = path[0]
         rec = msgspec.defstruct("Rec", fields, rename=rename)
         return msgspec.json.Decoder(rec), (msgspec.DecodeError, msgspec.ValidationError)
 
@@ -389,7 +408,9 @@ class JsonlReader(Reader):
                         ids[i] = str(x)
         else:
             ids = [None] * n_lines
-        domains = [r.d for r in objs] if has_dom else [None] * n_lines
+        domains = [self._dom(r) for r in objs] if has_dom else [None] * n_lines
+        if self.spec.require_domain and None in domains:
+            return None  # the careful path names the records without one
         self.stats.records_read += n_lines
         return list(range(line0, line0 + n_lines)), ids, texts, domains
 
@@ -413,6 +434,9 @@ class JsonlReader(Reader):
                     if isinstance(did, bool):
                         raise ValueError
                     did = str(did)
+                dom = self._dom(r) if has_dom else None
+                if dom is None and self.spec.require_domain:
+                    raise ValueError
             except (*errors, UnicodeDecodeError, ValueError, RecursionError):
                 if not line.strip():  # a blank line: no record (as _slow, without its table)
                     continue
@@ -427,9 +451,18 @@ class JsonlReader(Reader):
             recs.append(line0 + k)
             ids.append(did)
             texts.append(text)
-            domains.append(r.d if has_dom else None)
+            domains.append(dom)
         self.stats.records_read += n_fast  # _slow counts the lines it reads
         return recs, ids, texts, domains
+
+    def _dom(self, r):
+        """The domain of a decoded record (its nested field for a dotted path)."""
+        d = r.d
+        for _ in range(len(self.spec.domain_path) - 1):
+            if d is None:
+                return None
+            d = d.v
+        return d
 
     def _recheck(self, recs, ids, texts, domains):
         """Drop (or raise on) records whose text, id or domain cannot be UTF-8 encoded (an
@@ -498,7 +531,15 @@ class JsonlReader(Reader):
                         f"{spec.id!r} is {_a(type(did).__name__)}; use a string or int",
                     )
                     continue
-            dom = obj.get(spec.domain) if spec.domain else None
+            dom = dig(obj, spec.domain_path) if spec.domain else None
+            if dom is None and spec.require_domain:
+                st.bad(
+                    "missing_domain",
+                    where,
+                    f"no {spec.domain!r} field (or it is null); --domain-field names a field "
+                    "every record must have (leave it out to use --domain for all)",
+                )
+                continue
             if dom is not None and not isinstance(dom, str):
                 dom = str(dom)
             bad = _unencodable(text, did, dom)

@@ -1,7 +1,8 @@
 """Counts of an import: records read, written and skipped per kind, and damaged files (faults).
 
 A bad *record* (malformed JSON, missing text, ...) is one line or row: under
-`on_error="skip"` it is skipped and counted, and `read = written + skipped` always holds. A
+`on_error="skip"` it is skipped and counted, and `read = written + skipped + duplicate texts`
+always holds (a record repeating an earlier record's text is dropped and counted). A
 *fault* is a damaged *file* (a truncated or corrupt compressed stream, an unreadable Parquet
 or Arrow file): the records before it are kept, the rest of that file cannot be read, and
 the import is marked partial (`macs corpus import` exits with EXIT_PARTIAL).
@@ -24,6 +25,7 @@ BAD_KINDS = (
     "duplicate_id",
     "record_too_large",
     "too_deep",
+    "missing_domain",
 )
 # damaged files: reading stops at the fault, the records before it are kept
 FAULT_KINDS = ("truncated_file", "corrupt_file", "unreadable_file")
@@ -42,6 +44,7 @@ class ImportStats:
     chunked_records: int = 0
     ids_generated: int = 0  # records stored under a generated id (no id, or a blank one)
     blank_ids: int = 0  # of those, records whose id was an empty or whitespace-only string
+    duplicate_texts: int = 0  # records dropped: the same text as an earlier record (kept)
     skipped: Counter = field(default_factory=Counter)
     faults: Counter = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
@@ -72,6 +75,13 @@ class ImportStats:
         self.faults[kind] += 1
         self.examples.setdefault(kind, []).append(f"{where}: {problem}")
 
+    def duplicate_text(self, where: str) -> None:
+        """A record whose text equals an earlier one's: dropped (the first is kept) and counted."""
+        self.duplicate_texts += 1
+        ex = self.examples.setdefault("duplicate_text", [])
+        if len(ex) < 3:
+            ex.append(f"{where}: the same text as an earlier record (that one is kept)")
+
     def empty_file(self, path: str, what: str = "0 bytes, no records") -> None:
         """A zero-byte (or record-less, e.g. only blank lines) input file: raise or count."""
         if self.on_error == "raise":
@@ -96,6 +106,7 @@ class ImportStats:
         self.chunked_records += other.chunked_records
         self.ids_generated += other.ids_generated
         self.blank_ids += other.blank_ids
+        self.duplicate_texts += other.duplicate_texts
         self.skipped.update(other.skipped)
         self.faults.update(other.faults)
         for kind, ex in other.examples.items():
@@ -104,8 +115,9 @@ class ImportStats:
             mine.extend(ex if keep_all else ex[: max(0, 3 - len(mine))])
 
     def reconciles(self) -> bool:
-        """True when records_read == records_written + skipped records."""
-        return self.records_read == self.records_written + sum(self.skipped.values())
+        """True when records_read == records_written + skipped records + duplicate texts."""
+        skipped = sum(self.skipped.values())
+        return self.records_read == self.records_written + skipped + self.duplicate_texts
 
     def as_dict(self) -> dict:
         """Plain-dict form for manifests."""
@@ -119,6 +131,7 @@ class ImportStats:
             "chunked_records": self.chunked_records,
             "ids_generated": self.ids_generated,
             "blank_ids": self.blank_ids,
+            "duplicate_texts": self.duplicate_texts,
             "skipped": dict(sorted(self.skipped.items())),
             "faults": dict(sorted(self.faults.items())),
             "partial": self.partial,
