@@ -23,6 +23,9 @@ table: fault kind, cases tried, survived, records lost (must be 0), tracebacks s
 6. files from others: tampered checkpoints (wrong shape, missing/extra key, a non-tensor, a
    pickle that runs code, cut files), outputs of a newer/older macs, and two processes
    racing for one run directory's lock (and a SIGKILLed holder).
+7. security (benchmarks/fault_security.py, issue 22): names that escape, outputs that are not
+   macs's, fuzzed names; a 200 MB line and 2 GB decompression bombs under /usr/bin/time -v,
+   fuzzed nesting depths and record sizes; the pickle, lock and resume rows' tests.
 
 Survived = the documented outcome (imported with reconciling counts keeping every readable
 record, or a one-line MacsError naming the file/field; an identical output after a kill; a
@@ -62,6 +65,8 @@ from crash import (  # noqa: E402
     sweep_points,
 )
 from faults import FORMATS, damage, fixture_records, run_import, survivors, write_valid  # noqa: E402
+
+import fault_security  # noqa: E402  (benchmarks/, beside this file)
 
 
 class Table:
@@ -767,6 +772,12 @@ def main() -> None:
             ("disk full", lambda d: disk_full(table, d, args.quick)),
             ("bad arguments", lambda d: bad_args(table, d)),
             ("files from others", lambda d: others(table, d, 2 if args.quick else 5)),
+            ("security: names and outputs", lambda d: fault_security.names(table, d, args.quick)),
+            ("security: bounded memory", lambda d: fault_security.memory(table, d, args.quick)),
+            (
+                "security: rows of the locks and pickles work",
+                lambda d: fault_security.others_rows(table, d),
+            ),
         ]
         for k, (name, run) in enumerate(sections):
             if args.only and args.only not in name:
@@ -780,10 +791,12 @@ def main() -> None:
     print(table.render())
     load = os.getloadavg()[0]
     print(f"wall {wall:.0f} s; load {load:.1f} on {os.cpu_count()} cores")
+    for what, mb in fault_security.peaks.items():
+        print(f"peak RSS {mb:.0f} MB: {what} (bound {fault_security.MEM_BOUND_MB} MB)")
     if args.json:
-        args.json.write_text(
-            json.dumps({"rows": table.rows, "notes": table.notes, "wall_s": wall}, indent=1)
-        )
+        rec = {"rows": table.rows, "notes": table.notes, "wall_s": wall}
+        rec["peak_rss_mb"] = fault_security.peaks
+        args.json.write_text(json.dumps(rec, indent=1))
 
 
 if __name__ == "__main__":
