@@ -228,3 +228,14 @@ def test_select_writes_under_the_corpus_name_and_says_which_token_count(tmp_path
     assert "training tokens (one EOS per doc counted;" in err
     assert "tokens (no EOS counted; training adds one per doc)" in err
     assert not (tmp_path / "runs" / "demo").exists()
+
+
+def test_export_finds_the_store_a_manifest_records(tmp_path, data_dir, monkeypatch, capsys):
+    """Issue 25: a manifest remembers its store, so `macs export MANIFEST` needs no config."""
+    cfg = _config(tmp_path, data_dir, actors=["domain"], fraction=0.1)
+    main(["select", "-c", cfg])
+    manifest = tmp_path / "runs" / "sel" / "select" / "manifest.parquet"
+    monkeypatch.chdir(tmp_path)  # no .macs here: the default store would not exist
+    main(["export", str(manifest), "-f", "jsonl", "-o", str(tmp_path / "x.jsonl"), "--no-tokens"])
+    rows = [json.loads(x) for x in (tmp_path / "x.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == read_manifest(manifest)[0].column("id").to_pylist()

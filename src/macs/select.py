@@ -39,7 +39,7 @@ def selection_meta(cfg, pool, budget: int, stage, selector) -> dict:
     return {
         "kind": "static_select",
         "method": cfg.selection.method,
-        "store": str(pool.store.path),
+        "store": str(Path(pool.store.path).resolve()),
         "token_source": pool.token_source,
         "seed": cfg.run.seed,
         "budget": budget,

@@ -177,6 +177,17 @@ def test_readme_own_data_commands_run(tmp_path, mini_corpus_path):
     assert "training a 4096-token byte-level BPE" in err
     assert "topic: fitting topic/tfidf on a" in err
     assert "[macs] step 20: refresh 1 of 2, rewards on" in err and "[macs] stage 2:" in err
+    # the Trainer's output_dir exports as it is: its stages, and the store they record
+    out = subprocess.run(
+        [sys.executable, "-m", "macs", "export", "runs/hf-mine", "-f", "jsonl", "-o", "sel.jsonl"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "sel.jsonl").read_text().count("\n") > 0
     stages = tmp_path / "runs" / "hf-mine" / "macs" / "stages"
     assert [read_manifest(stages / f"stage-{k}.parquet")[0].num_rows > 0 for k in range(3)] == [
         True

@@ -83,22 +83,34 @@ def resolve_source(
     if source.is_dir():
         paths = stage_manifests(source, stage)
         run_cfg = source / "config.yaml"
-        cfg = load(config or (run_cfg if run_cfg.is_file() else None), sets)
+        cfg_from_run = run_cfg.is_file()
+        cfg = load(config or (run_cfg if cfg_from_run else None), sets)
         what = f"{source} (stage {stage})"
     elif source.is_file():
         if stage != "all":
             raise MacsError("--stage applies to a run directory; SOURCE is a manifest file")
         paths = [source]
+        cfg_from_run = False
         cfg = load(config, sets)
         what = str(source)
     else:
         raise MacsError(f"{source} does not exist (pass a stage manifest or a run directory)")
+    if store is None and config is None and not sets and not cfg_from_run:
+        store = _recorded_store(paths[0])  # the store the manifest was selected from
     st = CorpusStore.open(store or store_path(cfg))
     idx, columns = read_selection(paths, st)
     ts = None if no_tokens else _token_store(st, cfg, tokens)
     if ts is not None:
         columns.pop("tokens", None)  # the token shards' counts are written instead
     return {"store": st, "tokens": ts, "idx": idx, "columns": columns, "what": what}
+
+
+def _recorded_store(manifest: Path) -> Path | None:
+    """The store folder a manifest records (macs select and training write it), if it exists."""
+    from macs.console.manifest import read_manifest
+
+    recorded = read_manifest(manifest, columns=["id"])[1].get("store")
+    return Path(recorded) if recorded and Path(recorded).is_dir() else None
 
 
 def _token_store(st, cfg, tokens: Path | None):

@@ -26,6 +26,12 @@ def manifest_path(run_dir: Path, stage: int) -> Path:
     return Path(run_dir) / "stages" / f"stage-{stage}.parquet"
 
 
+def _store_of(pool) -> dict:
+    """{"store": its folder} for a pool opened from a corpus store (`macs export` reads it)."""
+    path = getattr(getattr(pool, "store", None), "path", None)
+    return {"store": str(Path(path).resolve())} if path is not None else {}
+
+
 def write_stage(
     run_dir: Path, pool, stage, counts: np.ndarray, meta: dict, extra_groups: dict | None = None
 ) -> None:
@@ -37,7 +43,7 @@ def write_stage(
     write_manifest(
         manifest_path(run_dir, stage.stage),
         stage_table(pool, stage.idx, counts, stage.scores, extra_groups),
-        {"kind": "stage", "stage": stage.stage, "budget": stage.budget, **meta},
+        {"kind": "stage", "stage": stage.stage, "budget": stage.budget, **_store_of(pool), **meta},
     )
     if stage.rewards is not None:
         docs, r = stage.rewards
