@@ -18,7 +18,11 @@ documents.
   rank must be given the same stage (all ranks agree on the selection).
 - Resumable mid-stage: `state_dict()` / `load_state_dict()` hold the stage and the position
   (per DataLoader worker, counted from the rows `current` handed out); torchdata's
-  `StatefulDataLoader` calls them (per worker) when it is used.
+  `StatefulDataLoader` calls them (per worker) when it is used. With a plain DataLoader and
+  workers, every worker resumes at the rows it had handed out (none skipped or repeated), but
+  the loader restarts its round-robin at worker 0: the batch order equals the uninterrupted
+  run's when the position was saved after a multiple of `num_workers` batches (and always with
+  StatefulDataLoader, which restores the round-robin too).
 """
 
 from __future__ import annotations
