@@ -67,31 +67,63 @@ def _names_live_holder(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def _flock(path: Path, what: str, shared: bool, busy) -> Iterator[int]:
-    """Hold flock on `path` (created if missing) for the block; `busy(holder info)` is the
-    MacsError message when another holder has it."""
+def _flock(
+    path: Path,
+    what: str,
+    shared: bool,
+    busy,
+    info: Path | None = None,
+    directory: bool = False,
+    record: bool = True,
+) -> Iterator[int]:
+    """Hold flock on `path` (a lock file, created if missing; or, with `directory`, the folder
+    itself, so nothing is created in it) for the block. Holder records live in `info` (default:
+    the lock file), written only when `record`; `busy(record)` is the MacsError message when
+    another process holds the lock."""
     import fcntl
 
-    fd = open_nofollow(path, os.O_RDWR | os.O_CREAT)
+    info = path if info is None and not directory else info
+    if directory:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    else:
+        fd = open_nofollow(path, os.O_RDWR | os.O_CREAT)
     try:
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise MacsError(busy(read_holder(path.parent, path.name) or {})) from None
-        if not shared or not _names_live_holder(path):  # a reader keeps the first one's name
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, (json.dumps(_holder(what)) + "\n").encode("utf-8"), 0)
+            found = read_holder(info.parent, info.name) if info is not None else None
+            raise MacsError(busy(found or {})) from None
+        record = record and info is not None
+        if record and (not shared or not _names_live_holder(info)):
+            _write_record(info, fd if info == path else None, _holder(what))
         try:
             yield fd
         finally:
             with contextlib.suppress(OSError):
                 # the last holder (an exclusive lock, or a shared one nobody else holds now)
-                # leaves an empty file: a released lock names nobody
+                # leaves an empty record: a released lock names nobody
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                os.ftruncate(fd, 0)
+                if record:
+                    _write_record(info, fd if info == path else None, None)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _write_record(path: Path, fd: int | None, record: dict | None) -> None:
+    """Replace the holder record in `path` (through `fd` when it is the open lock file)."""
+    own = fd is None
+    if own:
+        if record is None and not path.exists():
+            return
+        fd = open_nofollow(path, os.O_RDWR | os.O_CREAT)
+    try:
+        os.ftruncate(fd, 0)
+        if record is not None:
+            os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
+    finally:
+        if own:
+            os.close(fd)
 
 
 @contextlib.contextmanager
@@ -122,7 +154,9 @@ def store_lock(
         yield
         return
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_store_flock(store_dir, LOCK_NAME, what, shared))
+        # the store folder itself is locked (an import leaves nothing in a store it replaces
+        # or fails to replace); readers record themselves in <store>/.lock
+        stack.enter_context(_store_flock(store_dir, LOCK_NAME, what, shared, directory=True))
         if area is not None:
             stack.enter_context(_store_flock(store_dir, f".{area}.lock", what, False, area))
         yield
@@ -130,7 +164,12 @@ def store_lock(
 
 @contextlib.contextmanager
 def _store_flock(
-    store_dir: Path, name: str, what: str, shared: bool, area: str | None = None
+    store_dir: Path,
+    name: str,
+    what: str,
+    shared: bool,
+    area: str | None = None,
+    directory: bool = False,
 ) -> Iterator[None]:
     import fcntl
 
@@ -143,7 +182,8 @@ def _store_flock(
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise MacsError(_store_busy(store_dir, what, area)({})) from None
+                info = read_holder(store_dir, name) or {}
+                raise MacsError(_store_busy(store_dir, what, area)(info)) from None
         held[1], held[2] = was_shared and shared, held[2] + 1
         try:
             yield
@@ -153,7 +193,11 @@ def _store_flock(
                 fcntl.flock(fd, fcntl.LOCK_SH)
             held[1] = was_shared
         return
-    with _flock(path, what, shared, _store_busy(store_dir, what, area)) as fd:
+    busy = _store_busy(store_dir, what, area)
+    # the folder's lock: readers record themselves in <store>/.lock, an import (exclusive)
+    # writes nothing into the store it replaces (its .NAME.partial-PID names it)
+    target, record = (store_dir, shared) if directory else (path, True)
+    with _flock(target, what, shared, busy, path, directory, record) as fd:
         _STORE_HELD[key] = [fd, shared, 1]
         try:
             yield
@@ -161,8 +205,20 @@ def _store_flock(
             del _STORE_HELD[key]
 
 
+def _importer(store_dir: Path) -> dict:
+    """The holder record of a live import replacing `store_dir` (its `.NAME.partial-PID`)."""
+    for p in store_dir.parent.glob(f".{store_dir.name}.partial-*"):
+        pid = p.name.rpartition("-")[2]
+        if pid.isdigit() and pid_alive(int(pid)):
+            since = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(p.stat().st_mtime))
+            return {"pid": int(pid), "command": "macs corpus import", "since": since}
+    return {}
+
+
 def _store_busy(store_dir: Path, what: str, area: str | None):
     def busy(info: dict) -> str:
+        if not area and _who(info) == "another macs command":
+            info = _importer(store_dir) or info
         doing = f"writing its {area}" if area else "using it"
         return (
             f"the store {store_dir} is in use by {_who(info)}; {what} cannot run while another "

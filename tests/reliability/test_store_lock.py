@@ -206,9 +206,9 @@ def test_macs_train_holds_its_store(tmp_path, mini_data):
         [
             sys.executable,
             "-c",
-            "import sys, time; from macs.lock import store_lock\n"
-            "with store_lock(sys.argv[1], 'macs corpus import', shared=False):\n"
-            "    print('held', flush=True); time.sleep(120)\n",
+            "import sys, time; from macs.corpus.store import StoreWriter\n"
+            "w = StoreWriter(sys.argv[1])  # an import replacing the store, before its swap\n"
+            "print('held', flush=True); time.sleep(120)\n",
             str(store),
         ],
         env=_env(),
@@ -224,3 +224,5 @@ def test_macs_train_holds_its_store(tmp_path, mini_data):
     finally:
         holder.kill()
         holder.wait()
+        for p in store.parent.glob(f".{store.name}.partial-*"):  # what the killed import left
+            shutil.rmtree(p)

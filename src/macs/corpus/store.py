@@ -539,7 +539,7 @@ class StoreWriter:
         if same_documents(old, self.tmp):
             for d in DERIVED_DIRS:
                 if (old / d).is_dir():
-                    shutil.copytree(old / d, self.tmp / d, copy_function=os.link)
+                    shutil.copytree(old / d, self.tmp / d, copy_function=_link_or_copy)
             self.notes.append(f"kept {old}'s {'; '.join(lost)}: the documents are unchanged")
         elif not self.replace_derived:
             raise MacsError(
@@ -589,6 +589,14 @@ def same_documents(a: Path, b: Path) -> bool:
     if any(x.stat().st_size != y.stat().st_size for x, y in zip(sa, sb, strict=True)):
         return False
     return all(_sha256(x) == _sha256(y) for x, y in zip(sa, sb, strict=True))
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """A hard link (no bytes copied), or a copy where the file system has none."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _sha256(path: Path) -> str:
