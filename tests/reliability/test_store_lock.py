@@ -226,3 +226,52 @@ def test_macs_train_holds_its_store(tmp_path, mini_data):
         holder.wait()
         for p in store.parent.glob(f".{store.name}.partial-*"):  # what the killed import left
             shutil.rmtree(p)
+
+
+def _hold(code: str, store: Path) -> subprocess.Popen:
+    p = subprocess.Popen(
+        [sys.executable, "-c", code + "\nprint('held', flush=True); time.sleep(120)\n", str(store)],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
+def test_tokenize_and_select_take_the_store_lock(store, mini_tokenizer):
+    """A second tokenize of one store is refused naming the first; so is a selection while an
+    import replaces the store (both in this process: the library calls take the locks)."""
+    from macs.corpus.store import CorpusStore
+    from macs.corpus.tokens import tokenize_store
+
+    s = CorpusStore.open(store)
+    p = _hold(
+        "import sys, time; from macs.lock import store_lock\n"
+        "lock = store_lock(sys.argv[1], 'macs corpus tokenize', area='tokens'); lock.__enter__()",
+        store,
+    )
+    try:
+        with pytest.raises(MacsError, match=rf"in use by pid {p.pid} \(macs corpus tokenize\)"):
+            tokenize_store(s, mini_tokenizer, name="bpe", progress=False)
+        assert not (store / "tokens" / "bpe").exists()
+    finally:
+        p.kill()
+        p.wait()
+    tokenize_store(s, mini_tokenizer, name="bpe", progress=False)  # free again
+    p = _hold(
+        "import sys, time; from macs.corpus.store import StoreWriter\nw = StoreWriter(sys.argv[1])",
+        store,
+    )
+    try:
+        from macs.config import load_config
+        from macs.select import run_select
+
+        cfg = load_config(None, [f"labels.store={store}"])
+        with pytest.raises(MacsError, match=rf"in use by pid {p.pid} \(macs corpus import\)"):
+            run_select(cfg, out=store.parent / "sel.parquet", log=lambda s: None)
+    finally:
+        p.kill()
+        p.wait()
+        for q in store.parent.glob(f".{store.name}.partial-*"):
+            shutil.rmtree(q)
