@@ -1,5 +1,6 @@
 """No executable formats are read anywhere in src/ (issue 22): no pickle/joblib/dill loads,
-no torch.load without weights_only=True, no np.load(allow_pickle=True), no pandas.read_pickle.
+no torch.load without weights_only=True, no np.load(allow_pickle=True), no pandas.read_pickle,
+no marshal loads, no yaml.load without a SafeLoader.
 Checked on the syntax tree, so an alias (`from pickle import loads`) or a call split over lines
 is caught as well; the checker itself is tested on a sample of each forbidden call."""
 
@@ -28,6 +29,11 @@ def _kw_true(call: ast.Call, name: str) -> bool:
     )
 
 
+def _safe_loader(call: ast.Call) -> bool:
+    loader = [k.value for k in call.keywords if k.arg == "Loader"] + call.args[1:2]
+    return bool(loader) and "Safe" in _dotted(loader[0])
+
+
 def unsafe_loads(source: str, filename: str = "<src>") -> list[str]:
     """'file:line: what' for every call in `source` that can run code from a file."""
     tree = ast.parse(source, filename)
@@ -51,8 +57,16 @@ def unsafe_loads(source: str, filename: str = "<src>") -> list[str]:
         mod, _, attr = full.rpartition(".")
         where = f"{filename}:{node.lineno}: {name}(...)"
         unpickles = mod.split(".")[0] in _UNPICKLERS and attr in _LOADS
-        if unpickles or attr == "read_pickle":
+        runs_code = (
+            unpickles
+            or attr == "read_pickle"
+            or (mod == "marshal" and attr in ("load", "loads"))
+            or full in ("yaml.unsafe_load", "yaml.full_load", "yaml.unsafe_load_all")
+        )
+        if runs_code:
             bad.append(where)
+        elif full in ("yaml.load", "yaml.load_all") and not _safe_loader(node):
+            bad.append(where + " without a SafeLoader")
         elif full == "torch.load" and not _kw_true(node, "weights_only"):
             bad.append(where + " without weights_only=True")
         elif attr == "load" and mod in ("numpy", "np") and _kw_true(node, "allow_pickle"):
@@ -79,6 +93,10 @@ def test_the_checker_catches_each_form():
         "import numpy as np\nnp.load(p,\n  allow_pickle=True)",
         "import pandas as pd\npd.read_pickle(p)",
         "import cloudpickle\ncloudpickle.loads(b)",
+        "import yaml\nyaml.load(s)",
+        "import yaml\nyaml.load(s, Loader=yaml.Loader)",
+        "import yaml\nyaml.unsafe_load(s)",
+        "import marshal\nmarshal.loads(b)",
     ]
     for s in samples:
         assert unsafe_loads(s), s
@@ -88,6 +106,8 @@ def test_the_checker_catches_each_form():
         "import numpy as np\nnp.load(p, allow_pickle=False)",
         "import pickle\npickle.dumps(x)",
         "import json\njson.load(f)",
+        "import yaml\nyaml.safe_load(s)",
+        "import yaml\nyaml.load(s, Loader=yaml.SafeLoader)",
     ]
     for s in safe:
         assert not unsafe_loads(s), s
