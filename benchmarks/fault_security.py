@@ -190,6 +190,13 @@ def memory(table, tmp: Path, quick: bool) -> None:
         for _ in range(200 // scale):
             f.write(piece)
         f.write(b'"}' + tail)
+    under = tmp / "line60.jsonl"  # under the 64 MB default: imported and chunked
+    with open(under, "wb") as f:
+        f.write(head + b'{"id": "long", "text": "')
+        piece = b"word " * (MB // 5)
+        for _ in range(60 // scale):
+            f.write(piece)
+        f.write(b'"}' + tail)
     fill = 16 * MB
     n = 2048 // 16 // scale
     _write_zst(tmp / "nl.jsonl.zst", head, b"\n" * fill, n, tail)
@@ -197,6 +204,7 @@ def memory(table, tmp: Path, quick: bool) -> None:
     _write_gz(tmp / "nl.jsonl.gz", head, b"\n" * fill, n // 2, tail)
     cases = [
         (f"a {200 // scale} MB line", big, {"record_too_large": 1} if 200 // scale > 64 else {}),
+        (f"a {60 // scale} MB line (imported, chunked)", under, {}),
         (
             f"a {(tmp / 'nl.jsonl.zst').stat().st_size // 1024} KB .zst of {2048 // scale} MB "
             "of newlines",
@@ -238,7 +246,7 @@ def memory(table, tmp: Path, quick: bool) -> None:
         print(f"  {what}: peak RSS {peak:.0f} MB, rc {code}", file=sys.stderr, flush=True)
         for p in (out,):
             subprocess.run(["rm", "-rf", str(p)], check=False)
-    for p in (big, tmp / "nl.jsonl.zst", tmp / "oneline.jsonl.zst", tmp / "nl.jsonl.gz"):
+    for p in (big, under, tmp / "nl.jsonl.zst", tmp / "oneline.jsonl.zst", tmp / "nl.jsonl.gz"):
         p.unlink()
     _fuzz_records(table, tmp, 15 if quick else 60)
 
