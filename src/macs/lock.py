@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from macs.errors import MacsError
-from macs.io import open_nofollow, pid_alive
+from macs.io import open_nofollow, pid_alive, write_failure
 
 LOCK_NAME = ".lock"
 _STORE_HELD: dict[str, list] = {}  # lock file -> [fd, shared, depth] (store locks of this process)
@@ -86,7 +86,10 @@ def _flock(
     if directory:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     else:
-        fd = open_nofollow(path, os.O_RDWR | os.O_CREAT)
+        try:
+            fd = open_nofollow(path, os.O_RDWR | os.O_CREAT)
+        except OSError as e:  # a read-only folder: one line naming it
+            raise (write_failure(e, path) or e) from e
     try:
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
@@ -95,7 +98,9 @@ def _flock(
             raise MacsError(busy(found or {})) from None
         record = record and info is not None
         if record and (not shared or not _names_live_holder(info)):
-            _write_record(info, fd if info == path else None, _holder(what))
+            # a reader of a read-only store holds the lock without a record
+            with contextlib.suppress(OSError) if info != path else contextlib.nullcontext():
+                _write_record(info, fd if info == path else None, _holder(what))
         try:
             yield fd
         finally:

@@ -275,3 +275,34 @@ def test_tokenize_and_select_take_the_store_lock(store, mini_tokenizer):
         p.wait()
         for q in store.parent.glob(f".{store.name}.partial-*"):
             shutil.rmtree(q)
+
+
+def test_a_read_only_store_can_still_be_read(store, tmp_path):
+    """A reader (select, train) of a store it cannot write holds the lock without a record;
+    a writer (label) is one line naming the folder."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_disk_full import _read_only, macs_cli
+
+    for p in store.glob(".*lock"):
+        p.unlink()
+    preexec = _read_only(store)
+    reader = (
+        "import sys; from macs.lock import store_lock\n"
+        "with store_lock(sys.argv[1], 'macs select'): print('read')\n"
+    )
+    try:
+        r = subprocess.run(
+            [sys.executable, "-c", reader, str(store)],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            preexec_fn=preexec,
+            timeout=60,
+        )
+        w = macs_cli("label", "--store", store, "--actors", "domain", cwd=tmp_path, preexec=preexec)
+    finally:
+        store.chmod(0o755)
+    assert r.returncode == 0 and r.stdout.strip() == "read", r.stderr[-2000:]
+    line = _one_error_line(w)
+    assert "not writable (permission denied)" in line and str(store) in line, line
+    assert not list(store.glob(".*lock")) and not (store / "labels").exists()
