@@ -62,11 +62,16 @@ def test_groups_without_in_run_documents_keep_their_weight_when_cover_is_off(poo
         assert q["R_j"][j] is None and q["w"][j] == pytest.approx(w0[j])
 
 
-def test_resume_after_a_kill_mid_stage_gives_the_same_accumulators_and_selection(pool, tmp_path):
-    extra = {**INRUN, "train.checkpoint_every": 6}
+@pytest.mark.parametrize("dirs_every", [0, 5])
+def test_resume_after_a_kill_mid_stage_gives_the_same_accumulators_and_selection(
+    pool, tmp_path, dirs_every
+):
+    """Stage 1 runs steps 20..39; the kill lands after the step-28 checkpoint (with dirs_every 5
+    its directions are step 25's, which the resumed run must use, not recompute)."""
+    extra = {**INRUN, "train.checkpoint_every": 4, "influence.train_dirs_every": dirs_every}
     ref = run(make_cfg(tmp_path, "full", **extra), pool)
     cfg = make_cfg(tmp_path, "cut", **extra)
-    assert not run(cfg, pool, stop_at_step=26).finished  # stage 1 runs steps 20..39
+    assert not run(cfg, pool, stop_at_step=30).finished
     done = run(cfg, pool)
     assert done.finished
     a = read_jsonl(ref.run_dir / "selection.jsonl")

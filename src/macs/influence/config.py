@@ -94,6 +94,12 @@ class InfluenceConfig(BaseModel):
         "separate pass and log the correlation of the in-run and separate group means (costs a "
         "full refresh pass)",
     )
+    train_dirs_every: int = Field(
+        0,
+        ge=0,
+        description="source train: recompute the reference directions every this many steps "
+        "inside a stage (0 = once per stage, at its start)",
+    )
     train_cover: int = Field(
         4,
         ge=0,

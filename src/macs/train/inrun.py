@@ -28,6 +28,7 @@ class InRunHook:
         self.acc = tr.selection.inrun
         self.scorer = tr.selection.inrun_scorer(tr.model)
         self.every, self.fraction, self.seed = i.train_every, i.train_fraction, tr.cfg.run.seed
+        self.dirs_every = i.train_dirs_every
         self.dist, self.device = tr.dist, tr.device
         self.local_seconds = 0.0  # this process's hook time (not checkpointed: cost accounting)
         self._counted = -1
@@ -41,10 +42,19 @@ class InRunHook:
         self.acc.seconds += dt if self.dist.main else 0.0
         self.local_seconds += dt
 
+    def resume(self, stage_start: int) -> None:
+        """After a restart: the checkpoint's directions if it had them, else the stage start's step."""
+        if self.scorer.est.dirs is None:
+            self.begin(stage_start)
+
     def capture(self, step: int, data, ks: np.ndarray):
-        """Context for one micro-batch with sequence numbers `ks` (a no-op on unscored steps)."""
+        """Context for one micro-batch with sequence numbers `ks` (a no-op on unscored steps);
+        with influence.train_dirs_every, directions older than that many steps are recomputed."""
         if not scored_step(step, self.every, self.fraction, self.seed):
             return contextlib.nullcontext()
+        est = self.scorer.est
+        if self.dirs_every and est._step is not None and step - est._step >= self.dirs_every:
+            self.begin(step)
         return self._capture(step, data, ks)
 
     @contextlib.contextmanager

@@ -252,7 +252,10 @@ def open_stage(tr: Trainer, st: TrainState) -> PackedStage:
         )
         if st.data is not None:
             data.load_state_dict(st.data)
-        _begin_inrun(tr, st, st.plan["bounds"][st.stage])  # directions restored from the checkpoint
+        if tr.inrun is not None:  # the directions the checkpoint saved (else the stage start's)
+            h = tr.inrun.local_seconds
+            tr.inrun.resume(st.plan["bounds"][st.stage])
+            st.inrun_seconds += tr.inrun.local_seconds - h
         return data
     if tr.inrun is not None:
         tr.inrun.reduce()
