@@ -106,3 +106,45 @@ def test_cli_domain_field_and_keep_duplicates(tmp_path, capsys):
     main([*argv, "--keep-duplicates", "--domain-field", "meta.kind"])
     s = CorpusStore.open(tmp_path / "s")
     assert s.read_column("domain") == ["news", "code", "news"]
+    from macs.corpus.meta import read_meta
+
+    assert read_meta(s)["b"] == {"kind": "code"}  # the CLI keeps corpus.meta_field ("meta")
+
+
+def test_meta_is_carried_to_the_store(tmp_path):
+    from macs.corpus.meta import read_meta
+
+    recs = [*META, {"id": "e", "text": "no meta here"}, {"id": "f", "text": "x " * 9000, "meta": 1}]
+    src = _jsonl(tmp_path / "m.jsonl", recs)
+    _imp([src], tmp_path / "s", max_chunk_bytes=8192, meta_field="meta")
+    s = CorpusStore.open(tmp_path / "s")
+    meta = read_meta(s)
+    assert meta == {
+        "a": {"kind": "news", "lang": "en"},
+        "b": {"kind": "code"},
+        "d": {"lang": "en", "kind": 7},
+        "f": 1,
+    }
+    assert s.manifest["meta"]["records"] == 4
+    parents = s.read_column("parent_id")
+    assert parents.count("f") > 1 and all(meta[p] == 1 for p in parents if p == "f")  # chunks
+    _imp([src], tmp_path / "n")  # the API keeps no meta unless asked
+    assert (
+        read_meta(tmp_path / "n") == {} and "meta" not in CorpusStore.open(tmp_path / "n").manifest
+    )
+
+
+def test_meta_with_parallel_workers_equals_one_process(tmp_path, monkeypatch):
+    import macs.corpus.importer as imp
+    from macs.corpus.meta import read_meta
+
+    monkeypatch.setattr(imp, "PARALLEL_MIN_BYTES", 2048)
+    recs = [{"id": f"r{i}", "text": f"text number {i} " * 20, "meta": {"i": i}} for i in range(300)]
+    src = _jsonl(tmp_path / "m.jsonl", recs)
+    _imp([src], tmp_path / "one", workers=1, meta_field="meta")
+    _imp([src], tmp_path / "three", workers=3, meta_field="meta")
+    assert (
+        read_meta(tmp_path / "one")
+        == read_meta(tmp_path / "three")
+        == {f"r{i}": {"i": i} for i in range(300)}
+    )

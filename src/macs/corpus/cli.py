@@ -129,6 +129,7 @@ def _import(inputs: list[Path], out: Path, c, progress: bool, force: bool = Fals
         force=force,
         max_record_mb=c.max_record_mb,
         dedup_texts=c.dedup_texts,
+        meta_field=c.meta_field,
         # a domain field the user named (flag, config or --set) must be in every record
         require_domain="domain_field" in c.model_fields_set,
     )

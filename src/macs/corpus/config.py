@@ -35,6 +35,9 @@ class CorpusConfig(BaseModel):
     max_record_mb: float = Field(
         64.0, gt=0, description="largest record (a JSONL line) in MB; a larger one is a bad record"
     )
+    meta_field: str | None = Field(
+        "meta", description="JSONL field kept per record as JSON in the store's meta.parquet"
+    )
     dedup_texts: bool = Field(
         True, description="drop records whose text equals an earlier one's (counted; first kept)"
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from macs.corpus.chunk import chunk_text
+from macs.corpus.meta import META_FILE, MetaWriter
 from macs.corpus.readers import (
     FieldSpec,
     ImportStats,
@@ -44,6 +45,7 @@ class CorpusBuilder:
         self.writer = StoreWriter(out_dir, shard_bytes=shard_bytes, replace_derived=replace_derived)
         self.stats = stats
         self._texts: set[bytes] = set()  # blake2b-128 digests of the texts kept so far
+        self.meta = MetaWriter(self.writer.tmp)
         self.max_chunk_bytes = max_chunk_bytes
         self._seen: set[str] = set()
 
@@ -126,6 +128,8 @@ class CorpusBuilder:
 
         seen = self._seen
         self.stats.records_written += table.num_rows
+        if "meta" in table.column_names:
+            self.meta.add(table.select(["id", "meta"]))
         text = table.column("text")
         n_bytes = pc.binary_length(text).cast(pa.int64())
         base = pa.table(
@@ -214,6 +218,8 @@ class CorpusBuilder:
         manifest = dict(manifest)
         manifest["import"] = {**manifest.get("import", {}), **self.stats.as_dict()}
         manifest["chunking"] = {"max_chunk_bytes": self.max_chunk_bytes, "boundaries": "paragraph"}
+        if self.meta.close():
+            manifest["meta"] = {"file": META_FILE, "records": self.meta.rows, "key": "parent_id"}
         out = self.writer.finish(manifest, heldout_fraction, heldout_seed)
         for note in self.writer.notes:  # derived data kept or deleted on re-import
             print(f"note: {note}", file=sys.stderr)
@@ -221,6 +227,7 @@ class CorpusBuilder:
 
     def abort(self) -> None:
         """Remove the partial output."""
+        self.meta.close()
         self.writer.abort()
 
 
@@ -280,6 +287,7 @@ def import_corpus(
     max_record_mb: float = 64.0,
     dedup_texts: bool = True,
     require_domain: bool = False,
+    meta_field: str | None = None,
 ) -> ImportResult:
     """Import files/folders into a corpus store at out_dir (atomic: old store or new, never half);
     optionally JSONL blocks parsed by pyarrow on `parse_threads` threads, or large plain JSONL
@@ -288,7 +296,9 @@ def import_corpus(
     line) over `max_record_mb` is a bad record (record_too_large), read past in bounded memory.
     dedup_texts: a record with the same text as an earlier one is dropped and counted.
     require_domain: a record without the domain field (a dotted path names a nested one) is a
-    bad record (missing_domain)."""
+    bad record (missing_domain). meta_field: a JSONL field whose value (any JSON) is kept per
+    record in the store's meta.parquet (parent id, JSON text); None = not kept (the CLI keeps
+    `corpus.meta_field`, "meta" by default; it turns off the pyarrow parse_threads path)."""
     if on_error not in ("raise", "skip"):
         raise MacsError(f"--on-error must be 'raise' or 'skip', not {on_error!r}")
     if not inputs:
@@ -307,6 +317,7 @@ def import_corpus(
         id=id_field or None,
         domain=domain_field or None,
         require_domain=require_domain and bool(domain_field),
+        meta=meta_field if meta_field not in (None, "", text_field, id_field) else None,
     )
     total = sum(input_size(p) for p in paths)
     note = f"the previous store at {out_dir} (if any) is unchanged"
@@ -414,15 +425,16 @@ def _with_ids(t, label: str, domain: str, stats: ImportStats):
             pa.scalar(label + ":"), pc.cast(t.column("rec"), pa.string()), ""
         )
         ids = pc.coalesce(ids, gen)
-    return pa.table(
-        {
-            "rec": t.column("rec"),
-            "id": ids,
-            "text": t.column("text"),
-            "domain": pc.coalesce(t.column("domain"), pa.scalar(domain)),
-            "source": pa.repeat(pa.scalar(label, pa.string()), t.num_rows),
-        }
-    )
+    cols = {
+        "rec": t.column("rec"),
+        "id": ids,
+        "text": t.column("text"),
+        "domain": pc.coalesce(t.column("domain"), pa.scalar(domain)),
+        "source": pa.repeat(pa.scalar(label, pa.string()), t.num_rows),
+    }
+    if "meta" in t.column_names:
+        cols["meta"] = t.column("meta")
+    return pa.table(cols)
 
 
 def _where(reader) -> str:
@@ -515,6 +527,7 @@ def _part_worker(
             )
         info = builder.writer.part_info()
         keys = {"keys": list(builder._seen), "texts": list(builder._texts)}
+        keys["meta"] = str(builder.meta.path) if builder.meta.close() else None
         conn.send(("ok", {"part": info, "stats": stats, **keys}))
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which redoes the part
         conn.send(("err", f"{type(e).__name__}: {e}"))
@@ -571,6 +584,10 @@ def _adopt_or_redo(h: _Helper, part, reader, builder: CorpusBuilder, domain: str
         builder.writer.adopt(res["part"])
         builder._seen.update(res["keys"])
         builder._texts.update(res["texts"])
+        if res["meta"]:  # the part's meta rows join this store's meta file
+            import pyarrow.parquet as pq
+
+            builder.meta.add(pq.read_table(res["meta"]))
         builder.stats.merge(res["stats"])
         return
     if status == "ok":

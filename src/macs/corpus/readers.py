@@ -48,6 +48,7 @@ class FieldSpec:
     id: str | None = "id"
     domain: str | None = "domain"  # a dotted path (meta.kind) names a field of a nested object
     require_domain: bool = False  # a record without the domain field is a bad record
+    meta: str | None = None  # JSONL: a field whose value is kept as JSON text (column "meta")
 
     @property
     def domain_path(self) -> list[str]:
@@ -93,7 +94,7 @@ def detect_format(path: Path) -> str:
 def _arrow_ok(spec: FieldSpec) -> bool:
     """True when the Arrow fast path can read these fields (distinct top-level names)."""
     names = [n for n in (spec.text, spec.id, spec.domain) if n]
-    nested = len(spec.domain_path) > 1 or spec.require_domain
+    nested = len(spec.domain_path) > 1 or spec.require_domain or bool(spec.meta)
     return len(set(names)) == len(names) and not nested
 
 
@@ -226,17 +227,26 @@ def _unencodable(text: str, did: str | None, dom: str | None) -> tuple[str, str]
     return None
 
 
-def _string_table(recs, ids, texts, domains):
+def _raw_text(raw) -> str | None:
+    """A msgspec.Raw JSON value as text (None for an absent or null one)."""
+    if raw is None:
+        return None
+    t = bytes(raw).decode("utf-8", errors="replace")
+    return None if t == "null" else t
+
+
+def _string_table(recs, ids, texts, domains, metas=None):
     import pyarrow as pa
 
-    return pa.table(
-        {
-            "rec": pa.array(recs, pa.int64()),
-            "id": pa.array(ids, pa.string()),
-            "text": pa.array(texts, pa.string()),
-            "domain": pa.array(domains, pa.string()),
-        }
-    )
+    cols = {
+        "rec": pa.array(recs, pa.int64()),
+        "id": pa.array(ids, pa.string()),
+        "text": pa.array(texts, pa.string()),
+        "domain": pa.array(domains, pa.string()),
+    }
+    if metas is not None:
+        cols["meta"] = pa.array(metas, pa.string())
+    return pa.table(cols)
 
 
 class JsonlReader(Reader):
@@ -252,12 +262,17 @@ class JsonlReader(Reader):
             fields.append(("i", str | int | None, None))
             rename["i"] = self.spec.id
         path = self.spec.domain_path
+        if path and path[0] == self.spec.meta:  # the domain is read from the kept meta value
+            path = []
         if path:  # a dotted path: one nested struct per level, the value in its field "v"
             leaf: object = str | None
             for k, key in enumerate(reversed(path[1:])):
                 leaf = msgspec.defstruct(f"Dom{k}", [("v", leaf, None)], rename={"v": key}) | None
             fields.append(("d", leaf, None))
             rename["d"] = path[0]
+        if self.spec.meta:
+            fields.append(("m", msgspec.Raw | None, None))
+            rename["m"] = self.spec.meta
         rec = msgspec.defstruct("Rec", fields, rename=rename)
         return msgspec.json.Decoder(rec), (msgspec.DecodeError, msgspec.ValidationError)
 
@@ -408,11 +423,20 @@ class JsonlReader(Reader):
                         ids[i] = str(x)
         else:
             ids = [None] * n_lines
-        domains = [self._dom(r) for r in objs] if has_dom else [None] * n_lines
+        try:
+            domains = [self._dom(r) for r in objs] if has_dom else [None] * n_lines
+        except (*errors, RecursionError):  # a domain inside a meta value too deep to decode
+            return None
         if self.spec.require_domain and None in domains:
             return None  # the careful path names the records without one
         self.stats.records_read += n_lines
-        return list(range(line0, line0 + n_lines)), ids, texts, domains
+        recs = list(range(line0, line0 + n_lines))
+        if self.spec.meta:
+            metas = [r.m for r in objs]
+            if metas.count(None) < n_lines:  # any record with a meta value
+                metas = [_raw_text(m) for m in metas]
+            return recs, ids, texts, domains, metas
+        return recs, ids, texts, domains
 
     def _block_lines(self, block: bytes, line0: int, decoder, errors):
         """Decode line by line; lines msgspec rejects go to the stdlib path that names the problem."""
@@ -422,6 +446,7 @@ class JsonlReader(Reader):
         if block.endswith(b"\n"):
             lines.pop()
         recs, ids, texts, domains = [], [], [], []
+        metas: list | None = [] if self.spec.meta else None
         n_fast = 0
         for k, line in enumerate(lines):
             try:
@@ -446,17 +471,29 @@ class JsonlReader(Reader):
                     ids.append(t.column("id")[0].as_py())
                     texts.append(t.column("text")[0].as_py())
                     domains.append(t.column("domain")[0].as_py())
+                    if metas is not None:
+                        metas.append(t.column("meta")[0].as_py())
                 continue
             n_fast += 1
             recs.append(line0 + k)
             ids.append(did)
             texts.append(text)
             domains.append(dom)
+            if metas is not None:
+                metas.append(_raw_text(r.m))
         self.stats.records_read += n_fast  # _slow counts the lines it reads
+        if metas is not None:
+            return recs, ids, texts, domains, metas
         return recs, ids, texts, domains
 
     def _dom(self, r):
         """The domain of a decoded record (its nested field for a dotted path)."""
+        path = self.spec.domain_path
+        if path[0] == self.spec.meta:  # a field inside the meta value (decoded here)
+            import msgspec
+
+            d = dig(msgspec.json.decode(bytes(r.m)), path[1:]) if r.m is not None else None
+            return d if d is None or isinstance(d, str) else str(d)
         d = r.d
         for _ in range(len(self.spec.domain_path) - 1):
             if d is None:
@@ -464,7 +501,7 @@ class JsonlReader(Reader):
             d = d.v
         return d
 
-    def _recheck(self, recs, ids, texts, domains):
+    def _recheck(self, recs, ids, texts, domains, metas=None):
         """Drop (or raise on) records whose text, id or domain cannot be UTF-8 encoded (an
         unpaired surrogate escape such as "\\ud800")."""
         keep = []
@@ -478,12 +515,14 @@ class JsonlReader(Reader):
         def pick(xs):
             return [xs[k] for k in keep]
 
-        return _string_table(pick(recs), pick(ids), pick(texts), pick(domains))
+        m = None if metas is None else pick(metas)
+        return _string_table(pick(recs), pick(ids), pick(texts), pick(domains), m)
 
     def _slow(self, block: bytes, line0: int):
         """Parse line by line, reporting each bad record with its line number."""
         st, spec, label = self.stats, self.spec, self.label
         recs, ids, texts, domains = [], [], [], []
+        metas: list | None = [] if spec.meta else None
         for k, rawline in enumerate(block.split(b"\n")):
             if not rawline.strip():
                 continue
@@ -546,11 +585,21 @@ class JsonlReader(Reader):
             if bad is not None:
                 st.bad(bad[0], where, bad[1])
                 continue
+            if metas is not None:
+                m = obj.get(spec.meta)
+                try:
+                    m = None if m is None else json.dumps(m, ensure_ascii=False)
+                    if m is not None:
+                        m.encode("utf-8")
+                except (ValueError, RecursionError, UnicodeEncodeError):
+                    st.bad("malformed_json", where, f"the {spec.meta!r} value cannot be kept")
+                    continue
+                metas.append(m)
             recs.append(ln)
             ids.append(did)
             texts.append(text)
             domains.append(dom)
-        return _string_table(recs, ids, texts, domains)
+        return _string_table(recs, ids, texts, domains, metas)
 
 
 def make_reader(
