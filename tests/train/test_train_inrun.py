@@ -34,6 +34,12 @@ def test_in_run_source_scores_training_batches_and_reports_costs(pool, tmp_path)
             assert min(act["n_j"]) >= 4 and sum(act["n_inrun_j"]) == info["docs"]
             assert all(v is None or v >= 0 for v in act["se_j"])
             assert "split_half_sb" in act and "split_half_r" in act
+    so_far = [r["costs_so_far"] for r in recs]
+    assert so_far[0]["reward_inrun_seconds"] == 0 < so_far[1]["reward_inrun_seconds"]
+    assert all(
+        a["train_seconds"] < b["train_seconds"]
+        for a, b in zip(so_far[:-1], so_far[1:], strict=True)
+    )
     costs = read_json(res.run_dir / "summary.json")["costs"]
     assert costs["reward_inrun_seconds"] > 0 and costs["reward_separate_seconds"] > 0
     total = sum(

@@ -320,6 +320,7 @@ def select_stage(tr: Trainer, st: TrainState, rewards_via=None):
     stage.log["step"] = st.step
     stage.log.setdefault("seconds", {})["wall"] = dt
     stage.log["overhead_so_far"] = st.overhead
+    stage.log["costs_so_far"] = st.cost_summary()  # per refresh: the difference of two records
     meta = {"method": tr.cfg.selection.method, "seed": tr.cfg.run.seed, "step": st.step}
     write_stage(tr.run_dir, tr.pool, stage, sel.counts, meta, sel.selector.group_columns())
     theta = stage.log.get("theta") or {}
