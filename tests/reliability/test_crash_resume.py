@@ -112,7 +112,10 @@ def _label_args(store: Path) -> list:
     ]
 
 
-LABEL_VOLATILE = ("created", "seconds", "path")
+# fit.model.source says how this process got the classifier: a job killed between caching
+# its classifier and writing its fit record reuses the cache ("cache"), an uninterrupted one
+# trained it ("trained"); the model's name, version and sha256 are still compared
+LABEL_VOLATILE = ("created", "seconds", "path", "source")
 
 
 def _finished_units_are_complete(store: Path) -> int:
