@@ -191,3 +191,11 @@ def test_gate_prints_unigram_and_bigram_beside_every_method(runs):
     md = table_markdown(comparison(runs))
     assert "### Gate: the model against count n-gram models" in md
     assert "| random | 3.4100 | 3.4000 | 3.9100 | +0.5000 [+0.5000, +0.5000] | yes |" in md
+
+
+def test_a_declared_contrast_without_runs_is_left_out_of_the_family(runs):
+    for r in runs:
+        r.config["compare"] = {"contrasts": ["multi_actor - random", "multi_actor - regmix"]}
+    rows = comparison(runs)["contrasts"]["rows"]
+    assert rows[1]["verdict"] == "no test (0 paired seeds)" and rows[1]["p_holm"] is None
+    assert rows[0]["p_holm"] == pytest.approx(rows[0]["p"])  # a family of one
