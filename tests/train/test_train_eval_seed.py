@@ -17,7 +17,7 @@ def test_evaluation_examples_do_not_depend_on_the_run_seed(monkeypatch):
     monkeypatch.setattr(macs.train.model, "hf_tokenizer", lambda path: "tok")
     monkeypatch.setattr(macs.eval.suite, "evaluate", lambda *a, **kw: calls.append(kw) or {})
     monkeypatch.setattr(macs.eval.heldout, "heldout_bpb", lambda *a, **kw: calls.append(kw) or {})
-    pool = SimpleNamespace(tokenizer_path="t", store=object())
+    pool = SimpleNamespace(tokenizer_path="t", store=object(), tokens=None)  # no n-gram gate
     for seed in (0, 3):
         cfg = Config.model_validate({"run": {"seed": seed}, "eval": {"seed": 7, "limit": 20}})
         evaluator_for(cfg, pool)(model=None, run_dir=None)
