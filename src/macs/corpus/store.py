@@ -273,6 +273,10 @@ class CorpusStore:
         """Ids of the given doc indices."""
         return self._take("id", indices)
 
+    def parent_ids(self, indices: Sequence[int] | np.ndarray) -> list[str]:
+        """Record ids of the given doc indices (a chunk's record is its parent; keys of meta)."""
+        return self._take("parent_id", indices)
+
     def _take(self, column: str, indices) -> list:
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         if idx.size == 0:

@@ -41,6 +41,7 @@ class Selection:
     idx: np.ndarray  # int64 doc indices, output order, repeats allowed
     tokens: Any = None  # macs.corpus.tokens.TokenStore or None
     _domains: tuple[np.ndarray, list[str]] | None = field(default=None, repr=False)
+    _meta: dict[str, Any] | None = field(default=None, repr=False)
 
     @classmethod
     def make(cls, store, idx, tokens=None) -> Selection:
@@ -93,8 +94,26 @@ class Selection:
         codes, names = self._domains
         return [names[c] for c in codes[idx].tolist()]
 
-    def batches(self, size: int = 1024, text: bool = True) -> Iterator[dict[str, Any]]:
-        """Selected docs in output order, `size` at a time: doc, id, domain, text, input_ids."""
+    def has_meta(self) -> bool:
+        """True when the store kept its records' `meta` (meta.parquet, macs.corpus.meta)."""
+        if self._meta is None:
+            from macs.corpus.meta import read_meta
+
+            self._meta = read_meta(self.store)
+        return bool(self._meta)
+
+    def metas(self, idx: np.ndarray) -> list[Any]:
+        """The `meta` of each doc's record (keyed by its parent id; None where it had none)."""
+        if not self.has_meta():
+            return [None] * len(idx)
+        meta = self._meta or {}
+        return [meta.get(p) for p in self.store.parent_ids(idx)]
+
+    def batches(
+        self, size: int = 1024, text: bool = True, meta: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Selected docs in output order, `size` at a time: doc, id, domain, text, input_ids
+        (+ meta, each record's meta, with `meta`)."""
         for a in range(0, self.n_docs, size):
             b = self.idx[a : a + size]
             out: dict[str, Any] = {
@@ -104,6 +123,8 @@ class Selection:
             }
             if text:
                 out["text"] = [t or "" for t in self.store.texts(b)]
+            if meta:
+                out["meta"] = self.metas(b)
             if self.tokens is not None:
                 out["input_ids"] = [self.tokens.doc(int(i)) for i in b]
             yield out
