@@ -165,7 +165,13 @@ def build_cmd(
     cache_dir: Annotated[
         Path | None, typer.Option(help="download cache (default run.cache_dir or ~/.cache/macs)")
     ] = None,
-    force: Annotated[bool, typer.Option(help="rebuild even if an identical build exists")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="rebuild even if an identical build exists; replace the output even if it "
+            "exists and is not a macs corpus store (its files are deleted; refused without it)"
+        ),
+    ] = False,
     config: ConfigOpt = None,
     sets: SetOpt = None,
 ) -> None:

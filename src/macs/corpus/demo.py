@@ -633,12 +633,15 @@ def build_demo_corpus(
     sources: tuple[Source, ...] | None = None,
 ):
     """Fetch the demo sources into cache_dir and build the 10-domain corpus store at out_dir
-    (max_mb_per_domain MB of text per domain, None = everything); returns the CorpusStore."""
+    (max_mb_per_domain MB of text per domain, None = everything); returns the CorpusStore.
+    An existing out_dir that is not a corpus store is refused unless `force` (as an import)."""
     from macs.corpus.importer import CorpusBuilder
     from macs.corpus.readers import ImportStats
     from macs.corpus.store import CorpusStore
+    from macs.names import check_output, is_store
 
     out_dir, cache_dir = Path(out_dir), Path(cache_dir)
+    check_output(out_dir, "corpus store", is_store, force)
     params = build_params(
         max_mb_per_domain, seed, max_chunk_bytes, heldout_fraction, sources or SOURCES
     )
@@ -655,7 +658,12 @@ def build_demo_corpus(
     fetcher = Fetcher(cache_dir, log)
     sources = sources or SOURCES
     budgets = _budgets(max_mb_per_domain, sources)
-    builder = CorpusBuilder(out_dir, ImportStats(on_error="raise"), max_chunk_bytes=max_chunk_bytes)
+    builder = CorpusBuilder(
+        out_dir,
+        ImportStats(on_error="raise"),
+        max_chunk_bytes=max_chunk_bytes,
+        what="macs corpus build demo",
+    )
     try:
         records, missing, timer = _add_sources(
             builder, fetcher, sources, budgets, seed, strict, log

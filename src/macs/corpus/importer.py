@@ -40,9 +40,13 @@ class CorpusBuilder:
         max_chunk_bytes: int = 8192,
         shard_bytes: int = 128 << 20,
         replace_derived: bool = True,
+        what: str = "macs corpus import",
     ):
-        # replace_derived False: refuse to drop an old store's labels/token shards (re-import)
-        self.writer = StoreWriter(out_dir, shard_bytes=shard_bytes, replace_derived=replace_derived)
+        # replace_derived False: refuse to drop an old store's labels/token shards (re-import);
+        # `what` is the command a store-lock refusal names
+        self.writer = StoreWriter(
+            out_dir, shard_bytes=shard_bytes, replace_derived=replace_derived, what=what
+        )
         self.stats = stats
         self._texts: set[bytes] = set()  # blake2b-128 digests of the texts kept so far
         self.meta = MetaWriter(self.writer.tmp)
