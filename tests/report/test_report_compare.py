@@ -199,3 +199,52 @@ def test_a_declared_contrast_without_runs_is_left_out_of_the_family(runs):
     rows = comparison(runs)["contrasts"]["rows"]
     assert rows[1]["verdict"] == "no test (0 paired seeds)" and rows[1]["p_holm"] is None
     assert rows[0]["p_holm"] == pytest.approx(rows[0]["p"])  # a family of one
+
+
+def test_reliability_and_costs_show_the_per_refresh_fields(runs):
+    """se_j, the reward source and the in-run document counts per actor (selection.jsonl), and
+    summary.json's online cost split in seconds and fractions of training time (issue 23)."""
+    ma = [r for r in runs if r.mode == "multi_actor"]
+    q = {"split_half_r": 0.5, "split_half_sb": 2 / 3, "n_j": [40, 60]}
+    ma[0].selection = [
+        {
+            "reward_source": "train",
+            "actors": {"quality": {**q, "se_j": [0.1, 0.3], "n_inrun_j": [30, 50]}},
+        },
+        {
+            "reward_source": "train",
+            "actors": {"quality": {**q, "se_j": [0.2, None], "n_inrun_j": [10, 10]}},
+        },
+    ]
+    ma[1].selection = ma[2].selection = []
+    costs = {
+        "train_seconds": 100.0,
+        "reward_inrun_seconds": 20.0,
+        "reward_separate_seconds": 10.0,
+        "update_seconds": 1.0,
+        "select_seconds": 4.0,
+        "other_seconds": 0.0,
+        "online_fraction": 0.35,
+    }
+    for i, r in enumerate(ma):
+        c = {**costs, "reward_inrun_seconds": 20.0 + 10 * i}  # 20, 30, 40: mean 30
+        c |= {
+            k.replace("_seconds", "_fraction"): v / 100
+            for k, v in c.items()
+            if k.endswith("_seconds")
+        }
+        r.summary["costs"] = c
+    cmp = comparison(runs)
+    rel = cmp["reliability"]["multi_actor"]["quality"]
+    assert rel["se_j"] == pytest.approx(
+        (0.2 + 0.2) / 2
+    )  # per refresh over finite groups, then mean
+    assert rel["source"] == "train" and rel["docs_per_refresh"] == 100
+    assert rel["inrun_docs_per_refresh"] == pytest.approx((80 + 20) / 2)
+    parts = cmp["costs"]["multi_actor"]["parts"]
+    assert parts["reward_inrun_seconds"] == pytest.approx(30.0) and parts["n_runs"] == 3
+    assert cmp["costs"]["random"]["parts"] is None  # no split in its summaries
+    md = table_markdown(cmp)
+    assert "| multi_actor | quality | 0.50 | 0.67 | 2 | 0.2000 | train | 100 | 50 |" in md
+    assert "| multi_actor | 30.0 s (30.0%) | 10.0 s (10.0%) | 1.0 s (1.0%) | 4.0 s (4.0%) " in md
+    assert "Online cost by part" in md and "| random | " not in md.split("Online cost by part")[1]

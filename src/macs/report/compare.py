@@ -284,28 +284,74 @@ def _costs(by: dict[str, dict[int, Run]]) -> dict:
             "labelling_seconds_shared": float(sum(labels.values())),
             "labels": sorted(labels),
             "work": mean_costs(rs),  # seconds and training-token equivalents (macs.report.costs)
+            "parts": _cost_parts(rs),
         }
+    return out
+
+
+COST_PARTS = (  # summary.json `costs` (macs.train.state.TrainState.cost_summary), in table order
+    ("reward_inrun", "in-run reward"),
+    ("reward_separate", "separate reward"),
+    ("update", "update"),
+    ("select", "selection"),
+    ("other", "other"),
+)
+
+
+def _cost_parts(rs: list[Run]) -> dict | None:
+    """Means over runs of summary.json's online cost split: each part's seconds and fraction of the
+    training time without in-run work, and the online total's fraction (None for older summaries)."""
+    cs = [r.summary["costs"] for r in rs if isinstance(r.summary.get("costs"), dict)]
+    cs = [c for c in cs if "reward_separate_seconds" in c]
+    if not cs:
+        return None
+    out = {"n_runs": len(cs)}
+    for k in [f"{p}_{u}" for p, _ in COST_PARTS for u in ("seconds", "fraction")]:
+        out[k] = float(np.mean([float(c.get(k) or 0.0) for c in cs]))
+    out["online_fraction"] = float(np.mean([float(c.get("online_fraction") or 0.0) for c in cs]))
     return out
 
 
 def _reliability(by: dict[str, dict[int, Run]]) -> dict:
     """Per method and actor, over refreshes: the split-half correlation of group-mean rewards (raw,
-    half-size groups) and its Spearman-Brown correction to the full sample (macs.stats)."""
+    half-size groups) and its Spearman-Brown correction to the full sample (macs.stats), the mean
+    standard error of a group's mean reward (se_j), where the rewards came from (refresh: a separate
+    pass; train: the training passes, topped up by a separate sample) and the documents behind the
+    group means per refresh, in-run ones among them."""
     from macs.stats import spearman_brown
+
+    def mean(v: list) -> float | None:
+        v = [float(x) for x in v if x is not None and math.isfinite(float(x))]
+        return float(np.mean(v)) if v else None
 
     out = {}
     for m, seeds in by.items():
-        raw, sb = defaultdict(list), defaultdict(list)
+        raw, sb, se, docs, inrun = (defaultdict(list) for _ in range(5))
+        source = defaultdict(set)
         for r in seeds.values():
             for rec in r.selection:
                 for a, d in (rec.get("actors") or {}).items():
-                    if d.get("split_half_r") is not None:
-                        raw[a].append(d["split_half_r"])
-                        c = d.get("split_half_sb")
-                        sb[a].append(spearman_brown(d["split_half_r"]) if c is None else c)
+                    if d.get("split_half_r") is None and not d.get("se_j"):
+                        continue
+                    raw[a].append(d.get("split_half_r"))
+                    c = d.get("split_half_sb")
+                    sb[a].append(spearman_brown(d.get("split_half_r")) if c is None else c)
+                    se[a].append(mean(d.get("se_j") or []))
+                    if d.get("n_j") is not None:
+                        docs[a].append(sum(d["n_j"]))
+                    inrun[a].append(sum(d.get("n_inrun_j") or []))
+                    source[a].add(rec.get("reward_source") or "refresh")
         if raw:
             out[m] = {
-                a: {"mean": float(np.mean(v)), "spearman_brown": float(np.mean(sb[a])), "n": len(v)}
+                a: {
+                    "mean": mean(v),
+                    "spearman_brown": mean(sb[a]),
+                    "n": sum(x is not None for x in v),
+                    "se_j": mean(se[a]),
+                    "source": "+".join(sorted(source[a])),
+                    "docs_per_refresh": mean(docs[a]),
+                    "inrun_docs_per_refresh": mean(inrun[a]),
+                }
                 for a, v in raw.items()
             }
     return out
@@ -505,6 +551,28 @@ def _costs_md(cmp: dict) -> list[str]:
             f"{'-' if extra is None else f'{extra:,.0f}'} | "
             f"{'-' if extra is None else format(w['extra_fraction'], '.1%')} |"
         )
+    return out + [""] + _cost_parts_md(c)
+
+
+def _cost_parts_md(c: dict) -> list[str]:
+    parts = {
+        m: d["parts"] for m, d in c.items() if d.get("parts") and d["parts"]["online_fraction"]
+    }
+    if not parts:
+        return []
+    out = [
+        "Online cost by part (summary.json `costs`, means over seeds): seconds, and the share of "
+        "training time without in-run reward work. In-run reward: scoring training batches in "
+        "their backward pass (influence.source train); separate reward: the refresh's own "
+        "forward/backward pass on sampled documents; update: the actors' theta update; "
+        "selection: drawing the next stage; other: the rest of the refresh's wall time.",
+        "",
+        "| method | " + " | ".join(t for _, t in COST_PARTS) + " | online total |",
+        "|---|" + "---:|" * (len(COST_PARTS) + 1),
+    ]
+    for m, p in parts.items():
+        cells = [f"{p[k + '_seconds']:.1f} s ({p[k + '_fraction']:.1%})" for k, _ in COST_PARTS]
+        out.append(f"| {m} | " + " | ".join(cells) + f" | {p['online_fraction']:.1%} |")
     return out + [""]
 
 
@@ -517,15 +585,23 @@ def _reliability_md(cmp: dict) -> list[str]:
         "",
         "Split-half correlation of group-mean rewards (raw: half-size groups), and its "
         "Spearman-Brown correction 2r / (1 + r), the reliability of the full-sample group means; "
-        "means over refreshes.",
+        "the mean standard error of a group's mean reward (se_j); the reward source (refresh: a "
+        "separate pass at each refresh; train: the training passes' in-run rewards, topped up by "
+        "a separate sample); the documents behind the group means per refresh, and how many of "
+        "them were scored in-run. Means over refreshes.",
         "",
-        "| method | actor | split-half r (raw) | Spearman-Brown | refreshes |",
-        "|---|---|---:|---:|---:|",
+        "| method | actor | split-half r (raw) | Spearman-Brown | refreshes | mean se_j "
+        "| reward source | docs / refresh | in-run docs / refresh |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for m, d in rel.items():
         for a, v in d.items():
-            sb = v.get("spearman_brown")
-            out.append(f"| {m} | {a} | {v['mean']:.2f} | {_fmt(sb, 2)} | {v['n']} |")
+            sb, se = v.get("spearman_brown"), v.get("se_j")
+            docs, inrun = v.get("docs_per_refresh"), v.get("inrun_docs_per_refresh")
+            out.append(
+                f"| {m} | {a} | {_fmt(v['mean'], 2)} | {_fmt(sb, 2)} | {v['n']} | {_fmt(se, 4)} "
+                f"| {v.get('source', 'refresh')} | {_fmt(docs, 0)} | {_fmt(inrun, 0)} |"
+            )
     return out + [""]
 
 
