@@ -48,6 +48,33 @@ def test_config_names_are_one_line_errors(sets):
     assert "\n" not in str(e.value)
 
 
+def test_unsafe_variant_name_blames_the_variant_name(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("compare:\n  variants:\n    ../evil: {method: random}\n")
+    for args in ((cfg, None), (None, ['compare.variants={"../evil": {"method": "random"}}'])):
+        with pytest.raises(MacsError) as e:
+            load_config(*args)
+        msg = str(e.value)
+        assert "compare.variants: " in msg and "variant name '../evil' is not a safe name" in msg
+        assert "invalid overrides" not in msg and "run.name" not in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("given", ["--methods", "compare.methods"])
+def test_unsafe_method_name_blames_where_it_was_given(given, tmp_path):
+    from macs.pipeline import run_compare
+
+    runs = f"run.runs_dir={tmp_path / 'runs'}"
+    if given == "--methods":
+        cfg, methods = load_config(None, [runs]), ["random", "../e"]
+    else:
+        cfg, methods = load_config(None, [runs, "compare.methods=[random, ../e]"]), None
+    with pytest.raises(MacsError) as e:
+        run_compare(cfg, methods)
+    assert str(e.value).startswith(f"{given}: method '../e' is not a safe name: it contains '..'")
+    assert "invalid overrides" not in str(e.value) and "run.name" not in str(e.value)
+    assert not (tmp_path / "runs").exists()  # refused before any data or run folder
+
+
 def test_run_dir_checked_even_when_set_after_validation(tmp_path):
     cfg = load_config(None, [f"run.runs_dir={tmp_path}"])
     cfg.run.name = "../escape"
@@ -101,7 +128,10 @@ def test_import_name_that_escapes_is_refused(tmp_path, mini_corpus_path, capsys,
     monkeypatch.chdir(work)
     argv = ["corpus", "import", str(mini_corpus_path), "--name", "../../../victim", "-q"]
     code, _, err = _macs(argv, capsys)
-    assert code == 2 and err.count("error:") == 1 and "not a safe store name" in err
+    assert code == 2 and err.count("error:") == 1 and "not a safe name" in err
+    # blamed on the flag the user typed, not on the config field or the --set overrides
+    assert err.startswith("error: --name: store name '../../../victim' is not a safe name"), err
+    assert "--set" not in err and "corpus.name" not in err
     assert (victim / "keep.txt").read_text() == "precious"
     assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
 

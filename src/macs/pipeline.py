@@ -135,6 +135,21 @@ def extra_compute(run_dirs: list[Path]) -> float:
     return float(c["extra_tokens"])
 
 
+def check_method_names(methods: list[str], where: str) -> None:
+    """Each method's run folder name (method_label) is a safe name, else a one-line MacsError
+    blaming `where` (--methods or compare.methods), before any data is prepared."""
+    from macs.baselines.registry import method_label
+    from macs.names import name_problem
+
+    for m in methods:
+        problem = name_problem(method_label(m))
+        if problem:
+            raise MacsError(
+                f"{where}: method {m!r} is not a safe name: {problem} (it names the method's run "
+                "folders); use a selector name, a compare.variants name or BASE@TARGET"
+            )
+
+
 def check_methods(cfg, methods: list[str], pool) -> None:
     """Validate every method (and variant) against the pool before any training (one-line errors)."""
     from macs.baselines.base import SelectorContext
@@ -212,6 +227,9 @@ def run_compare(
     """
     t_start = time.perf_counter()
     cfg = cfg if cfg is not None else demo_config()
+    check_method_names(
+        methods or cfg.compare.methods, "--methods" if methods else "compare.methods"
+    )
     methods = list(dict.fromkeys(methods or cfg.compare.methods))
     seeds = list(dict.fromkeys(seeds if seeds is not None else cfg.compare.seeds))
     baseline = baseline or cfg.compare.baseline

@@ -274,3 +274,17 @@ class CompareConfig(_Section):
         default_factory=lambda: ["reference mean scored bpb"],
         description="the metrics of the primary contrasts (names as in the report's table.json)",
     )
+
+    @field_validator("variants")
+    @classmethod
+    def _safe_variant_names(cls, v: dict[str, MethodVariant]) -> dict[str, MethodVariant]:
+        from macs.names import name_problem
+
+        for name in v:
+            problem = name_problem(name)
+            if problem:
+                raise ValueError(
+                    f"variant name {name!r} is not a safe name: {problem} (it names the "
+                    "variant's run folders); use letters, digits, _ . + : = , @ -"
+                )
+        return v

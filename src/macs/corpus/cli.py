@@ -89,7 +89,10 @@ def import_cmd(
     Exit status 3: partial import: under --on-error skip a damaged file (a truncated or corrupt stream) was cut short; its records before the damage were kept and the manifest says partial.
     """
     from macs.corpus.store import store_path
+    from macs.names import check_name
 
+    if name is not None:  # blamed on the flag, not on the config field it sets
+        check_name(name, "--name: store name")
     fields = {
         "corpus.name": name,
         "corpus.text_field": text_field,
