@@ -14,28 +14,20 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from macs.errors import MacsError
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+from macs.io import file_sha256
 
 
 def target_spec(pool, rcfg, icfg) -> dict[str, Any]:
     """A JSON-able description of the target (what changes it changes the sweep's cache key)."""
     n, seq_len = int(rcfg.target_examples), int(rcfg.seq_len)
     if rcfg.target == "reference":
-        files = [{"path": str(p), "sha256": _sha256(Path(p))} for p in icfg.reference_jsonl]
+        files = [{"path": str(p), "sha256": file_sha256(Path(p))} for p in icfg.reference_jsonl]
         return {
             "kind": "reference",
             "tasks": list(icfg.reference_tasks),
@@ -53,7 +45,13 @@ def target_spec(pool, rcfg, icfg) -> dict[str, Any]:
             f"baselines.regmix.target {rcfg.target!r}: use reference, heldout, or the path of an "
             "existing JSONL file of {text} or {context, continuation} records"
         )
-    return {"kind": "jsonl", "path": str(path), "sha256": _sha256(path), "n": n, "max_len": seq_len}
+    return {
+        "kind": "jsonl",
+        "path": str(path),
+        "sha256": file_sha256(path),
+        "n": n,
+        "max_len": seq_len,
+    }
 
 
 def heldout_docs(pool) -> np.ndarray:

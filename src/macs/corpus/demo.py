@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import json
 import os
 import random
@@ -38,6 +37,7 @@ from macs.corpus.extract import (
     tidy,
 )
 from macs.errors import MacsError
+from macs.io import file_sha256
 from macs.progress import Timer
 
 DOMAINS = (
@@ -111,14 +111,6 @@ def _run(cmd: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedP
         raise FetchError(f"`{cmd[0]}` is not available on this machine") from e
     except subprocess.TimeoutExpired as e:
         raise FetchError(f"`{' '.join(cmd)}` timed out after {timeout} s") from e
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class Fetcher:
@@ -766,7 +758,7 @@ def _fetch_source(
             root = fetcher.unpack(src, pkg_file)
     rec["version"] = _version_of(src, pkg_file)
     if pkg_file is not None:
-        rec.update(file=pkg_file.name, size=pkg_file.stat().st_size, sha256=_sha256(pkg_file))
+        rec.update(file=pkg_file.name, size=pkg_file.stat().st_size, sha256=file_sha256(pkg_file))
     with timer("extract"):
         mb = budgets[src.name]
         budget = None if mb is None else int(mb * 1e6)

@@ -20,7 +20,7 @@ import numpy as np
 
 from macs.errors import MacsError
 from macs.formats import check_format, stamp
-from macs.io import pid_alive
+from macs.io import file_sha256, pid_alive
 
 STORE_VERSION = 1
 COLUMNS = ("id", "text", "domain", "source", "n_bytes", "parent_id")
@@ -592,7 +592,7 @@ def same_documents(a: Path, b: Path) -> bool:
         return False
     if any(x.stat().st_size != y.stat().st_size for x, y in zip(sa, sb, strict=True)):
         return False
-    return all(_sha256(x) == _sha256(y) for x, y in zip(sa, sb, strict=True))
+    return all(file_sha256(x) == file_sha256(y) for x, y in zip(sa, sb, strict=True))
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -601,14 +601,6 @@ def _link_or_copy(src: str, dst: str) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copy2(src, dst)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def store_path(cfg) -> Path:
