@@ -4,7 +4,9 @@
 #   bash scripts/gpu_run.sh [BUNDLE_DIR] [--set KEY=VALUE ...]     # BUNDLE_DIR default .gpu_bundle
 # 1. installs the bundle's wheels with no index into $MACS_SITE (default /tmp/macs-site);
 # 2. python -m macs.bundle run: the reward-engine benchmark, the training-throughput benchmark and
-#    macs compare (configs/compare-gpu.yaml), each guarded, inside one time budget;
+#    macs compare (configs/compare-gpu.yaml: random, multi_actor and the A/A arm x 5 seeds, then the
+#    compute-matched arm random@multi_actor after multi_actor's runs, then fixed_theta and ma_eps;
+#    macs.bundle.phases), each guarded, inside one time budget;
 # 3. writes results.md, results.json, table.json, forest.png, diversity.png, bench_influence.txt,
 #    bench_train.txt and log.txt to $OUT (default ./gpu-results).
 # Environment: OUT, PYTHON (default python3), MACS_SITE, MACS_WORK (scratch, default

@@ -29,7 +29,8 @@ OUT_FILES = {
     "bench_train.txt",
     "log.txt",
 }
-CORE = ["multi_actor", "random", "fixed_theta", "quality_topk"]
+CORE = ["random", "multi_actor", "random_aa"]
+ARMS = CORE + ["random@multi_actor", "fixed_theta", "ma_eps"]
 
 
 def _tree_copy(dest: Path) -> Path:
@@ -51,15 +52,18 @@ def test_bundle_parts_are_what_the_image_lacks():
 
 
 def test_eval_files_are_only_the_needed_ones():
-    """The GPU config reads 11 tasks from 11 request files; MMLU (Arrow) is refused with a fix."""
+    """The GPU config reads the 3 reference tasks from 3 request files (SQuAD and Jeopardy at 5 shots);
+    MMLU (Arrow) is refused with a fix."""
     from macs.bundle.evalfiles import needed_files
     from macs.config import load_config
     from macs.errors import MacsError
 
     cfg = load_config(REPO / "configs" / "compare-gpu.yaml")
     gz = [f for f in needed_files(cfg) if f.endswith(".gz")]
-    assert len(gz) == 11 and "oe_eval_tasks/hellaswag/rc_0shot/requests.jsonl.gz" in gz
-    assert "oe_eval_tasks/squad/bpb_5shot/requests.jsonl.gz" in gz  # reward and 0-shot target
+    assert gz == [
+        f"oe_eval_tasks/{t}/requests.jsonl.gz"
+        for t in ("jeopardy/bpb_5shot", "lambada/bpb_0shot", "squad/bpb_5shot")
+    ]
     with pytest.raises(MacsError, match="Arrow"):
         needed_files(load_config(None, ["eval.tasks=[mmlu]"]))
 
@@ -76,46 +80,84 @@ def _fake_compare(root: Path):
     return cmd
 
 
-def test_phases_run_what_fits_and_skip_the_rest(tmp_path):
-    """Core first; the selectors trimmed to the waves that fit; a wave too long for the rest skips it."""
-    from macs.bundle.guard import Clock
-    from macs.bundle.phases import fit_methods, plan_phases, run_dir, run_phases
+def test_gpu_config_is_the_comparison_design():
+    """compare-gpu.yaml: 4 arms + A/A + compute-matched, 5 seeds, declared contrasts naming its
+    methods, eval.seed, a window that holds the 5-shot prompts, a budget <= 20% of the pool."""
+    from macs.config import load_config
+    from macs.pipeline import check_contrasts, matched_arm
 
-    methods = CORE + ["dsir", "mates", "qurating"]
+    cfg = load_config(REPO / "configs" / "compare-gpu.yaml")
+    c = cfg.compare
+    assert c.methods == ARMS and c.seeds == [0, 1, 2, 3, 4] and c.baseline == "random"
+    assert c.variants["random_aa"].set == {"selection.seed_offset": 1000}
+    assert matched_arm(cfg, "random@multi_actor") == ("random", "multi_actor")
+    check_contrasts(c.contrasts, c.methods)
+    assert "multi_actor - random@multi_actor" in c.contrasts and len(c.contrasts) == 4
+    assert c.primary_metrics == ["reference mean scored bpb"] and cfg.eval.seed == 0
+    assert cfg.train.seq_len >= 2048 and cfg.eval.boundary_limit
+    assert cfg.train.tokens <= 0.2 * 22.95e6  # the bundle pool's eligible tokens
+
+
+def test_phases_run_what_fits_and_skip_the_rest(tmp_path):
+    """Core first; the compute-matched arm after its target's runs (with the target on its command
+    line); the other arms trimmed to the waves that fit; a wave too long for the rest skips it."""
+    from macs.bundle.guard import Clock
+    from macs.bundle.phases import (
+        fit_methods,
+        pending,
+        plan_phases,
+        run_dir,
+        run_phases,
+        with_targets,
+    )
+
+    methods = ARMS + ["dsir"]
     phases = plan_phases(methods, [0, 1, 2], tuple(CORE), 2)
-    assert [(p.name, p.seeds) for p in phases] == [
-        ("core", [0, 1]),
-        ("selectors", [0, 1]),
-        ("seeds", [2]),
+    assert [(p.name, p.methods, p.seeds) for p in phases] == [
+        ("core", CORE, [0, 1]),
+        ("matched", ["random@multi_actor"], [0, 1]),
+        ("selectors", ["fixed_theta", "ma_eps", "dsir"], [0, 1]),
+        ("seeds", CORE + ["fixed_theta", "ma_eps", "dsir", "random@multi_actor"], [2]),
     ]
-    assert phases[1].methods == ["dsir", "mates", "qurating"] and phases[2].methods == methods
+    assert with_targets(["random@multi_actor", "dsir"]) == [
+        "multi_actor",
+        "random@multi_actor",
+        "dsir",
+    ]
+    # an arm matched to a method that is not compared is dropped
+    assert [p.name for p in plan_phases(["random", "random@mates"], [0], ("random",), 1)] == [
+        "core"
+    ]
     root = tmp_path / "runs"
+    assert pending(phases[1], root) == []  # multi_actor has not run: the matched arm waits
     for m in CORE:  # the core phase finished in an earlier call: nothing measured, the prior counts
         for s in (0, 1):
             run_dir(root, m, s).mkdir(parents=True)
             (run_dir(root, m, s) / "DONE").write_text("x")
-    assert fit_methods(phases[1], root, jobs=2, wave_s=10, avail_s=25) == ["dsir", "mates"]
+    assert pending(phases[1], root) == ["random@multi_actor"]
+    assert fit_methods(phases[2], root, jobs=2, wave_s=10, avail_s=25) == ["fixed_theta", "ma_eps"]
 
     clock = Clock(time.time(), budget_s=1000.0)
     recs = run_phases(
         phases, _fake_compare(root), root, 2, clock, 0.0, 400.0, tmp_path / "log", dict(os.environ)
     )
-    core, sel, seeds = recs
+    core, matched, sel, seeds = recs
     assert core["note"].startswith("nothing to run")
-    assert sel["ran_methods"] == ["dsir"] and sel["note"] == "only 1 of 3 methods fit the time left"
-    assert sel["rc"] == 0 and sel["runs_finished"] == 2 and sel["wave_seconds"] < 60
-    # seed 2 only for methods with seeds 0 and 1 done (mates and qurating did not fit); the
-    # measured wave is short, so all of them fit
-    assert seeds["ran_methods"] == CORE + ["dsir"] and seeds["runs_finished"] == 5
+    assert matched["ran_methods"] == ["random@multi_actor"] and matched["runs_finished"] == 2
+    assert matched["rc"] == 0 and matched["wave_seconds"] < 60
+    # the measured wave is short, so every other arm fits, and seed 2 of every method
+    assert sel["ran_methods"] == ["fixed_theta", "ma_eps", "dsir"] and sel["runs_finished"] == 6
+    assert seeds["runs_finished"] == 7
 
     for d in root.iterdir():  # again from the core runs alone, with a wave too long for the rest
-        if d.name.split("-s")[0] not in CORE:
+        if d.name.rsplit("-s", 1)[0] not in CORE:
             shutil.rmtree(d)
     recs = run_phases(
         phases, _fake_compare(root), root, 2, clock, 0.0, 2000.0, tmp_path / "log", dict(os.environ)
     )
-    assert recs[1]["note"].startswith("skipped:") and recs[2]["note"].startswith("nothing to run")
-    left = sorted(f"{m}-s{s}" for m in CORE for s in (0, 1, 2))
+    assert recs[1]["note"].startswith("skipped:") and recs[2]["note"].startswith("skipped:")
+    assert recs[3]["note"].startswith("nothing to run")
+    left = sorted(run_dir(root, m, s).name for m in CORE for s in (0, 1, 2))
     assert sorted(d.name for d in root.iterdir()) == left
 
 
@@ -223,13 +265,21 @@ def test_tiny_bundle_runs_in_the_gpu_image_emulation(tiny_bundle, tmp_path):
     assert data["relabelled"] == [] and set(data["labels_reused"]) == {"quality", "domain", "topic"}
     assert set(data["method_checks"].values()) == {"ok"}
     phases = {p["phase"]: p for p in res["compare"]["phases"]}
-    assert phases["core"]["runs_finished"] == 8 and phases["selectors"]["runs_finished"] == 12
+    assert phases["core"]["runs_finished"] == 6 and phases["matched"]["runs_finished"] == 2
+    assert phases["selectors"]["runs_finished"] == 4
 
     table = read_json(out / "table.json")
-    assert set(table["methods"]) == set(
-        CORE + ["qurating", "dsir", "perplexity", "mates", "ma_sample", "regmix"]
-    )
+    assert set(table["methods"]) == set(ARMS)
     assert table["baseline"] == "random" and table["costs"]["multi_actor"]["train_seconds"] > 0
+    # the declared contrasts, Holm-adjusted, with the compute-matched arm among them
+    rows = {r["contrast"]: r for r in table["contrasts"]["rows"]}
+    assert set(rows) == {
+        "multi_actor - random",
+        "ma_eps - random",
+        "multi_actor - fixed_theta",
+        "multi_actor - random@multi_actor",
+    }
+    assert all(r["n"] == 2 and r["p_holm"] is not None for r in rows.values())
     for png in ("forest.png", "diversity.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bi = res["bench_influence"]["rows"]

@@ -108,7 +108,7 @@ def labels_and_caches(cfg, store, precompute: list[str]) -> dict:
     for d in (MODELS_DIR, WORK_DIR):
         shutil.rmtree(Path(store.path) / LABELS_DIR / d, ignore_errors=True)
     out = {"tokenizer": str(tok), "labels_seconds": round(time.perf_counter() - t0, 1)}
-    if "dsir" in precompute:
+    if "dsir" in precompute and "dsir" in cfg.compare.methods:  # only for a compared dsir
         from macs.baselines.base import SelectorContext
         from macs.baselines.cache import default_cache_dir
         from macs.baselines.dsir import importance_weights

@@ -1,6 +1,8 @@
 """`macs compare` in phases that fit the time left: the core methods on the first seeds, then the
-other selectors (as many as fit), then the remaining seeds. Finished runs are reused by every later
-`macs compare`, so a phase cut at its deadline still leaves its finished runs for the report."""
+compute-matched arms of those (BASE@TARGET: trained on TARGET's measured extra work, so only after
+TARGET's runs), then the other arms (as many as fit) and their matched arms, then the remaining
+seeds. Finished runs are reused by every later `macs compare`, so a phase cut at its deadline still
+leaves its finished runs for the report."""
 
 from __future__ import annotations
 
@@ -22,17 +24,42 @@ class Phase:
     requires: list[int] = field(default_factory=list)  # seeds a method must have finished first
 
 
+MATCH = "@"  # as macs.pipeline.MATCH: 'random@multi_actor'
+
+
+def target_of(method: str) -> str | None:
+    """TARGET of a compute-matched arm 'BASE@TARGET', None for any other method."""
+    base, sep, target = method.partition(MATCH)
+    return target if sep and base and target else None
+
+
+def with_targets(methods: list[str]) -> list[str]:
+    """`methods` with each matched arm's target put before it (macs compare needs the target among
+    its methods; the target's finished runs are reused, not trained again)."""
+    out: list[str] = []
+    for m in methods:
+        t = target_of(m)
+        out += [x for x in ([t] if t else []) + [m] if x not in out]
+    return out
+
+
 def plan_phases(
     methods: list[str], seeds: list[int], core: tuple[str, ...], first: int
 ) -> list[Phase]:
-    """core x first seeds, then the others x first seeds, then everything x the remaining seeds."""
-    c = [m for m in methods if m in core]
-    rest = [m for m in methods if m not in core]
+    """core x first seeds, their matched arms, the other arms x first seeds, their matched arms, then
+    everything x the remaining seeds. A matched arm whose target is not among `methods` is dropped."""
+    matched = [m for m in methods if target_of(m) in methods and target_of(target_of(m)) is None]
+    plain = [m for m in methods if target_of(m) is None]
+    c = [m for m in plain if m in core]
+    rest = [m for m in plain if m not in core]
     s1, s2 = seeds[:first], seeds[first:]
     phases = [
         Phase("core", c, s1),
+        Phase("matched", [m for m in matched if target_of(m) in c], s1),
         Phase("selectors", rest, s1),
-        Phase("seeds", list(methods), s2, requires=s1),  # only methods with the first seeds done
+        Phase("matched-selectors", [m for m in matched if target_of(m) in rest], s1),
+        # only methods with the first seeds done
+        Phase("seeds", plain + matched, s2, requires=s1),
     ]
     return [p for p in phases if p.methods and p.seeds]
 
@@ -48,12 +75,19 @@ def done(root: Path, method: str, seed: int) -> bool:
 
 
 def pending(phase: Phase, root: Path) -> list[str]:
-    """The phase's methods with an unfinished run (and every run of the required seeds finished)."""
+    """The phase's methods with an unfinished run (and every run of the required seeds finished;
+    a matched arm's target finished on the phase's seeds, unless the target runs in this phase)."""
+
+    def ready(m: str) -> bool:
+        t = target_of(m)
+        return t is None or t in phase.methods or all(done(root, t, s) for s in phase.seeds)
+
     return [
         m
         for m in phase.methods
         if any(not done(root, m, s) for s in phase.seeds)
         and all(done(root, m, s) for s in phase.requires)
+        and ready(m)
     ]
 
 
@@ -96,7 +130,9 @@ def run_phases(
         todo = pending(ph, root)
         methods = todo
         if todo and i > 0:
-            methods = fit_methods(ph, root, jobs, wave_s * (1.3 if i == 1 else 1.0), avail)
+            methods = fit_methods(
+                ph, root, jobs, wave_s * (1.3 if ph.name == "selectors" else 1.0), avail
+            )
         if not todo:
             rec["note"] = "nothing to run (all finished, or the earlier seeds are not)"
         elif not methods:
@@ -105,7 +141,7 @@ def run_phases(
             if methods != todo:
                 rec["note"] = f"only {len(methods)} of {len(todo)} methods fit the time left"
             n_todo = sum(not done(root, m, s) for m in methods for s in ph.seeds)
-            cmd = compare_cmd(methods, ph.seeds)
+            cmd = compare_cmd(with_targets(methods), ph.seeds)
             print(f"[gpu_run] phase {ph.name}: {n_todo} runs, {avail:.0f}s left", file=sys.stderr)
             rec.update(guarded(cmd, avail, log, env=env))
             rec["ran_methods"] = methods

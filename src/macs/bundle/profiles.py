@@ -25,8 +25,10 @@ class Profile:
     wave_prior_s: float  # guess of one wave of `jobs` comparison runs before one is measured
     bench_influence: tuple[str, ...]
     bench_train: tuple[str, ...]
-    core_methods: tuple[str, ...] = ("multi_actor", "random", "fixed_theta", "quality_topk")
-    first_seeds: int = 2  # seeds of the first two phases; the rest come last, if time is left
+    # the first phase's arms: the primary contrasts' baseline and method and the A/A arm; then the
+    # compute-matched arm of the method, then the others (macs.bundle.phases.plan_phases)
+    core_methods: tuple[str, ...] = ("random", "multi_actor", "random_aa")
+    first_seeds: int = 5  # seeds of the first phases; the rest come last, if time is left
 
 
 GPU = Profile(
@@ -37,9 +39,9 @@ GPU = Profile(
     budget_s=540.0,
     reserve_s=30.0,
     data_cap_s=120.0,
-    influence_cap_s=75.0,
-    train_cap_s=120.0,
-    wave_prior_s=90.0,
+    influence_cap_s=60.0,  # the benchmarks are short: the comparison gets the time
+    train_cap_s=60.0,
+    wave_prior_s=60.0,
     bench_influence=(
         "--size",
         "25m",
@@ -72,13 +74,13 @@ GPU = Profile(
         "--device",
         "cuda",
         "--sizes",
-        "llama-20m,llama-125m,llama-60m,llama-5m,llama-1m,llama-tiny",
+        "llama-20m,llama-60m,llama-125m",
         "--vocab",
         "16384",
         "--seq",
-        "512",
+        "2048",  # the comparison's step shape
         "--batch",
-        "64",
+        "8",
         "--steps",
         "10",
         "--min-seconds",
@@ -109,8 +111,9 @@ TINY = Profile(
         "influence.max_windows=2",
         "influence.chunk_size=8",
         "influence.dtype=fp32",
-        "eval.tasks=[reference, arc_easy]",
+        "eval.tasks=[reference]",
         "eval.limit=4",
+        "eval.boundary_limit=2",
         "eval.heldout_docs_per_domain=2",
         "eval.batch_size=8",
         "baselines.mates.oracle_samples=8",

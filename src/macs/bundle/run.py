@@ -259,7 +259,9 @@ def stage_report(r: DeviceRun) -> None:
         r.save()
         return
     cmd = [r.py, "-m", "macs.bundle", "report", "--root", str(root)]
-    cmd += ["--baseline", r.cfg.compare.baseline, "--method", r.cfg.compare.methods[0]]
+    base = r.cfg.compare.baseline
+    method = next((m for m in r.cfg.compare.methods if m != base), base)  # the plots' method
+    cmd += ["--baseline", base, "--method", method]
     timeout = max(r.clock.left(), 30.0)
     rec = guarded(cmd, timeout, r.logs / "report.log", env=r.env, cwd=REPO)
     r.data["stages"]["report"] = rec

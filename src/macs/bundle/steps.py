@@ -58,12 +58,13 @@ def _label_keys(store_dir: Path) -> dict[str, str | None]:
 def method_checks(cfg, pool) -> dict[str, str]:
     """{method: 'ok' or the one-line reason it cannot run}, each compare method checked on its own."""
     from macs.errors import MacsError
-    from macs.pipeline import check_methods
+    from macs.pipeline import check_methods, matched_arm
 
     out = {}
     for m in cfg.compare.methods:
-        try:
-            check_methods(cfg, [m], pool)
+        try:  # a compute-matched arm BASE@TARGET is checked beside its target
+            arm = matched_arm(cfg, m)
+            check_methods(cfg, [arm[1], m] if arm else [m], pool)
             out[m] = "ok"
         except (MacsError, ImportError) as e:
             out[m] = str(e).splitlines()[0][:300]
