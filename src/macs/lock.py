@@ -210,14 +210,31 @@ def _store_flock(
             del _STORE_HELD[key]
 
 
+WRITER_FILE = ".writer"  # in a store writer's .NAME.partial-PID: the command writing it
+
+
 def _importer(store_dir: Path) -> dict:
-    """The holder record of a live import replacing `store_dir` (its `.NAME.partial-PID`)."""
+    """The holder record of a live import (or demo build) replacing `store_dir` (its
+    `.NAME.partial-PID`, whose WRITER_FILE names the command)."""
     for p in store_dir.parent.glob(f".{store_dir.name}.partial-*"):
         pid = p.name.rpartition("-")[2]
         if pid.isdigit() and pid_alive(int(pid)):
             since = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(p.stat().st_mtime))
-            return {"pid": int(pid), "command": "macs corpus import", "since": since}
+            command = _writer_command(p / WRITER_FILE)
+            return {"pid": int(pid), "command": command or "macs corpus import", "since": since}
     return {}
+
+
+def _writer_command(path: Path) -> str:
+    """The command a store writer wrote to `path` ('' when absent, a link or unreadable)."""
+    try:
+        fd = open_nofollow(path, os.O_RDONLY)
+    except (OSError, MacsError):
+        return ""
+    try:
+        return os.read(fd, 100).decode("utf-8", "replace").strip()
+    finally:
+        os.close(fd)
 
 
 def _store_busy(store_dir: Path, what: str, area: str | None):

@@ -87,3 +87,38 @@ def test_build_into_a_store_in_use_names_the_build(mini_store, tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from macs.corpus.store import StoreWriter
+
+    w = StoreWriter(sys.argv[1], what=sys.argv[2])
+    print("writing", flush=True)
+    time.sleep(120)
+    """
+)
+
+
+@pytest.mark.parametrize("command", ["macs corpus build demo", "macs corpus import"])
+def test_a_reader_refused_by_a_writer_names_its_command(command, mini_store, tmp_path):
+    from macs.lock import store_lock
+
+    store = tmp_path / "store"
+    shutil.copytree(mini_store.path, store, ignore=shutil.ignore_patterns("labels", "tokens"))
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(store), command],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout.readline().strip() == "writing"
+        with pytest.raises(MacsError) as e, store_lock(store, "macs label", shared=True):
+            pass
+        assert f"in use by pid {writer.pid} ({command}) since " in str(e.value), str(e.value)
+    finally:
+        writer.kill()
+        writer.wait()

@@ -360,7 +360,7 @@ class StoreWriter:
         replace_derived: bool = True,
         what: str = "macs corpus import",
     ):
-        from macs.lock import store_lock
+        from macs.lock import WRITER_FILE, store_lock
 
         self.out_dir = Path(out_dir)
         self.replace_derived = replace_derived
@@ -373,6 +373,8 @@ class StoreWriter:
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
         (self.tmp / "shards").mkdir(parents=True)
+        self._writer_file = self.tmp / WRITER_FILE  # names this command to a refused reader
+        self._writer_file.write_text(what, encoding="utf-8")
         self.shard_bytes = shard_bytes
         self.compression = compression
         self._writer = None
@@ -529,6 +531,7 @@ class StoreWriter:
         manifest["domains"] = per_domain
         write_json(self.tmp / "manifest.json", manifest)
         self._carry_derived()
+        self._writer_file.unlink(missing_ok=True)
         replace_dir(self.tmp, self.out_dir)
         self._lock.close()
         return self.out_dir
