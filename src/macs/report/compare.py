@@ -565,15 +565,23 @@ def _cost_parts_md(c: dict) -> list[str]:
         "training time without in-run reward work. In-run reward: scoring training batches in "
         "their backward pass (influence.source train); separate reward: the refresh's own "
         "forward/backward pass on sampled documents; update: the actors' theta update; "
-        "selection: drawing the next stage; other: the rest of the refresh's wall time.",
+        "selection: drawing the next stage; other: the rest of the refresh's wall time (e.g. "
+        "influence.train_check's diagnostic pass).",
         "",
         "| method | " + " | ".join(t for _, t in COST_PARTS) + " | online total |",
         "|---|" + "---:|" * (len(COST_PARTS) + 1),
     ]
     for m, p in parts.items():
-        cells = [f"{p[k + '_seconds']:.1f} s ({p[k + '_fraction']:.1%})" for k, _ in COST_PARTS]
+        cells = [_part(p[k + "_seconds"], p[k + "_fraction"]) for k, _ in COST_PARTS]
         out.append(f"| {m} | " + " | ".join(cells) + f" | {p['online_fraction']:.1%} |")
     return out + [""]
+
+
+def _part(seconds: float, fraction: float) -> str:
+    """'12.3 s (4.5%)', with more digits for small parts (an update of 0.03 s is not 0.0)."""
+    sec = f"{seconds:.1f}" if seconds >= 1 or seconds == 0 else f"{seconds:.2g}"
+    frac = f"{fraction:.1%}" if fraction >= 0.001 or fraction == 0 else f"{fraction * 100:.2g}%"
+    return f"{sec} s ({frac})"
 
 
 def _reliability_md(cmp: dict) -> list[str]:
