@@ -1,6 +1,6 @@
 """Training and scoring throughput of the CPU comparison's model candidates, one torch thread.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_compare_size.py [--steps 6]
+    OMP_NUM_THREADS=1 python benchmarks/bench_compare_size.py [--steps 6] [--candidates SIZE:SEQ:BATCH[:VOCAB],...]
 
 For each (model size, sequence length, batch) it times AdamW training steps on random tokens
 (forward + backward + step, after one warm-up step) and forward-only scoring of the same batch,
@@ -54,17 +54,22 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument(
+        "--candidates", default="", help="size:seq:batch[:vocab],... (default: the list)"
+    )
     args = ap.parse_args()
+    cands = [c.split(":") for c in args.candidates.split(",") if c] or CANDIDATES
     torch.set_num_threads(1)
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
         f"torch {torch.__version__}, 1 thread; load average {os.getloadavg()[0]:.1f}"
     )
-    print("| model | seq | batch | parameters | training tokens/s | scoring tokens/s |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for size, seq, batch in CANDIDATES:
-        tr, sc, n = rates(size, seq, batch, args.steps)
-        print(f"| {size} | {seq} | {batch} | {n / 1e6:.2f}M | {tr:,.0f} | {sc:,.0f} |")
+    print("| model | seq | batch | vocab | parameters | training tokens/s | scoring tokens/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for size, seq, batch, *vocab in cands:
+        v = int(vocab[0]) if vocab else 4096
+        tr, sc, n = rates(size, int(seq), int(batch), args.steps, v)
+        print(f"| {size} | {seq} | {batch} | {v} | {n / 1e6:.2f}M | {tr:,.0f} | {sc:,.0f} |")
 
 
 if __name__ == "__main__":

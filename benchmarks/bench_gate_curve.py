@@ -1,7 +1,7 @@
 """The bigram gate along a finished run: held-out bits/byte of the model at each stage boundary beside
 count unigram and bigram models of the tokens trained so far (macs.eval.ngram, issue 20).
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_gate_curve.py RUN_DIR [--docs 20] [--window 512]
+    OMP_NUM_THREADS=1 python benchmarks/bench_gate_curve.py RUN_DIR [--docs 20] [--window 512] [--final-only]
 
 RUN_DIR is a `macs train` run (its stage-boundary checkpoints are kept). For each boundary and
 the final model: training tokens so far, the model's held-out bpb on a held-out sample (eval.seed,
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 
-def main(run_dir: Path, docs: int | None, window: int | None) -> None:
+def main(run_dir: Path, docs: int | None, window: int | None, final_only: bool = False) -> None:
     import torch
 
     from macs.config import load_config
@@ -57,7 +57,7 @@ def main(run_dir: Path, docs: int | None, window: int | None) -> None:
     for d in ckpts:
         step = int(d.name.split("-")[1])
         done = sum(1 for s in starts if s < step)
-        if step > 0 and done > 0 and done < len(stages):  # the last one is the final model
+        if not final_only and 0 < done < len(stages) and step > 0:  # last: the final model
             models.append((str(step), done, d))
     if (run_dir / "model" / "config.json").exists():
         models.append(("final", len(stages), run_dir / "model"))
@@ -101,5 +101,6 @@ if __name__ == "__main__":
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--docs", type=int, default=None, help="held-out docs per domain")
     ap.add_argument("--window", type=int, default=None, help="scoring window in tokens")
+    ap.add_argument("--final-only", action="store_true", help="score the final model only")
     a = ap.parse_args()
-    main(a.run_dir, a.docs, a.window)
+    main(a.run_dir, a.docs, a.window, a.final_only)
