@@ -1,15 +1,17 @@
 """Readers of columnar and text inputs: Parquet files, Arrow IPC files and HF save_to_disk
 folders (read with pyarrow, every batch validated in full before use), folders of .txt files.
 A damaged file (a cut or corrupt Parquet footer or page, an Arrow stream without its end
-marker, an unreadable file) is a fault: the rows before it are kept (see ImportStats.fault)."""
+marker, an unreadable file) is a fault: the rows before it are kept (see ImportStats.fault).
+`make_reader` picks the reader for any input path (JSONL ones live in `macs.corpus.readers`)."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
-from macs.corpus.readers import FieldSpec, Reader, _string_table
+from macs.corpus.readers import FieldSpec, JsonlReader, Reader, _string_table, detect_format
 from macs.corpus.stats import ImportStats
 from macs.errors import MacsError
 
@@ -422,3 +424,20 @@ class TextReader(Reader):
                 recs, ids, texts, domains, buf = [], [], [], [], 0
         if recs:
             yield _string_table(recs, ids, texts, domains)
+
+
+def make_reader(
+    path: str | os.PathLike, spec: FieldSpec, stats: ImportStats, block_bytes: int = 8 << 20
+) -> Reader:
+    """The reader for an input path (format detected from the name or folder contents)."""
+    p = Path(path)
+    fmt = detect_format(p)
+    cls = {
+        "jsonl": JsonlReader,
+        "parquet": ParquetReader,
+        "arrow": ArrowReader,
+        "hf": ArrowReader,
+        "txtdir": TextReader,
+        "txt": TextReader,
+    }[fmt]
+    return cls(p, spec, stats, block_bytes)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from macs.corpus.chunk import chunk_text
+from macs.corpus.columnar import make_reader
 from macs.corpus.meta import META_FILE, MetaWriter
 from macs.corpus.readers import (
     FieldSpec,
@@ -20,7 +21,6 @@ from macs.corpus.readers import (
     JsonlReader,
     expand_inputs,
     input_size,
-    make_reader,
 )
 from macs.corpus.store import StoreWriter
 from macs.errors import MacsError

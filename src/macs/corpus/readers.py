@@ -1,6 +1,7 @@
 """Streaming readers for corpus inputs: JSONL (plain/.gz/.zst) here; Parquet, HF save_to_disk
 folders (Arrow read with pyarrow), single .arrow files and folders of .txt files in
-`macs.corpus.columnar`.
+`macs.corpus.columnar`, which also holds `make_reader` (the reader for a path, any format);
+this module never imports it.
 
 Every reader yields pyarrow tables with columns `rec` (int64 record number: the 1-based line
 for JSONL, the 0-based row for tables, the file's position for text folders), `id`, `text`,
@@ -33,7 +34,6 @@ __all__ = [
     "detect_format",
     "expand_inputs",
     "input_size",
-    "make_reader",
 ]
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -600,25 +600,6 @@ class JsonlReader(Reader):
             texts.append(text)
             domains.append(dom)
         return _string_table(recs, ids, texts, domains, metas)
-
-
-def make_reader(
-    path: str | os.PathLike, spec: FieldSpec, stats: ImportStats, block_bytes: int = 8 << 20
-) -> Reader:
-    """The reader for an input path (format detected from the name or folder contents)."""
-    from macs.corpus.columnar import ArrowReader, ParquetReader, TextReader
-
-    p = Path(path)
-    fmt = detect_format(p)
-    cls = {
-        "jsonl": JsonlReader,
-        "parquet": ParquetReader,
-        "arrow": ArrowReader,
-        "hf": ArrowReader,
-        "txtdir": TextReader,
-        "txt": TextReader,
-    }[fmt]
-    return cls(p, spec, stats, block_bytes)
 
 
 DATA_SUFFIXES = tuple(s + c for s in JSONL_SUFFIXES for c in ("", ".gz", ".zst", ".zstd")) + (
