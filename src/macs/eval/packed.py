@@ -21,10 +21,7 @@ import copy
 import weakref
 from collections.abc import Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from macs.eval.scoring import EncodedPair
+from dataclasses import dataclass
 
 MIN_SHARED_PREFIX = 16  # tokens; a shorter prefix common to a batch's contexts is not run apart
 MIN_GROUP_PREFIX = (
@@ -33,6 +30,16 @@ MIN_GROUP_PREFIX = (
 PROBE_TOLERANCE = 1e-3  # nats; packed vs plain log-prob on the probe (float32 gives ~1e-6)
 
 _SUPPORTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class EncodedPair:
+    """Token ids of one pair: the context part and the continuation part (also
+    `macs.eval.scoring.EncodedPair`; it lives here so that this module imports nothing of
+    scoring)."""
+
+    context: list[int]
+    continuation: list[int]
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:

@@ -32,8 +32,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from macs.errors import MacsError
+from macs.eval.packed import (
+    EncodedPair,
+    log_softmax_at,
+    packing_supported,
+    plan_batches,
+    share_contexts,
+)
 from macs.eval.packed import forward_packed as _forward_shared
-from macs.eval.packed import log_softmax_at, packing_supported, plan_batches, share_contexts
 from macs.progress import Bar
 
 LN2 = math.log(2.0)
@@ -48,14 +54,6 @@ class PairScore:
     n_tokens: int  # continuation tokens scored
     greedy: bool  # True when every continuation token is the model's argmax
     truncated: bool  # True when the context was cut from the left to fit the window
-
-
-@dataclass(frozen=True)
-class EncodedPair:
-    """Token ids of one pair: the context part and the continuation part."""
-
-    context: list[int]
-    continuation: list[int]
 
 
 def split_pair(context: str, continuation: str) -> tuple[str, str]:
