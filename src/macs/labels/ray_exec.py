@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from macs.errors import MacsError
-from macs.labels.job import ActorJob, LabelBatchError, Unit, _write_unit, score_rows
+from macs.labels.units import ActorJob, LabelBatchError, Unit, score_rows, write_unit
 from macs.progress import Bar
 
 
@@ -222,7 +222,7 @@ def _flush_ray_units(shard, buf, seen_rows, units_by_shard, wanted, jobs, t0) ->
                 for k in ("score", "group", "empty", "truncated")
             }
             out["group"] = out["group"].astype(np.int32)
-            _write_unit(
+            write_unit(
                 jobs[actor].work,
                 unit,
                 ids,
