@@ -12,18 +12,9 @@ import numpy as np
 from macs.errors import MacsError
 from macs.io import write_json, write_text
 from macs.report.load import Run, load_run, stage_mix
+from macs.report.plotting import pyplot as _plt
 
 _MAX_LEGEND = 14
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"figure.dpi": 110, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3})
-    return plt
 
 
 def _short(name: str, n: int = 28) -> str:

@@ -615,7 +615,7 @@ def _reliability_md(cmp: dict) -> list[str]:
 
 def plot_forest(cmp: dict, out: Path) -> Path | None:
     """One panel per primary metric: each method's difference to the baseline with its interval."""
-    from macs.report.build import _plt
+    from macs.report.plotting import pyplot as _plt
 
     keys = [
         (k, metric_title(cmp, k, t).replace(" (", "\n(", 1))
@@ -674,7 +674,7 @@ def plot_forest(cmp: dict, out: Path) -> Path | None:
 
 def plot_diversity(cmp: dict, out: Path) -> Path | None:
     """Domain entropy of each stage's selection per method (seeds as thin lines)."""
-    from macs.report.build import _plt
+    from macs.report.plotting import pyplot as _plt
 
     div = cmp["diversity"]
     if not div:
@@ -705,8 +705,8 @@ def plot_diversity(cmp: dict, out: Path) -> Path | None:
 
 def plot_mix_grid(by: dict[str, dict[int, Run]], out: Path) -> Path | None:
     """Heat map of the store-domain token share of every stage of every method (first seed), beside the pool."""
-    from macs.report.build import _plt
     from macs.report.load import stage_mix
+    from macs.report.plotting import pyplot as _plt
 
     first = {m: seeds[min(seeds)] for m, seeds in by.items()}
     any_run = next(iter(first.values()), None)

@@ -107,7 +107,7 @@ def plot_efficiency(eff: dict, out) -> object | None:
     """Each method's mean curve over training tokens, with the baseline's final value as a line."""
     if not eff:
         return None
-    from macs.report.build import _plt
+    from macs.report.plotting import pyplot as _plt
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
