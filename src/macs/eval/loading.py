@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from macs.device import torch_device
 from macs.errors import MacsError
 
 
@@ -36,17 +37,6 @@ def resolve_model_dir(path: str | os.PathLike) -> tuple[Path, str | None, Path |
     raise MacsError(f"{p} has no config.json, model/ folder or .gguf file{hint}")
 
 
-def pick_device(device: str = "auto"):
-    """A torch.device for 'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'."""
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise MacsError(f"device {device!r} asked but CUDA is not available; use --device cpu")
-    return torch.device(device)
-
-
 def load_model(path: str | os.PathLike, device: str = "auto"):
     """(model, tokenizer, run_dir): an HF causal LM in eval mode (float32 weights) and its fast tokenizer."""
     import torch
@@ -69,7 +59,7 @@ def load_model(path: str | os.PathLike, device: str = "auto"):
         )
     if tok.pad_token_id is None and tok.eos_token_id is not None:
         tok.pad_token = tok.eos_token
-    model.to(pick_device(device)).eval()
+    model.to(torch_device(device, option="--device")).eval()
     return model, tok, run_dir
 
 

@@ -190,15 +190,6 @@ def bin_names(cuts: Sequence[float], lo: float | None = 0.0, hi: float | None = 
     return names
 
 
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; other values pass through."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def stratified_sample(
     domains: np.ndarray,
     wanted: Sequence[str],

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from macs.device import resolve_device
 from macs.errors import MacsError, require
-from macs.labels.base import Batch, resolve_device
+from macs.labels.base import Batch
 
 
 class FieldScorer:

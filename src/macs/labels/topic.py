@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from macs.device import resolve_device
 from macs.errors import MacsError, require
-from macs.labels.base import Batch, Labeller, resolve_device
+from macs.labels.base import Batch, Labeller
 from macs.labels.config import MiniLMConfig, TopicConfig
 
 # Letters only: numbers, hex and code punctuation make poor topic names.
