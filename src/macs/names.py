@@ -45,6 +45,19 @@ def name_problem(value: object, nested: bool = False) -> str | None:
     return None
 
 
+def method_label(spec: str) -> str:
+    """A file-name-safe label of a method spec ('multi_actor:quality+domain' ->
+    'multi_actor-quality+domain'; 'pkg/mod:Class' -> 'pkg_mod-Class')."""
+    return str(spec).replace(":", "-").replace("/", "_")
+
+
+def method_run_name(method: str, seed: int) -> str:
+    """The folder of one (method, seed) run of a comparison, under its root: <label>-s<seed>.
+    The one rule: `macs compare` (macs.pipeline.run_dir_name) and the GPU bundle's phases
+    (macs.bundle.phases.run_dir) both name runs with it."""
+    return f"{method_label(method)}-s{seed}"
+
+
 def check_name(value: object, what: str, nested: bool = False) -> str:
     """`value` if it is a safe name, else a one-line MacsError naming `what` and the rule."""
     problem = name_problem(value, nested)

@@ -69,9 +69,9 @@ def prepare_data(cfg) -> None:
 
 def run_dir_name(root: str, method: str, seed: int) -> str:
     """The run name of one (method, seed) under a job's root name: <root>/<method>-s<seed>."""
-    from macs.baselines.registry import method_label
+    from macs.names import method_run_name
 
-    return f"{root}/{method_label(method)}-s{seed}"
+    return f"{root}/{method_run_name(method, seed)}"
 
 
 def method_config(cfg, name: str, seed: int):
@@ -138,8 +138,7 @@ def extra_compute(run_dirs: list[Path]) -> float:
 def check_method_names(methods: list[str], where: str) -> None:
     """Each method's run folder name (method_label) is a safe name, else a one-line MacsError
     blaming `where` (--methods or compare.methods), before any data is prepared."""
-    from macs.baselines.registry import method_label
-    from macs.names import name_problem
+    from macs.names import method_label, name_problem
 
     for m in methods:
         problem = name_problem(method_label(m))

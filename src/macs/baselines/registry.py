@@ -95,11 +95,6 @@ def selector_class(name: str) -> type[Selector]:
     )
 
 
-def method_label(spec: str) -> str:
-    """A file-name-safe label of a method spec ('multi_actor:quality+domain' -> 'multi_actor-quality+domain')."""
-    return str(spec).replace(":", "-").replace("/", "_")
-
-
 def check_method(spec: str, ctx: SelectorContext) -> type[Selector]:
     """Validate a method spec against a context before any training (MacsError naming method and fix)."""
     name, actors = parse_method(spec)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from macs.bundle.guard import Clock, guarded
+from macs.names import method_run_name
 
 
 @dataclass
@@ -66,7 +67,7 @@ def plan_phases(
 
 def run_dir(root: Path, method: str, seed: int) -> Path:
     """The run folder `macs compare` writes for (method, seed) under root (macs.pipeline.run_dir_name)."""
-    return root / f"{method.replace(':', '-').replace('/', '_')}-s{seed}"
+    return root / method_run_name(method, seed)
 
 
 def done(root: Path, method: str, seed: int) -> bool:
