@@ -10,43 +10,22 @@ from macs.errors import MacsError
 
 
 def evaluator_for(cfg, pool):
-    """fn(model, run_dir) -> eval dict: reference and downstream tasks plus per-domain held-out bpb.
+    """fn(model, run_dir) -> eval dict: `macs.eval.suite.evaluate_config` (the same suite and
+    held-out bpb as `macs eval`) plus the n-gram gate of the run's training tokens.
 
     The examples come from eval.seed, not run.seed: every run of a comparison is scored on the
     same ones."""
 
     def run_eval(model, run_dir: Path) -> dict:
-        from macs.eval.heldout import heldout_bpb
-        from macs.eval.suite import evaluate
+        from macs.eval.suite import evaluate_config
         from macs.train.model import hf_tokenizer
 
         e = cfg.eval
-        tok = hf_tokenizer(pool.tokenizer_path)
-        out = evaluate(
-            model,
-            tok,
-            tasks=e.tasks,
-            shots=e.shots,
-            limit=e.limit,
-            seed=e.seed,
-            batch_size=e.batch_size,
-            max_length=e.max_length,
-            split_seed=e.split_seed,
-        )
-        if e.heldout and pool.store is not None:
-            out["heldout"] = heldout_bpb(
-                model,
-                tok,
-                pool.store,
-                max_docs_per_domain=e.heldout_docs_per_domain,
-                seed=e.seed,
-                max_length=e.max_length,
-                batch_size=e.batch_size,
-            )
-            if pool.tokens is not None:  # the count n-gram gate of this run's training tokens
-                from macs.train.gate import run_gate
+        out = evaluate_config(model, hf_tokenizer(pool.tokenizer_path), e, e.seed, pool.store)
+        if "heldout" in out and pool.tokens is not None:
+            from macs.train.gate import run_gate  # the count n-gram gate of this run's tokens
 
-                out["gate"] = run_gate(pool, run_dir, e, out["heldout"])
+            out["gate"] = run_gate(pool, run_dir, e, out["heldout"])
         return out
 
     return run_eval
