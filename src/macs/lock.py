@@ -94,8 +94,7 @@ def _flock(
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
-            found = read_holder(info.parent, info.name) if info is not None else None
-            raise MacsError(busy(found or {})) from None
+            raise MacsError(busy(_read_new_holder(info))) from None
         record = record and info is not None
         if record and (not shared or not _names_live_holder(info)):
             # a reader of a read-only store holds the lock without a record
@@ -113,6 +112,19 @@ def _flock(
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _read_new_holder(info: Path | None, wait: float = 0.5) -> dict:
+    """The holder record in `info`; a holder that took the lock an instant ago writes its record
+    just after, so an empty or partial one is read again for up to `wait` seconds."""
+    if info is None:
+        return {}
+    deadline = time.monotonic() + wait
+    while True:
+        found = read_holder(info.parent, info.name)
+        if found or time.monotonic() >= deadline:
+            return found or {}
+        time.sleep(0.02)
 
 
 def _write_record(path: Path, fd: int | None, record: dict | None) -> None:
