@@ -25,7 +25,7 @@ def rates(
     """(training tokens/s, scoring tokens/s, parameters) of one candidate."""
     import torch
 
-    from macs.config import load_config
+    from macs.app.config import load_config
     from macs.train.model import build_model
 
     cfg = load_config(None, [f"model.size={size}"])

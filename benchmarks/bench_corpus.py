@@ -49,7 +49,7 @@ def make_input(path: Path, mb: float) -> int:
 
 def export_store(store_dir: Path, path: Path, mb: float) -> int:
     """Write the first `mb` MB of a corpus store's documents (id, text, domain) as JSONL."""
-    from macs.corpus.store import CorpusStore
+    from macs.data.corpus.store import CorpusStore
 
     store = CorpusStore.open(store_dir)
     target, size = int(mb * 1e6), 0
@@ -70,7 +70,7 @@ def naive_import(src: Path, out: Path) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from macs.corpus.store import ROW_GROUP_ROWS, store_schema
+    from macs.data.corpus.store import ROW_GROUP_ROWS, store_schema
 
     schema = store_schema()
     names = schema.names
@@ -122,7 +122,7 @@ def _best(fn, repeats: int) -> tuple[float, float]:
 
 
 def bench_import(src: Path, work: Path, n_bytes: int, repeats: int) -> float:
-    from macs.corpus.importer import import_corpus
+    from macs.data.corpus.importer import import_corpus
 
     # warm up imports (pyarrow, msgspec) and caches for every contender on a small file
     small = work / "small.jsonl"
@@ -203,7 +203,7 @@ def bench_overlap(src: Path, work: Path, repeats: int, naive_s: float) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from macs.corpus.store import ROW_GROUP_ROWS, store_schema
+    from macs.data.corpus.store import ROW_GROUP_ROWS, store_schema
 
     shards = sorted((work / "store" / "shards").glob("*.parquet"))
     table = pa.concat_tables([pq.read_table(f) for f in shards])
@@ -231,9 +231,9 @@ def bench_overlap(src: Path, work: Path, repeats: int, naive_s: float) -> None:
 def bench_tokenize(
     work: Path, vocab: int, workers: int | None, repeats: int
 ) -> tuple[float, float]:
-    from macs.corpus.store import CorpusStore
-    from macs.corpus.tokenizer import build_tokenizer, load_tokenizer
-    from macs.corpus.tokens import tokenize_store
+    from macs.data.corpus.store import CorpusStore
+    from macs.data.corpus.tokenizer import build_tokenizer, load_tokenizer
+    from macs.data.corpus.tokens import tokenize_store
 
     store = CorpusStore.open(work / "store")
     tok_path = build_tokenizer(

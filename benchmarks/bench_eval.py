@@ -53,7 +53,7 @@ def bpe_tokenizer(vocab_size: int = 4096):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from macs.tasks import load_requests
+    from macs.data.tasks import load_requests
 
     text = [r.context + r.continuation for r in load_requests("lambada", 0, "bpb")]
     tok = Tokenizer(models.BPE())
@@ -74,7 +74,7 @@ def bpe_tokenizer(vocab_size: int = 4096):
 
 def parse_tasks(spec: str) -> list[tuple[str, int]]:
     """'hellaswag:0,arc_easy:5' -> [('hellaswag', 0), ('arc_easy', 5)]; 'downstream' = that group's tasks at 0 and 5 shots."""
-    from macs.tasks.registry import GROUPS
+    from macs.data.tasks.registry import GROUPS
 
     if spec.strip() in GROUPS:
         return [(t, s) for t in GROUPS[spec.strip()] for s in (0, 5)]
@@ -122,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
 
+    from macs.data.tasks import load_requests
     from macs.eval.loading import load_model
     from macs.eval.scoring import score_pairs
-    from macs.tasks import load_requests
 
     if args.model:
         model, tok, _ = load_model(args.model, "cpu")

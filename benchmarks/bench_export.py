@@ -30,10 +30,10 @@ FIXTURE = ROOT / "tests" / "fixtures" / "mini_corpus.jsonl"
 
 def make_store(d: Path, mb: float, vocab: int):
     """Import the replicated mini corpus and tokenize it; returns (store, token store)."""
-    from macs.corpus.importer import import_corpus
-    from macs.corpus.store import CorpusStore
-    from macs.corpus.tokenizer import build_tokenizer
-    from macs.corpus.tokens import tokenize_store
+    from macs.data.corpus.importer import import_corpus
+    from macs.data.corpus.store import CorpusStore
+    from macs.data.corpus.tokenizer import build_tokenizer
+    from macs.data.corpus.tokens import tokenize_store
 
     recs = [json.loads(x) for x in FIXTURE.read_text(encoding="utf-8").splitlines()]
     src, size, k = d / "in.jsonl", 0, 0
@@ -86,7 +86,7 @@ def read_litdata(out: Path, want: dict, block: int) -> tuple[bool, int, int]:
 
 
 def read_mds(out: Path, want: dict) -> bool:
-    from macs.export.mds import import_streaming
+    from macs.app.export.mds import import_streaming
 
     ds = import_streaming().StreamingDataset(local=str(out), shuffle=False, batch_size=1)
     ok = len(ds) == len(want["id"])
@@ -117,7 +117,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="keep the exports here")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from macs.export import write_export
+    from macs.app.export import write_export
 
     with tempfile.TemporaryDirectory(prefix="macs-bench-export-") as td:
         d = args.out or Path(td)

@@ -25,16 +25,16 @@ import numpy as np
 def main(run_dir: Path, docs: int | None, window: int | None, final_only: bool = False) -> None:
     import torch
 
-    from macs.config import load_config
-    from macs.console.manifest import manifest_docs
+    from macs.app.config import load_config
+    from macs.core.io import read_jsonl
+    from macs.data.pool import open_pool
+    from macs.data.rundir import manifest_path
     from macs.eval.heldout import _sample_heldout, heldout_bpb
     from macs.eval.ngram import ngram_gate
-    from macs.io import read_jsonl
-    from macs.pool import open_pool
+    from macs.select.console.manifest import manifest_docs
     from macs.train.checkpoint import load_checkpoint
     from macs.train.loop import param_groups
     from macs.train.model import build_model, hf_tokenizer
-    from macs.train.rundir import manifest_path
 
     torch.set_num_threads(1)
     cfg = load_config(run_dir / "config.yaml", [])

@@ -47,7 +47,7 @@ def build_model(size: str, seq: int, device: str, seed: int):
 
 def synthetic_reference(vocab: int, seq: int, n: int, seed: int):
     """Three reference 'tasks' of n seeded examples: context then a short continuation."""
-    from macs.influence import ReferenceExample, ReferenceSet
+    from macs.select.rewards import ReferenceExample, ReferenceSet
 
     rng = np.random.default_rng(seed)
     tasks = {}
@@ -116,7 +116,7 @@ def sync(device: str) -> None:
 
 def train_tokens_per_s(model, docs, batch: int, device: str, dtype: str, steps: int) -> float:
     """Training tokens/s of the same model: AdamW steps on padded batches of the same documents."""
-    from macs.influence.batching import Unit, autocast, collate
+    from macs.select.rewards.batching import Unit, autocast, collate
 
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -144,7 +144,7 @@ def fp64_exact(model, ref, docs, chunk: int, seq: int) -> np.ndarray:
     """Exact alignment rewards (higher = more helpful) from a float64 copy of the model: the per-example loop."""
     import copy
 
-    from macs.influence import InfluenceConfig, make_estimator
+    from macs.select.rewards import InfluenceConfig, make_estimator
 
     m64 = copy.deepcopy(model).double()
     cfg = InfluenceConfig(
@@ -167,7 +167,7 @@ def fidelity(r: np.ndarray, exact: np.ndarray) -> tuple[float, float]:
 
 def write_results(path, args, hw, train, rows) -> None:
     """The results so far as JSON (written after every estimator, so a killed run keeps them)."""
-    from macs.io import write_json
+    from macs.core.io import write_json
 
     write_json(
         path, {"args": vars(args), "hardware": hw, "train_tokens_per_s": train, "rows": rows}
@@ -214,7 +214,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from macs.influence import InfluenceConfig, make_estimator
+    from macs.select.rewards import InfluenceConfig, make_estimator
 
     dev = args.device
     model = build_model(args.size, args.seq, dev, args.seed).eval()

@@ -38,7 +38,7 @@ def _load1() -> str:
 
 def bench_labellers(store, cfg, sample: int, seed: int, ppl: int) -> list[dict]:
     """Fit seconds and single-process docs/s of each labeller on a seeded sample of the store."""
-    from macs.labels.registry import make_labeller
+    from macs.data.labels.registry import make_labeller
 
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(store.n_docs, size=min(sample, store.n_docs), replace=False))
@@ -137,8 +137,8 @@ def _sklearn_baseline(lab, texts: list[str]) -> dict:
 
 def bench_executors(store, cfg, workers: int, seed: int, ray: bool) -> None:
     """Wall time of the full store with all CPU labellers: local processes, then Ray Data."""
-    from macs.labels.job import run_labels
-    from macs.labels.sidecar import load_labels
+    from macs.data.labels.job import run_labels
+    from macs.data.labels.sidecar import load_labels
 
     results = {}
     for ex in ["local"] + (["ray"] if ray else []):
@@ -184,7 +184,7 @@ def bench_executors(store, cfg, workers: int, seed: int, ray: bool) -> None:
 
 def bench_quality_full(store, cfg, workers: int, seed: int) -> None:
     """The quality classifier alone over the full store with `workers` local processes (docs/s)."""
-    from macs.labels.job import run_labels
+    from macs.data.labels.job import run_labels
 
     for ngrams in (2, 1):
         c = cfg.model_copy(deep=True)
@@ -217,8 +217,8 @@ def main() -> None:
     ap.add_argument("--no-full", action="store_true", help="skip the full-store executor runs")
     args = ap.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    from macs.config import load_config
-    from macs.corpus.store import CorpusStore
+    from macs.app.config import load_config
+    from macs.data.corpus.store import CorpusStore
 
     cfg = load_config(args.config).labels
     store = CorpusStore.open(args.store)

@@ -5,7 +5,7 @@ committed mini corpus (public-domain text) with the CPU test settings.
 
 Builds the mini corpus's data folder in a temporary directory (store, 512-token BPE, labels),
 trains the llama-tiny model for --steps AdamW steps on random pool documents, probes --oracle
-documents with MATES's one-step oracle from that optimiser's state (`macs.baselines.mates.
+documents with MATES's one-step oracle from that optimiser's state (`macs.select.selectors.mates.
 probe_oracle`: the selector's own code), then fits each influence model (`mates_model`: ridge
 and the MLP) on the selector's features (hashed n-grams; MiniLM with the embed extra) and
 reports the held-out Spearman over --splits seeded 80/20 splits (mean, min, max), beside the
@@ -51,13 +51,13 @@ def main() -> None:
     a = ap.parse_args()
     import torch
 
-    from macs.baselines.mates import probe_oracle
-    from macs.baselines.mates_features import FeatureCache, make_featurizer
-    from macs.baselines.mates_model import fit_with_holdout
-    from macs.config import load_config
-    from macs.corpus.importer import import_corpus
-    from macs.pipeline import prepare_data
-    from macs.pool import open_pool
+    from macs.app.config import load_config
+    from macs.app.pipeline import prepare_data
+    from macs.data.corpus.importer import import_corpus
+    from macs.data.pool import open_pool
+    from macs.select.selectors.mates import probe_oracle
+    from macs.select.selectors.mates_features import FeatureCache, make_featurizer
+    from macs.select.selectors.mates_model import fit_with_holdout
     from macs.train.loop import param_groups
     from macs.train.model import build_model
 

@@ -65,7 +65,7 @@ def commit() -> str:
 
 def reliability(run_dir: Path) -> dict[str, dict[str, float | None]]:
     """Per actor: mean over refreshes of split_half_r and split_half_sb, and mean docs per group."""
-    from macs.io import read_jsonl
+    from macs.core.io import read_jsonl
 
     out: dict[str, dict] = {}
     for rec in read_jsonl(run_dir / "selection.jsonl")[1:]:
@@ -88,8 +88,8 @@ def reliability(run_dir: Path) -> dict[str, dict[str, float | None]]:
 
 
 def run_arm(base_sets: list[str], arm: str, args) -> dict:
-    from macs.config import load_config
-    from macs.io import read_json, read_jsonl
+    from macs.app.config import load_config
+    from macs.core.io import read_json, read_jsonl
     from macs.train.run import train_from_config
 
     source, _, every = arm.partition(":")  # train:K = in-run, every K-th step scored
@@ -189,8 +189,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="also write the result as markdown here")
     ap.add_argument("--json", default=None, help="also write the raw results as JSON here")
     args = ap.parse_args(argv)
-    from macs.config import load_config
-    from macs.pipeline import prepare_data
+    from macs.app.config import load_config
+    from macs.app.pipeline import prepare_data
 
     base = [f"run.seed={args.seed}", "train.eval_at_end=false", *args.set]
     if args.tokens:
@@ -211,11 +211,11 @@ def main(argv=None) -> int:
     text = "\n".join(head) + table(results)
     print(text)
     if args.out:
-        from macs.io import write_text
+        from macs.core.io import write_text
 
         write_text(args.out, text + "\n")
     if args.json:
-        from macs.io import write_json
+        from macs.core.io import write_json
 
         write_json(args.json, {"results": results, "command": cmd, "commit": commit()})
     return 0

@@ -1,5 +1,5 @@
 """Reference-model perplexity scoring speed (the `perplexity` baseline's one-off cost), in
-documents per second, through the selector's own scorer (`macs.labels.scorers.PerplexityScorer`).
+documents per second, through the selector's own scorer (`macs.data.labels.scorers.PerplexityScorer`).
 
     .venv/bin/python benchmarks/bench_perplexity.py                 # SmolLM2-135M (ppl extra)
     .venv/bin/python benchmarks/bench_perplexity.py --model <folder> # any local HF causal LM
@@ -34,10 +34,10 @@ def main() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")  # the GGUF loader's progress bars
     import torch
 
-    from macs.baselines.perplexity import CHARS_PER_TOKEN_CAP
-    from macs.io import read_jsonl
-    from macs.labels.config import PerplexityQualityConfig
-    from macs.labels.scorers import PerplexityScorer
+    from macs.core.io import read_jsonl
+    from macs.data.labels.config import PerplexityQualityConfig
+    from macs.data.labels.scorers import PerplexityScorer
+    from macs.select.selectors.perplexity import CHARS_PER_TOKEN_CAP
 
     torch.set_num_threads(a.threads)
     recs = read_jsonl(ROOT / "tests/fixtures/mini_corpus.jsonl")

@@ -1,7 +1,7 @@
 """How well the projected reward estimator ranks documents like the exact one, by projection dimension.
 
-The same setting as tests/influence/test_influence_projected.py: a 2-layer byte-level Llama
-(hidden 16, seed 0), the two real reference tasks of tests/influence/data (geography Q&A, story
+The same setting as tests/select/rewards/test_influence_projected.py: a 2-layer byte-level Llama
+(hidden 16, seed 0), the two real reference tasks of tests/select/rewards/data (geography Q&A, story
 completions) and 300 real documents (48-byte slices of the json and argparse sources). For each
 dimension it prints the Spearman correlation and the largest absolute difference between the
 projected and the exact rewards (cosine units; higher reward = more helpful).
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from influence_fixtures import code_docs, make_reference, tiny_llama
     from scipy.stats import spearmanr
 
-    from macs.influence import InfluenceConfig, make_estimator
+    from macs.select.rewards import InfluenceConfig, make_estimator
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dims", default="8192,2048,512", help="comma list of projection dimensions")

@@ -93,8 +93,8 @@ def main() -> None:
         make_data(args.make_data, n, args.seed)
         return
 
-    from macs.actors.base import Actor
-    from macs.console.console import Console
+    from macs.select.actors.base import Actor
+    from macs.select.console.console import Console
 
     with tempfile.TemporaryDirectory(prefix="macs-bench-") as tmp:
         d = Path(tmp)

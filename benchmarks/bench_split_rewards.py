@@ -36,7 +36,7 @@ def _worker(rank: int, world: int, args, port: int, out) -> None:
     if world > 1:
         torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
     from bench_influence import build_model, synthetic_reference
-    from macs.influence import InfluenceConfig, make_estimator
+    from macs.select.rewards import InfluenceConfig, make_estimator
     from macs.train.dist import Dist
     from macs.train.split_rewards import SplitRewards, share
 

@@ -255,7 +255,7 @@ def main(argv=None) -> int:
         ]
         print(f"  {size}: {', '.join(done)} {r.get('note', '')}", file=sys.stderr, flush=True)
         if args.json:
-            from macs.io import write_json
+            from macs.core.io import write_json
 
             out = {"hardware": hw, "peak_flops": peak, "header": head, "rows": list(rows.values())}
             write_json(args.json, out)

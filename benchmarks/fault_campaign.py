@@ -148,7 +148,7 @@ def _visible_ok(out: Path, want: dict, drop=()) -> bool:
 
 def kills(table: Table, tmp: Path, n_import: int, n_tok: int, n_label: int, n_ray: int) -> None:
     """kill -9 at seeded random points of each step's work, then the same command again."""
-    from macs.corpus.tokenizer import build_tokenizer
+    from macs.data.corpus.tokenizer import build_tokenizer
 
     big_corpus(tmp / "big.jsonl", 20)
     build_tokenizer("byte", tmp / "tok")
@@ -254,9 +254,9 @@ def _mini_data(tmp: Path) -> list[str]:
     """The mini corpus imported, tokenized and labelled under tmp/data; the CLI's --set flags."""
     sys.path.insert(0, str(ROOT / "tests"))
     from conftest import SMALL_SETS
-    from macs.config import load_config
-    from macs.corpus.importer import import_corpus
-    from macs.pipeline import prepare_data
+    from macs.app.config import load_config
+    from macs.app.pipeline import prepare_data
+    from macs.data.corpus.importer import import_corpus
 
     data = tmp / "data"
     import_corpus(
@@ -338,14 +338,14 @@ def _kill_job(table, tmp, name, args, out_of, n, rng, started_file) -> None:
 # --- 3b. death at every write -------------------------------------------------------------
 
 
-_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # macs.io.atomic_path's temp files
+_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # macs.core.io.atomic_path's temp files
 
 
 def die_sweep(table: Table, tmp: Path, cap: int) -> None:
     """Each command dies (os._exit, as under kill -9) just before its k-th file-system mutation
     for every k (or `cap` evenly spaced ones), then runs again: same output as an uninterrupted
     run, and a store output visible after the death is the old complete one or none."""
-    from macs.corpus.tokenizer import build_tokenizer
+    from macs.data.corpus.tokenizer import build_tokenizer
 
     big_corpus(tmp / "big.jsonl", 2)
     build_tokenizer("byte", tmp / "tok")
@@ -465,13 +465,13 @@ class WriteFaults:
         import numpy as np
         import pyarrow.parquet as pq
 
-        import macs.io
+        import macs.core.io
 
         for obj, name in (
             (pq.ParquetWriter, "write_table"),
             (pq, "write_table"),
             (np, "save"),
-            (macs.io, "write_bytes"),
+            (macs.core.io, "write_bytes"),
         ):
             self._wrap(obj, name)
         return self
@@ -482,13 +482,13 @@ class WriteFaults:
 
 
 def disk_full(table: Table, tmp: Path, quick: bool) -> None:
-    from macs.corpus.importer import import_corpus
-    from macs.corpus.store import CorpusStore
-    from macs.corpus.tokenizer import build_tokenizer
-    from macs.corpus.tokens import tokenize_store
-    from macs.errors import MacsError
-    from macs.labels.config import LabelsConfig
-    from macs.labels.job import run_labels
+    from macs.core.errors import MacsError
+    from macs.data.corpus.importer import import_corpus
+    from macs.data.corpus.store import CorpusStore
+    from macs.data.corpus.tokenizer import build_tokenizer
+    from macs.data.corpus.tokens import tokenize_store
+    from macs.data.labels.config import LabelsConfig
+    from macs.data.labels.job import run_labels
 
     fixture = ROOT / "tests" / "fixtures" / "mini_corpus.jsonl"
     store_dir = tmp / "df" / "s"
@@ -594,8 +594,8 @@ def others(table: Table, tmp: Path, n_races: int) -> None:
     """Tampered checkpoints, outputs of a newer/older macs, two processes on one run dir."""
     import torch
 
-    from macs.formats import check_format
-    from macs.safe_load import expected_shapes, load_state_file
+    from macs.core.formats import check_format
+    from macs.core.safe_load import expected_shapes, load_state_file
 
     model = torch.nn.Sequential(torch.nn.Embedding(16, 4), torch.nn.Linear(4, 3))
     want = expected_shapes(model)
@@ -638,7 +638,7 @@ class _Payload:
 
 
 def _expect_error(table: Table, kind: str, fn) -> None:
-    from macs.errors import MacsError
+    from macs.core.errors import MacsError
 
     try:
         fn()
@@ -651,8 +651,8 @@ def _expect_error(table: Table, kind: str, fn) -> None:
 
 _RACER = """
 import sys, time
-from macs.errors import MacsError
-from macs.lock import run_lock
+from macs.core.errors import MacsError
+from macs.core.lock import run_lock
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
 try:
     with run_lock(sys.argv[1]):
@@ -708,7 +708,7 @@ def _lock_races(table: Table, tmp: Path, n: int) -> None:
 def bad_args(table: Table, tmp: Path) -> None:
     import test_cli_bad_args as t
 
-    from macs.cli import main
+    from macs.app.cli import main
 
     cwd = os.getcwd()
     os.chdir(tmp)

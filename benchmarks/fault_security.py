@@ -112,10 +112,10 @@ def _fuzz_names(table, tmp: Path, n: int) -> None:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from macs.config import load_config
-    from macs.corpus.store import store_path
-    from macs.corpus.tokenizer import tokenizer_dir
-    from macs.errors import MacsError
+    from macs.app.config import load_config
+    from macs.core.errors import MacsError
+    from macs.data.corpus.store import store_path
+    from macs.data.corpus.tokenizer import tokenizer_dir
 
     runs, data = tmp / "runs", tmp / "data"
     alphabet = st.sampled_from(list("ab/.\\-_ :+~$*\x00é\n") + ["..", "../", "/etc"])
@@ -230,7 +230,7 @@ def memory(table, tmp: Path, quick: bool) -> None:
             ["corpus", "import", path, "--out", out, "--on-error", "skip", "-q"], tmp, timed=True
         )
         peaks[what] = peak
-        from macs.corpus.store import CorpusStore
+        from macs.data.corpus.store import CorpusStore
 
         kept = CorpusStore.open(out).read_column("id") if code == 0 else []
         lost = 2 - len([x for x in kept if x in ("r1", "r2")])
@@ -298,7 +298,7 @@ def _fuzz_records(table, tmp: Path, n: int) -> None:
 
 A1_ROWS = {
     "a planted pickle": [
-        "tests/labels/test_labels_no_pickle.py",
+        "tests/data/labels/test_labels_no_pickle.py",
         "tests/reliability/test_no_unsafe_loads.py",
     ],
     "a symlinked lock": [

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments
 
     from macs import OnlineSelection, SelectionCallback, StageDataset, load_config, open_pool
-    from macs.pipeline import demo_config
+    from macs.app.pipeline import demo_config
 
     a = parse(argv)
     if a.config == "none":  # the defaults plus --set only
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from macs.errors import EXIT_USER_ERROR, MacsError
+    from macs.core.errors import EXIT_USER_ERROR, MacsError
 
     try:
         raise SystemExit(main())

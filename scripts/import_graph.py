@@ -3,8 +3,8 @@
     python scripts/import_graph.py            # edges, cycles, lines per package
     python scripts/import_graph.py --edges    # every module-level edge with its source lines
 
-A "package" is the first name under `macs.` (`macs.corpus.store` -> `corpus`; a top-level
-module such as `macs.online` is its own package). The graph reads every `import` and
+A "package" is the first name under `macs.` (`macs.data.corpus.store` -> `corpus`; a top-level
+module such as `macs.select.online` is its own package). The graph reads every `import` and
 `from ... import` statement with `ast`, wherever it stands (module level, inside a function,
 under `if TYPE_CHECKING:`), so it shows the arrows that function-local imports hide. It is
 the "layer picture" of issue 21 (one room per idea): run it before and after a reshaping.
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "macs"
 
 
 def module_name(path: Path) -> str:
-    """`src/macs/corpus/store.py` -> `macs.corpus.store` (`__init__` names the package)."""
+    """`src/macs/data/corpus/store.py` -> `macs.data.corpus.store` (`__init__` names the package)."""
     rel = path.relative_to(ROOT.parent).with_suffix("")
     parts = list(rel.parts)
     if parts[-1] == "__init__":

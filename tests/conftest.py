@@ -24,8 +24,8 @@ def mini_corpus_path(fixture_dir) -> Path:
 @pytest.fixture(scope="session")
 def mini_store(tmp_path_factory, mini_corpus_path):
     """A CorpusStore imported from the mini corpus (chunks over 8 kB, 10% held out, seed 0)."""
-    from macs.corpus.importer import import_corpus
-    from macs.corpus.store import CorpusStore
+    from macs.data.corpus.importer import import_corpus
+    from macs.data.corpus.store import CorpusStore
 
     out = tmp_path_factory.mktemp("corpus") / "mini"
     import_corpus(
@@ -43,7 +43,7 @@ def mini_store(tmp_path_factory, mini_corpus_path):
 @pytest.fixture(scope="session")
 def mini_tokenizer(tmp_path_factory, mini_store) -> Path:
     """tokenizer.json of a 1024-token byte-level BPE trained on mini_store (seed 0)."""
-    from macs.corpus.tokenizer import build_tokenizer
+    from macs.data.corpus.tokenizer import build_tokenizer
 
     out = tmp_path_factory.mktemp("tokenizers") / "bpe-1024"
     return build_tokenizer("bpe", out, store=mini_store, vocab_size=1024, seed=0)
@@ -52,7 +52,7 @@ def mini_tokenizer(tmp_path_factory, mini_store) -> Path:
 @pytest.fixture(scope="session")
 def mini_tokens(mini_store, mini_tokenizer):
     """TokenStore of mini_store under mini_tokenizer (uint16, EOS between docs)."""
-    from macs.corpus.tokens import tokenize_store
+    from macs.data.corpus.tokens import tokenize_store
 
     return tokenize_store(mini_store, mini_tokenizer, progress=False)
 
@@ -60,8 +60,8 @@ def mini_tokens(mini_store, mini_tokenizer):
 @pytest.fixture(scope="session")
 def mini_byte_tokens(mini_store, tmp_path_factory):
     """TokenStore of mini_store under the 256-byte tokenizer (EOS = 256)."""
-    from macs.corpus.tokenizer import build_tokenizer
-    from macs.corpus.tokens import tokenize_store
+    from macs.data.corpus.tokenizer import build_tokenizer
+    from macs.data.corpus.tokens import tokenize_store
 
     path = build_tokenizer("byte", tmp_path_factory.mktemp("tokenizers") / "byte")
     return tokenize_store(mini_store, path, progress=False)
@@ -100,9 +100,9 @@ SMALL_SETS = [
 @pytest.fixture(scope="session")
 def mini_data(tmp_path_factory, mini_corpus_path) -> tuple[Path, list[str]]:
     """A data dir holding the mini corpus store with its tokenizer, token shards and labels; and the settings."""
-    from macs.config import load_config
-    from macs.corpus.importer import import_corpus
-    from macs.pipeline import prepare_data
+    from macs.app.config import load_config
+    from macs.app.pipeline import prepare_data
+    from macs.data.corpus.importer import import_corpus
 
     data = tmp_path_factory.mktemp("macs-data")
     import_corpus(
@@ -121,9 +121,9 @@ def mini_data(tmp_path_factory, mini_corpus_path) -> tuple[Path, list[str]]:
 
 @pytest.fixture(scope="session")
 def mini_pool(mini_data):
-    """The macs.pool.Pool of mini_data (BPE-512 token shards, quality/domain/topic labels) and its config."""
-    from macs.config import load_config
-    from macs.pool import open_pool
+    """The macs.data.pool.Pool of mini_data (BPE-512 token shards, quality/domain/topic labels) and its config."""
+    from macs.app.config import load_config
+    from macs.data.pool import open_pool
 
     _, sets = mini_data
     cfg = load_config(None, sets)

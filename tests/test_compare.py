@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from macs.io import read_json, read_jsonl
+from macs.core.io import read_json, read_jsonl
 from procs import wait_until
 
 METHODS = "multi_actor,random,quality_topk,fixed_theta,multi_actor:quality+domain"
@@ -23,7 +23,7 @@ def _argv(sets: list[str], runs: Path, name: str) -> list[str]:
 
 @pytest.mark.slow
 def test_compare_end_to_end_and_resume_after_kill(tmp_path, mini_data, capsys):
-    from macs.cli import main
+    from macs.app.cli import main
 
     _, sets = mini_data
     sets = [*sets, "eval.tasks=[reference, arc_easy]", "train.tokens=3000", "train.stages=2"]
@@ -73,7 +73,7 @@ def test_compare_end_to_end_and_resume_after_kill(tmp_path, mini_data, capsys):
 
 
 def test_bad_method_names_fail_before_training(tmp_path, mini_data, capsys):
-    from macs.cli import main
+    from macs.app.cli import main
 
     _, sets = mini_data
     flat = [x for kv in [*sets, f"run.runs_dir={tmp_path}"] for x in ("--set", kv)]
@@ -90,9 +90,9 @@ def test_bad_method_names_fail_before_training(tmp_path, mini_data, capsys):
 
 
 def test_named_variants_carry_their_overrides_and_label():
-    from macs.config import load_config
-    from macs.errors import MacsError
-    from macs.pipeline import method_config
+    from macs.app.config import load_config
+    from macs.app.pipeline import method_config
+    from macs.core.errors import MacsError
 
     cfg = load_config(
         None,

@@ -1,13 +1,13 @@
-"""macs.device is the one device resolver: training, labellers and eval loading all agree."""
+"""macs.core.device is the one device resolver: training, labellers and eval loading all agree."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from macs.device import resolve_device, torch_device
-from macs.errors import MacsError
-from macs.labels.scorers import _TorchScorer
+from macs.core.device import resolve_device, torch_device
+from macs.core.errors import MacsError
+from macs.data.labels.scorers import _TorchScorer
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gpu_image_venv import image_venv
-from macs.io import read_json
+from macs.core.io import read_json
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,9 +54,9 @@ def test_bundle_parts_are_what_the_image_lacks():
 def test_eval_files_are_only_the_needed_ones():
     """The GPU config reads the 3 reference tasks from 3 request files (SQuAD and Jeopardy at 5 shots);
     MMLU (Arrow) is refused with a fix."""
+    from macs.app.config import load_config
     from macs.bundle.evalfiles import needed_files
-    from macs.config import load_config
-    from macs.errors import MacsError
+    from macs.core.errors import MacsError
 
     cfg = load_config(REPO / "configs" / "compare-gpu.yaml")
     gz = [f for f in needed_files(cfg) if f.endswith(".gz")]
@@ -83,8 +83,8 @@ def _fake_compare(root: Path):
 def test_gpu_config_is_the_comparison_design():
     """compare-gpu.yaml: 4 arms + A/A + compute-matched, 5 seeds, declared contrasts naming its
     methods, eval.seed, a window that holds the 5-shot prompts, a budget <= 20% of the pool."""
-    from macs.config import load_config
-    from macs.pipeline import check_contrasts, matched_arm
+    from macs.app.config import load_config
+    from macs.app.pipeline import check_contrasts, matched_arm
 
     cfg = load_config(REPO / "configs" / "compare-gpu.yaml")
     c = cfg.compare

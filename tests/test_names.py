@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from macs.cli import main
-from macs.config import load_config
-from macs.errors import MacsError
-from macs.names import check_name, check_output, check_under, is_store, name_problem
+from macs.app.cli import main
+from macs.app.config import load_config
+from macs.core.errors import MacsError
+from macs.core.names import check_name, check_output, check_under, is_store, name_problem
 
 BAD = ["", "..", "../x", "a/b", "a\\b", ".hidden", "-opt", "a..b", "x" * 129, "a b", "a\x00b"]
 GOOD = ["demo", "mini", "multi_actor:quality+domain", "v1.2", "run-3_x", "données"]
@@ -61,7 +61,7 @@ def test_unsafe_variant_name_blames_the_variant_name(tmp_path):
 
 @pytest.mark.parametrize("given", ["--methods", "compare.methods"])
 def test_unsafe_method_name_blames_where_it_was_given(given, tmp_path):
-    from macs.pipeline import run_compare
+    from macs.app.pipeline import run_compare
 
     runs = f"run.runs_dir={tmp_path / 'runs'}"
     if given == "--methods":
@@ -154,7 +154,7 @@ def test_import_refuses_foreign_out_unless_force(tmp_path, mini_corpus_path, cap
 def test_import_help_states_force():
     import typer.main
 
-    from macs.cli import app
+    from macs.app.cli import app
 
     cmd = typer.main.get_command(app).commands["corpus"].commands["import"]
     (force,) = [p for p in cmd.params if "--force" in p.opts]
@@ -170,12 +170,12 @@ def test_actor_with_a_slash_is_one_line(tmp_path, mini_store, capsys):
 
 def test_one_run_folder_rule_for_compare_and_the_gpu_bundle(tmp_path):
     """`macs compare` and the GPU bundle's phases name a (method, seed) run by the one rule in
-    macs.names (issue 21: it was copied into bundle/phases.py)."""
+    macs.core.names (issue 21: it was copied into bundle/phases.py)."""
     from pathlib import Path
 
+    from macs.app.pipeline import run_dir_name
     from macs.bundle import phases
-    from macs.names import method_run_name
-    from macs.pipeline import run_dir_name
+    from macs.core.names import method_run_name
 
     assert method_run_name("multi_actor:quality+domain", 3) == "multi_actor-quality+domain-s3"
     assert method_run_name("pkg/mod:Class", 0) == "pkg_mod-Class-s0"

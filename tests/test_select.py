@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from macs.actors import Actor
-from macs.cli import main
-from macs.console.manifest import read_manifest
+from macs.app.cli import main
+from macs.select.actors import Actor
+from macs.select.console.manifest import read_manifest
 
 
 class LengthActor(Actor):
@@ -25,7 +25,7 @@ class LengthActor(Actor):
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory, mini_corpus_path):
-    from macs.corpus.importer import import_corpus
+    from macs.data.corpus.importer import import_corpus
 
     d = tmp_path_factory.mktemp("select")
     import_corpus(
@@ -47,7 +47,7 @@ def _config(tmp_path, data_dir, tokenizer: str = "byte", **selection) -> str:
 
 
 def test_select_with_a_custom_actor_writes_manifest_summary_and_jsonl(tmp_path, data_dir, capsys):
-    from macs.corpus.store import CorpusStore
+    from macs.data.corpus.store import CorpusStore
 
     cfg = _config(
         tmp_path,
@@ -86,7 +86,7 @@ def test_select_with_a_custom_actor_writes_manifest_summary_and_jsonl(tmp_path, 
     lines = [json.loads(x) for x in (tmp_path / "sel.jsonl").read_text().splitlines()]
     assert [x["id"] for x in lines] == table.column("id").to_pylist()
     assert all(x["text"] and x["domain"] and x["length"] for x in lines)
-    from macs.console.state import load_state
+    from macs.select.console.state import load_state
 
     state = load_state(manifest.parent / "manifest.selector.npz")
     assert state["stage"] == 0 and state["selector"]["console"]["counts"][docs].min() == 1
@@ -97,9 +97,9 @@ def test_select_with_a_custom_actor_writes_manifest_summary_and_jsonl(tmp_path, 
 
 
 def test_select_uses_token_shards_when_present(tmp_path, data_dir, capsys):
-    from macs.corpus.store import CorpusStore
-    from macs.corpus.tokenizer import build_tokenizer
-    from macs.corpus.tokens import TokenStore, tokenize_store
+    from macs.data.corpus.store import CorpusStore
+    from macs.data.corpus.tokenizer import build_tokenizer
+    from macs.data.corpus.tokens import TokenStore, tokenize_store
 
     store = CorpusStore.open(data_dir / "corpus" / "mini")
     path = build_tokenizer("byte", data_dir / "tokenizers" / "byte")
@@ -137,7 +137,7 @@ def test_select_regmix_without_token_shards_is_a_clear_user_error(tmp_path, data
 
 
 def test_select_reads_label_sidecars(tmp_path, data_dir, capsys):
-    from macs.labels.sidecar import load_labels
+    from macs.data.labels.sidecar import load_labels
 
     cfg = _config(tmp_path, data_dir, actors=["topic", "domain"], init="natural", fraction=0.3)
     text = json.loads(Path(cfg).read_text())
@@ -152,7 +152,7 @@ def test_select_reads_label_sidecars(tmp_path, data_dir, capsys):
     out = capsys.readouterr().out
     assert "selected vs pool tokens by topic" in out
     table, meta = read_manifest(tmp_path / "runs" / "sel" / "select" / "manifest.parquet")
-    from macs.corpus.store import CorpusStore
+    from macs.data.corpus.store import CorpusStore
 
     store = CorpusStore.open(data_dir / "corpus" / "mini")
     topic = load_labels(store, "topic")
@@ -210,9 +210,9 @@ def test_select_names_unknown_actors_in_one_line(tmp_path, data_dir, capsys, arg
 def test_select_writes_under_the_corpus_name_and_says_which_token_count(tmp_path, data_dir, capsys):
     """Issue 25: every `macs select` wrote runs/demo/select whatever the corpus; the two token
     counts of one selection (with and without EOS) were unexplained."""
-    from macs.corpus.store import CorpusStore
-    from macs.corpus.tokenizer import build_tokenizer
-    from macs.corpus.tokens import tokenize_store
+    from macs.data.corpus.store import CorpusStore
+    from macs.data.corpus.tokenizer import build_tokenizer
+    from macs.data.corpus.tokens import tokenize_store
 
     store = CorpusStore.open(data_dir / "corpus" / "mini")
     tokenize_store(store, build_tokenizer("byte", data_dir / "tokenizers" / "byte"), progress=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from macs.online import OnlineSelection
+from macs.select.online import OnlineSelection
 
 BUDGETS = [3000, 3000]
 
@@ -15,8 +15,8 @@ def _stages(pool, cfg, seed: int, offset: int) -> list[list[int]]:
 
 
 def test_seed_offset_moves_the_selection_draw_only(mini_pool):
-    from macs.config import load_config
-    from macs.pipeline import method_config
+    from macs.app.config import load_config
+    from macs.app.pipeline import method_config
 
     pool, cfg = mini_pool
     base = _stages(pool, cfg, 0, 0)
@@ -35,9 +35,9 @@ def test_seed_offset_moves_the_selection_draw_only(mini_pool):
 def test_compute_matched_arm_config():
     import pytest
 
-    from macs.config import load_config
-    from macs.errors import MacsError
-    from macs.pipeline import check_methods, matched_arm, matched_config
+    from macs.app.config import load_config
+    from macs.app.pipeline import check_methods, matched_arm, matched_config
+    from macs.core.errors import MacsError
 
     cfg = load_config(None, ["train.tokens=3000", "run.name=cmp"])
     assert matched_arm(cfg, "random@multi_actor") == ("random", "multi_actor")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from macs import load_config
-from macs.pipeline import check_contrasts
+from macs.app.pipeline import check_contrasts
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml")) + [REPO / "src/macs/configs/demo.yaml"]

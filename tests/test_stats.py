@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from macs.stats import group_stats, shrink, spearman_brown, split_half
+from macs.core.stats import group_stats, shrink, spearman_brown, split_half
 
 
 def test_group_stats_means_errors_and_halves():

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from macs.cli import main
-from macs.console.manifest import read_manifest
-from macs.io import read_json
+from macs.app.cli import main
+from macs.core.io import read_json
+from macs.select.console.manifest import read_manifest
 
 
 @pytest.mark.slow
 def test_every_command_opens_the_store_named_by_labels_store(tmp_path, mini_corpus_path, capsys):
-    from macs.corpus.importer import import_corpus
+    from macs.data.corpus.importer import import_corpus
 
     store = tmp_path / "elsewhere" / "my-store"  # not under run.data_dir/corpus/<name>
     import_corpus([mini_corpus_path], store, name="mine", heldout_fraction=0.1, progress=False)

@@ -12,12 +12,12 @@ The public API (imported lazily, so `import macs` stays light):
 __version__ = "0.2.0"
 
 _LAZY = {
-    "OnlineSelection": ("macs.online", "OnlineSelection"),
-    "Stage": ("macs.online", "Stage"),
+    "OnlineSelection": ("macs.select.online", "OnlineSelection"),
+    "Stage": ("macs.select.online", "Stage"),
     "StageDataset": ("macs.train.dataset", "StageDataset"),
-    "SelectionCallback": ("macs.integrations.hf_trainer", "SelectionCallback"),
-    "load_config": ("macs.config", "load_config"),
-    "open_pool": ("macs.pool", "open_pool"),
+    "SelectionCallback": ("macs.app.integrations.hf_trainer", "SelectionCallback"),
+    "load_config": ("macs.app.config", "load_config"),
+    "open_pool": ("macs.data.pool", "open_pool"),
 }
 
 __all__ = [*_LAZY, "__version__"]

@@ -1,3 +1,3 @@
-from macs.cli import main
+from macs.app.cli import main
 
 main()

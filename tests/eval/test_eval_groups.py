@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from macs.app.report.load import eval_metrics, group_labels
 from macs.eval.groups import group_label, group_summary
-from macs.report.load import eval_metrics, group_labels
 
 # the suite's reference rendering: LAMBADA 0-shot, SQuAD and Jeopardy 5-shot
 TASKS = {

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from macs.errors import MacsError
+from macs.core.errors import MacsError
 from macs.eval.scoring import bits_per_byte, encode_pairs, score_pairs, split_pair
 
 PAIRS = [

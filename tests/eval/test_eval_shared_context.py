@@ -3,8 +3,8 @@
 import pytest
 
 import macs.eval.scoring as scoring
+from macs.data.tasks import load_requests
 from macs.eval.scoring import encode_pairs, score_pairs
-from macs.tasks import load_requests
 
 # ranked-choice documents: (context, choices); 2 and 4 choices, short and long continuations
 DOCS = [

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from macs.errors import MacsError
+from macs.core.errors import MacsError
+from macs.data.tasks import Request, load_requests, reference_role
 from macs.eval import evaluate, heldout_bpb
 from macs.eval.heldout import rolling_windows
 from macs.eval.lmeval import export_lm_eval
 from macs.eval.suite import bpb_metrics, rc_metrics
-from macs.tasks import Request, load_requests, reference_role
 
 
 def _req(doc, choice, gold, cont):
@@ -131,7 +131,7 @@ def test_export_lm_eval_writes_jsonl_and_yaml(tmp_path):
 
 
 def test_macs_eval_command(tmp_path, tiny_model, tiny_tokenizer, mini_store, capsys):
-    from macs.cli import main
+    from macs.app.cli import main
 
     model_dir = tmp_path / "run" / "model"
     tiny_model.save_pretrained(model_dir)

@@ -59,7 +59,7 @@ def main() -> None:
     k = int(sys.argv[1])
     assert sys.argv[2] == "--", "usage: die_at.py K -- ARGS..."
     count = install(k)
-    from macs.cli import main as macs_main
+    from macs.app.cli import main as macs_main
 
     code = 0
     try:

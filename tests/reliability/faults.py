@@ -23,9 +23,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
-from macs.corpus.importer import import_corpus
-from macs.corpus.store import CorpusStore
-from macs.errors import MacsError
+from macs.core.errors import MacsError
+from macs.data.corpus.importer import import_corpus
+from macs.data.corpus.store import CorpusStore
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "mini_corpus.jsonl"
 FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "parquet", "arrow", "txt")

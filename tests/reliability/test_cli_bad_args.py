@@ -12,7 +12,7 @@ import pytest
 import typer
 import typer.main
 
-from macs.cli import app, main
+from macs.app.cli import app, main
 
 NOWHERE = "/nonexistent/macs-test"
 # options that name an input that must exist (a missing tokenizer, store, model, run, ...)
@@ -124,8 +124,8 @@ def test_every_command_is_walked():
     ],
 )
 def test_negative_budgets_and_sizes_are_refused(override):
-    from macs.config import load_config
-    from macs.errors import MacsError
+    from macs.app.config import load_config
+    from macs.core.errors import MacsError
 
     with pytest.raises(MacsError, match=override.split("=")[0]):
         load_config(None, [override])
@@ -133,8 +133,8 @@ def test_negative_budgets_and_sizes_are_refused(override):
 
 @pytest.mark.parametrize("override", ["train.lr=-1", "model.n_layers=-2"])
 def test_negative_train_settings_are_refused(override):
-    from macs.config import load_config
-    from macs.errors import MacsError
+    from macs.app.config import load_config
+    from macs.core.errors import MacsError
 
     with pytest.raises(MacsError, match=override.split("=")[0]):
         load_config(None, [override])

@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from crash import big_corpus, digest, partial_exists, run_cli  # noqa: E402
 
-from macs.io import read_json  # noqa: E402
+from macs.core.io import read_json  # noqa: E402
 
 pytestmark = pytest.mark.slow
 REPEATS = 20  # the mini corpus 20 times: 10 MB, 5,580 records
@@ -76,7 +76,7 @@ TOKEN_META_VOLATILE = ("seconds", "store", "rust_threads", "workers")
 
 
 def test_tokenize(work, ref_store):
-    from macs.corpus.tokenizer import build_tokenizer
+    from macs.data.corpus.tokenizer import build_tokenizer
 
     build_tokenizer("byte", work / "tok")
     ref = run_cli(_tok_args(ref_store), work, partial_exists(ref_store / "tokens", "tok"))
@@ -154,12 +154,12 @@ def test_label_local(work, ref_store):
 
 def test_label_ray(work, mini_store):
     """The Ray executor killed (driver SIGKILLed while Ray starts or labels) and rerun: the
-    sidecar equals the local executor's (the two are equal, tests/labels/test_labels_ray.py).
+    sidecar equals the local executor's (the two are equal, tests/data/labels/test_labels_ray.py).
     The small mini store: Ray's start dominates the time anyway."""
     pytest.importorskip("ray")
-    from macs.corpus.store import CorpusStore
-    from macs.labels.config import LabelsConfig
-    from macs.labels.job import run_labels
+    from macs.data.corpus.store import CorpusStore
+    from macs.data.labels.config import LabelsConfig
+    from macs.data.labels.job import run_labels
 
     a, b = work / "ray-ref", work / "ray-run"
     for d in (a, b):

@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from macs.corpus.importer import import_corpus
-from macs.corpus.store import CorpusStore
-from macs.errors import MacsError
+from macs.core.errors import MacsError
+from macs.data.corpus.importer import import_corpus
+from macs.data.corpus.store import CorpusStore
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 LABEL_SETS = [
@@ -72,7 +72,7 @@ def test_import_disk_full_keeps_the_previous_store(tmp_path, mini_corpus_path, m
 
 
 def test_tokenize_disk_full_keeps_the_previous_shards(store, mini_tokenizer, monkeypatch):
-    from macs.corpus.tokens import tokenize_store
+    from macs.data.corpus.tokens import tokenize_store
 
     ts = tokenize_store(store, mini_tokenizer, progress=False)
     before = snapshot(ts.path)
@@ -85,8 +85,8 @@ def test_tokenize_disk_full_keeps_the_previous_shards(store, mini_tokenizer, mon
 
 
 def test_label_disk_full_keeps_the_published_sidecar(store, monkeypatch):
-    from macs.labels.config import LabelsConfig
-    from macs.labels.job import run_labels
+    from macs.data.labels.config import LabelsConfig
+    from macs.data.labels.job import run_labels
 
     cfg = LabelsConfig.model_validate({"actors": ["domain"], "rows_per_part": 100, "workers": 1})
     run_labels(store, cfg, seed=0, progress=False)

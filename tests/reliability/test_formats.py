@@ -8,10 +8,10 @@ import shutil
 
 import pytest
 
-from macs.cli import main
-from macs.corpus.store import CorpusStore
-from macs.errors import MacsError
-from macs.formats import FORMATS, check_format, stamp
+from macs.app.cli import main
+from macs.core.errors import MacsError
+from macs.core.formats import FORMATS, check_format, stamp
+from macs.data.corpus.store import CorpusStore
 
 
 @pytest.fixture
@@ -58,10 +58,10 @@ def test_damaged_manifest_and_shard(store):
 
 
 def test_token_shards_and_labels_from_a_newer_macs(store, mini_tokenizer):
-    from macs.corpus.tokens import TokenStore, tokenize_store
-    from macs.labels.config import LabelsConfig
-    from macs.labels.job import run_labels
-    from macs.labels.sidecar import load_labels
+    from macs.data.corpus.tokens import TokenStore, tokenize_store
+    from macs.data.labels.config import LabelsConfig
+    from macs.data.labels.job import run_labels
+    from macs.data.labels.sidecar import load_labels
 
     ts = tokenize_store(store, mini_tokenizer, progress=False)
     assert ts.meta["format"] == FORMATS["tokens"]

@@ -257,7 +257,7 @@ def test_random_json_field_values(recs, ascii_only, parse_threads):
         "json values", [path], d / "s", [], parse_threads=parse_threads, dedup_texts=False
     )
     _check(out)
-    from macs.corpus.store import CorpusStore
+    from macs.data.corpus.store import CorpusStore
 
     store = CorpusStore.open(d / "s")
     got = list(zip(*(store.read_column(c) for c in ("id", "text", "domain")), strict=True))

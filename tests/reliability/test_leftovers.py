@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
-from macs.corpus.store import replace_dir
-from macs.io import remove_temps, write_json, write_text
+from macs.core.io import remove_temps, write_json, write_text
+from macs.data.corpus.store import replace_dir
 
 
 def _dead_pid() -> int:

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from macs.errors import MacsError
-from macs.lock import read_holder, run_lock
+from macs.core.errors import MacsError
+from macs.core.lock import read_holder, run_lock
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 HOLDER = textwrap.dedent(
     """
     import sys, time
-    from macs.lock import run_lock
+    from macs.core.lock import run_lock
     with run_lock(sys.argv[1], what="macs run"):
         print("held", flush=True)
         time.sleep(120)
@@ -75,8 +75,8 @@ def test_two_processes_racing_one_wins(tmp_path):
     code = textwrap.dedent(
         """
         import sys, time
-        from macs.errors import MacsError
-        from macs.lock import run_lock
+        from macs.core.errors import MacsError
+        from macs.core.lock import run_lock
         time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
         try:
             with run_lock(sys.argv[1]):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from macs.errors import MacsError
-from macs.safe_load import expected_shapes, load_state_file, load_tensors
+from macs.core.errors import MacsError
+from macs.core.safe_load import expected_shapes, load_state_file, load_tensors
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -179,8 +179,8 @@ def test_eval_load_model_refuses_tampered_weights(tmp_path):
 def test_save_tensors_disk_full_is_one_clear_line(tmp_path, model, monkeypatch):
     import errno
 
-    from macs import io as macs_io
-    from macs.safe_load import save_tensors
+    from macs.core import io as macs_io
+    from macs.core.safe_load import save_tensors
 
     save_tensors(model.state_dict(), tmp_path / "model.pt")
     before = (tmp_path / "model.pt").read_bytes()

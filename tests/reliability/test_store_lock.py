@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from macs.errors import MacsError
-from macs.lock import run_lock, store_lock
+from macs.core.errors import MacsError
+from macs.core.lock import run_lock, store_lock
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -24,10 +24,10 @@ SLOW_LABEL_JOB = textwrap.dedent(
     """
     import sys, time
     import numpy as np
-    from macs.corpus.store import CorpusStore
-    from macs.labels.base import Labeller
-    from macs.labels.config import LabelsConfig
-    from macs.labels.job import run_labels
+    from macs.data.corpus.store import CorpusStore
+    from macs.data.labels.base import Labeller
+    from macs.data.labels.config import LabelsConfig
+    from macs.data.labels.job import run_labels
 
     class Slow(Labeller):
         kind = "slow"
@@ -117,7 +117,7 @@ def test_readers_share_an_importer_excludes(store):
             [
                 sys.executable,
                 "-c",
-                "import sys; from macs.lock import store_lock\n"
+                "import sys; from macs.core.lock import store_lock\n"
                 "with store_lock(sys.argv[1], 'macs select'): pass\n"
                 "try:\n"
                 "    with store_lock(sys.argv[1], 'macs corpus import', shared=False): pass\n"
@@ -134,8 +134,8 @@ def test_readers_share_an_importer_excludes(store):
 
 
 def test_a_store_replaced_under_a_reader_is_reported(store, mini_corpus_path):
-    from macs.corpus.importer import import_corpus
-    from macs.corpus.store import CorpusStore
+    from macs.data.corpus.importer import import_corpus
+    from macs.data.corpus.store import CorpusStore
 
     s = CorpusStore.open(store)
     s.check_unchanged()
@@ -184,7 +184,7 @@ def test_macs_train_refuses_a_symlinked_run_lock(tmp_path):
 
 
 def test_an_appended_log_that_is_a_symlink_is_refused(tmp_path):
-    from macs.io import append_jsonl, read_jsonl
+    from macs.core.io import append_jsonl, read_jsonl
 
     target = tmp_path / "somefile"
     target.write_text("precious\n")
@@ -206,7 +206,7 @@ def test_macs_train_holds_its_store(tmp_path, mini_data):
         [
             sys.executable,
             "-c",
-            "import sys, time; from macs.corpus.store import StoreWriter\n"
+            "import sys, time; from macs.data.corpus.store import StoreWriter\n"
             "w = StoreWriter(sys.argv[1])  # an import replacing the store, before its swap\n"
             "print('held', flush=True); time.sleep(120)\n",
             str(store),
@@ -242,12 +242,12 @@ def _hold(code: str, store: Path) -> subprocess.Popen:
 def test_tokenize_and_select_take_the_store_lock(store, mini_tokenizer):
     """A second tokenize of one store is refused naming the first; so is a selection while an
     import replaces the store (both in this process: the library calls take the locks)."""
-    from macs.corpus.store import CorpusStore
-    from macs.corpus.tokens import tokenize_store
+    from macs.data.corpus.store import CorpusStore
+    from macs.data.corpus.tokens import tokenize_store
 
     s = CorpusStore.open(store)
     p = _hold(
-        "import sys, time; from macs.lock import store_lock\n"
+        "import sys, time; from macs.core.lock import store_lock\n"
         "lock = store_lock(sys.argv[1], 'macs corpus tokenize', area='tokens'); lock.__enter__()",
         store,
     )
@@ -260,12 +260,12 @@ def test_tokenize_and_select_take_the_store_lock(store, mini_tokenizer):
         p.wait()
     tokenize_store(s, mini_tokenizer, name="bpe", progress=False)  # free again
     p = _hold(
-        "import sys, time; from macs.corpus.store import StoreWriter\nw = StoreWriter(sys.argv[1])",
+        "import sys, time; from macs.data.corpus.store import StoreWriter\nw = StoreWriter(sys.argv[1])",
         store,
     )
     try:
-        from macs.config import load_config
-        from macs.select import run_select
+        from macs.app.config import load_config
+        from macs.app.select_cmd import run_select
 
         cfg = load_config(None, [f"labels.store={store}"])
         with pytest.raises(MacsError, match=rf"in use by pid {p.pid} \(macs corpus import\)"):
@@ -287,7 +287,7 @@ def test_a_read_only_store_can_still_be_read(store, tmp_path):
         p.unlink()
     preexec = _read_only(store)
     reader = (
-        "import sys; from macs.lock import store_lock\n"
+        "import sys; from macs.core.lock import store_lock\n"
         "with store_lock(sys.argv[1], 'macs select'): print('read')\n"
     )
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from macs import io
+from macs.core import io
 
 
 @pytest.fixture
@@ -52,13 +52,13 @@ def test_atomic_writes_follow_the_umask(tmp_path, umask, mask):
 
 @pytest.mark.parametrize("mask", [0o022, 0o077])
 def test_store_tokens_and_labels_follow_the_umask(tmp_path, umask, mask, mini_corpus_path):
-    from macs.config import Config, save_config
-    from macs.corpus.importer import import_corpus
-    from macs.corpus.store import CorpusStore
-    from macs.corpus.tokenizer import build_tokenizer
-    from macs.corpus.tokens import tokenize_store
-    from macs.labels.config import LabelsConfig
-    from macs.labels.job import run_labels
+    from macs.app.config import Config, save_config
+    from macs.data.corpus.importer import import_corpus
+    from macs.data.corpus.store import CorpusStore
+    from macs.data.corpus.tokenizer import build_tokenizer
+    from macs.data.corpus.tokens import tokenize_store
+    from macs.data.labels.config import LabelsConfig
+    from macs.data.labels.job import run_labels
 
     umask(mask)
     import_corpus([mini_corpus_path], tmp_path / "store", progress=False)

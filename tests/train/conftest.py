@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from macs.pool import LabelSet, Pool, training_tokens
+from macs.data.pool import LabelSet, Pool, training_tokens
 
 
 class MemmapTokens:

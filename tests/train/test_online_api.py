@@ -8,8 +8,8 @@ import torch
 from test_train_loop import reference_like_domain_a
 
 import macs
-from macs.actors import Actor
-from macs.influence import InfluenceConfig, make_estimator
+from macs.select.actors import Actor
+from macs.select.rewards import InfluenceConfig, make_estimator
 
 
 class TinyLM(torch.nn.Module):
@@ -72,7 +72,7 @@ class PositionalLM(TinyLM):
 def test_a_positional_forward_gets_the_same_rewards_from_every_estimator(pool):
     import pytest
 
-    from macs.influence.batching import takes_input_ids
+    from macs.select.rewards.batching import takes_input_ids
 
     assert takes_input_ids(TinyLM()) and not takes_input_ids(PositionalLM())
     docs = [pool.tokens.doc(int(i)).astype(np.int64) for i in np.flatnonzero(pool.eligible)[:6]]

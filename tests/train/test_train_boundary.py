@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from macs.config import load_config
-from macs.io import read_json
+from macs.app.config import load_config
+from macs.core.io import read_json
 
 
 @pytest.mark.slow

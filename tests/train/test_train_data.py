@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from macs.errors import MacsError
+from macs.core.errors import MacsError
 from macs.train.data import PackedStage
 from macs.train.schedule import lr_at, stage_bounds
 

@@ -53,7 +53,7 @@ def test_state_dict_resumes_mid_stage(pool):
     b.set_stage(idx, 2)
     b.load_state_dict(sd)
     assert all(torch.equal(x, y) for x, y in zip(_take(b, 3), rest, strict=True)) and first
-    from macs.errors import MacsError
+    from macs.core.errors import MacsError
 
     c = StageDataset(pool.tokens, 16, seed=0, rank=0, world=1)
     c.set_stage(idx, 1)
@@ -149,7 +149,7 @@ def test_position_counts_rows_handed_out_and_resumes_with_workers(pool):
     one = StageDataset(pool.tokens, 16, seed=0, rank=0, world=1)
     one.set_stage(idx, 3)
     one.load_state_dict(sd)
-    from macs.errors import MacsError
+    from macs.core.errors import MacsError
 
     with pytest.raises(MacsError, match="saved with 2 readers .* resumed with 1"):
         next(iter(one.current(torch.utils.data.DataLoader(one, batch_size=2))))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from macs.io import read_json, read_jsonl
+from macs.core.io import read_json, read_jsonl
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_train_loop import make_cfg, run  # noqa: E402
@@ -46,7 +46,7 @@ def test_ddp_two_cpu_ranks_match_single_process(tmp_path, pool):
     # one selection log (rank 0 selects and broadcasts), same selections as the single process
     sel_d, sel_s = read_jsonl(ddp / "selection.jsonl"), read_jsonl(single / "selection.jsonl")
     assert len(sel_d) == len(sel_s) == 3
-    from macs.console.manifest import read_manifest
+    from macs.select.console.manifest import read_manifest
 
     for k in range(3):
         ids_d = read_manifest(ddp / "stages" / f"stage-{k}.parquet")[0].column("id").to_pylist()

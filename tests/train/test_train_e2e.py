@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from macs.config import load_config
-from macs.io import read_json, read_jsonl
+from macs.app.config import load_config
+from macs.core.io import read_json, read_jsonl
 from procs import wait_until
 
 
 @pytest.mark.slow
 def test_macs_run_path_end_to_end(tmp_path, mini_data):
-    from macs.pipeline import run_pipeline
+    from macs.app.pipeline import run_pipeline
 
     _, sets = mini_data
     cfg = load_config(None, [f"run.runs_dir={tmp_path / 'runs'}", "run.name=e2e", *sets])
@@ -84,7 +84,7 @@ def test_macs_run_path_end_to_end(tmp_path, mini_data):
 
 
 def test_demo_yaml_matches_builtin_demo():
-    from macs.pipeline import demo_config
+    from macs.app.pipeline import demo_config
 
     repo = Path(__file__).resolve().parents[2]
     assert load_config(repo / "configs" / "demo.yaml") == demo_config()
@@ -101,7 +101,7 @@ def test_train_cli_killed_run_resumes_to_the_same_result(tmp_path, mini_data, ca
     import pyarrow.parquet as pq
     import torch
 
-    from macs.cli import main
+    from macs.app.cli import main
 
     _, sets = mini_data
     base = [
@@ -179,8 +179,8 @@ def test_train_cli_killed_run_resumes_to_the_same_result(tmp_path, mini_data, ca
 
 
 def test_run_overrides_apply_on_top_of_the_demo():
-    from macs.errors import MacsError
-    from macs.pipeline import demo_config
+    from macs.app.pipeline import demo_config
+    from macs.core.errors import MacsError
 
     cfg = demo_config(["train.tokens=1e5", "selection.samples_per_group=3"])
     assert cfg.train.tokens == 1e5 and cfg.selection.samples_per_group == 3

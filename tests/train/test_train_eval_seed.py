@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from macs.config import Config
+from macs.app.config import Config
 
 
 def test_evaluation_examples_do_not_depend_on_the_run_seed(monkeypatch):

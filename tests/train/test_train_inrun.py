@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from macs.io import read_json, read_jsonl
+from macs.core.io import read_json, read_jsonl
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_train_loop import make_cfg, run  # noqa: E402
@@ -51,7 +51,7 @@ def test_in_run_source_scores_training_batches_and_reports_costs(pool, tmp_path)
 def test_groups_without_in_run_documents_keep_their_weight_when_cover_is_off(pool, tmp_path):
     """train_cover=0: a group the stage did not train on gets no reward (None) and keeps its weight;
     quality's top-k stage 0 holds only some of its groups."""
-    from macs.console.config import ActorSpec
+    from macs.select.console.config import ActorSpec
 
     extra = {"influence.train_cover": 0, "train.tokens": 1536}  # stages of 512 tokens
     cfg = make_cfg(tmp_path, "nocover", **INRUN, **extra)

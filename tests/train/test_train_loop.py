@@ -9,11 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from macs.config import load_config
-from macs.influence import make_estimator
-from macs.influence.reference import ReferenceExample, ReferenceSet
-from macs.io import read_json, read_jsonl
-from macs.online import OnlineSelection
+from macs.app.config import load_config
+from macs.core.io import read_json, read_jsonl
+from macs.select.online import OnlineSelection
+from macs.select.rewards import make_estimator
+from macs.select.rewards.reference import ReferenceExample, ReferenceSet
 from macs.train.loop import train
 
 
@@ -65,7 +65,7 @@ def run(cfg, pool, stop_at_step=None):
 
 
 def _manifest(d: Path, k: int):
-    from macs.console.manifest import read_manifest
+    from macs.select.console.manifest import read_manifest
 
     return read_manifest(d / "stages" / f"stage-{k}.parquet")[0]
 
@@ -206,8 +206,8 @@ def test_a_finished_run_survives_new_config_fields_at_their_defaults(pool, tmp_p
     """A run made before a config field existed is reused when the field keeps its default."""
     import yaml
 
-    from macs.errors import MacsError
-    from macs.train.rundir import check_same_config
+    from macs.core.errors import MacsError
+    from macs.data.rundir import check_same_config
 
     cfg = make_cfg(tmp_path, "old")
     d = tmp_path / "old"
@@ -223,9 +223,9 @@ def test_a_finished_run_survives_new_config_fields_at_their_defaults(pool, tmp_p
 
 
 def test_settings_of_other_baselines_do_not_invalidate_a_run(pool, tmp_path):
-    from macs.config import save_config
-    from macs.errors import MacsError
-    from macs.train.rundir import check_same_config
+    from macs.app.config import save_config
+    from macs.core.errors import MacsError
+    from macs.data.rundir import check_same_config
 
     cfg = make_cfg(tmp_path, "q", "quality_topk")
     (tmp_path / "q").mkdir()

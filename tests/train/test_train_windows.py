@@ -7,17 +7,17 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from macs.config import load_config
-from macs.io import read_json, read_jsonl
+from macs.app.config import load_config
+from macs.core.io import read_json, read_jsonl
 
 
 @pytest.mark.slow
 def test_long_documents_get_the_mean_of_their_windows_rewards(tmp_path, mini_data):
-    from macs.cli import main
-    from macs.corpus.tokenizer import load_tokenizer
-    from macs.influence import make_estimator, reference_for_config
-    from macs.influence.batching import spread, windows
-    from macs.pool import open_pool
+    from macs.app.cli import main
+    from macs.data.corpus.tokenizer import load_tokenizer
+    from macs.data.pool import open_pool
+    from macs.select.rewards import make_estimator, reference_for_config
+    from macs.select.rewards.batching import spread, windows
     from macs.train.model import build_model
 
     _, sets = mini_data

@@ -82,8 +82,8 @@ def _dispatch(args) -> int:
             )
             return 3
     elif args.cmd == "prepare":
+        from macs.app.config import load_config
         from macs.bundle.steps import prepare
-        from macs.config import load_config
 
         prepare(load_config(args.config, args.sets), args.json)
     elif args.cmd == "report":
@@ -94,7 +94,7 @@ def _dispatch(args) -> int:
         import json
 
         from macs.bundle.steps import environment
-        from macs.io import write_json
+        from macs.core.io import write_json
 
         env = environment()
         write_json(args.json, env)
@@ -105,7 +105,7 @@ def _dispatch(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Parse and run; a MacsError is one line on stderr and exit status 2; `run` exits 3 when a
     stage failed or ran out of time (its results are written all the same)."""
-    from macs.errors import MacsError
+    from macs.core.errors import MacsError
 
     args = _parser().parse_args(argv)
     try:

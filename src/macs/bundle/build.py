@@ -16,7 +16,7 @@ from pathlib import Path
 
 from macs.bundle import BUNDLE_JSON, CALL_LIMIT_MB, LIMIT_MB
 from macs.bundle.profiles import Profile
-from macs.errors import MacsError
+from macs.core.errors import MacsError
 
 
 def _say(msg: str) -> None:
@@ -25,19 +25,19 @@ def _say(msg: str) -> None:
 
 def bundle_config(config: Path, profile: Profile, sets: list[str], data_dir: Path):
     """The comparison config the bundle is built for: the file, the profile's and the user's overrides."""
-    from macs.config import load_config
+    from macs.app.config import load_config
 
     return load_config(config, [*profile.sets, *sets, f"run.data_dir={data_dir}"])
 
 
 def build_pool(cfg, max_mb: float, pool_jsonl: list[Path] | None):
     """The corpus store of cfg: the demo corpus at `max_mb` MB per domain, or the given JSONL files."""
-    from macs.corpus.store import CorpusStore, store_path
+    from macs.data.corpus.store import CorpusStore, store_path
 
     spath = store_path(cfg)
     c = cfg.corpus
     if pool_jsonl:
-        from macs.corpus.importer import import_corpus
+        from macs.data.corpus.importer import import_corpus
 
         if not (spath / "manifest.json").exists():
             import_corpus(
@@ -50,7 +50,7 @@ def build_pool(cfg, max_mb: float, pool_jsonl: list[Path] | None):
                 progress=False,
             )
         return CorpusStore.open(spath)
-    from macs.corpus.demo import build_demo_corpus
+    from macs.data.corpus.demo import build_demo_corpus
 
     return build_demo_corpus(
         spath,
@@ -66,7 +66,7 @@ def recompress(store, level: int) -> int:
     """Rewrite each shard with zstd at `level`, same rows and row groups (skipped when already so); bytes saved."""
     import pyarrow.parquet as pq
 
-    from macs.corpus.store import CorpusStore
+    from macs.data.corpus.store import CorpusStore
 
     if level <= 0:
         return 0
@@ -98,8 +98,8 @@ def recompress(store, level: int) -> int:
 
 def labels_and_caches(cfg, store, precompute: list[str]) -> dict:
     """Tokenizer, label sidecars (fitted models and work folders removed) and static selector caches."""
-    from macs.corpus.tokenizer import ensure_tokenizer
-    from macs.labels.job import LABELS_DIR, MODELS_DIR, WORK_DIR, run_labels
+    from macs.data.corpus.tokenizer import ensure_tokenizer
+    from macs.data.labels.job import LABELS_DIR, MODELS_DIR, WORK_DIR, run_labels
 
     t0 = time.perf_counter()
     tok = ensure_tokenizer(cfg, store=store)
@@ -109,10 +109,10 @@ def labels_and_caches(cfg, store, precompute: list[str]) -> dict:
         shutil.rmtree(Path(store.path) / LABELS_DIR / d, ignore_errors=True)
     out = {"tokenizer": str(tok), "labels_seconds": round(time.perf_counter() - t0, 1)}
     if "dsir" in precompute and "dsir" in cfg.compare.methods:  # only for a compared dsir
-        from macs.baselines.base import SelectorContext
-        from macs.baselines.cache import default_cache_dir
-        from macs.baselines.dsir import importance_weights
-        from macs.pool import open_pool
+        from macs.data.pool import open_pool
+        from macs.select.selectors.base import SelectorContext
+        from macs.select.selectors.cache import default_cache_dir
+        from macs.select.selectors.dsir import importance_weights
 
         t1 = time.perf_counter()
         pool = open_pool(cfg, need_tokens=False)
@@ -203,10 +203,10 @@ def build_bundle(
     precompute: tuple[str, ...] = ("dsir",),
 ) -> dict:
     """Build (or update) the bundle in `out` for `config` under `profile`; returns bundle.json's content."""
+    from macs.app.config import config_to_yaml
     from macs.bundle.evalfiles import copy_eval_files
     from macs.bundle.wheels import fetch_wheels
-    from macs.config import config_to_yaml
-    from macs.io import write_json, write_text
+    from macs.core.io import write_json, write_text
 
     t0 = time.perf_counter()
     out = Path(out).resolve()

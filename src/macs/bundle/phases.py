@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from macs.bundle.guard import Clock, guarded
-from macs.names import method_run_name
+from macs.core.names import method_run_name
 
 
 @dataclass
@@ -25,7 +25,7 @@ class Phase:
     requires: list[int] = field(default_factory=list)  # seeds a method must have finished first
 
 
-MATCH = "@"  # as macs.pipeline.MATCH: 'random@multi_actor'
+MATCH = "@"  # as macs.app.pipeline.MATCH: 'random@multi_actor'
 
 
 def target_of(method: str) -> str | None:
@@ -66,7 +66,7 @@ def plan_phases(
 
 
 def run_dir(root: Path, method: str, seed: int) -> Path:
-    """The run folder `macs compare` writes for (method, seed) under root (macs.pipeline.run_dir_name)."""
+    """The run folder `macs compare` writes for (method, seed) under root (macs.app.pipeline.run_dir_name)."""
     return root / method_run_name(method, seed)
 
 

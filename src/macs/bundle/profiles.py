@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from macs.errors import MacsError
+from macs.core.errors import MacsError
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,7 @@ def render(data: dict, table_md: str | None = None) -> str:
 
 def save(out: Path, data: dict, table_md: str | None = None) -> None:
     """Write results.json and results.md into `out` (atomically)."""
-    from macs.io import write_json, write_text
+    from macs.core.io import write_json, write_text
 
     write_json(out / "results.json", data)
     write_text(out / "results.md", render(data, table_md))

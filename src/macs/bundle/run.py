@@ -20,7 +20,7 @@ from macs.bundle import BUNDLE_JSON
 from macs.bundle.guard import Clock, guarded, tail
 from macs.bundle.profiles import get_profile
 from macs.bundle.results import save
-from macs.errors import MacsError
+from macs.core.errors import MacsError
 
 REPO = Path(__file__).resolve().parents[3]
 OUT_FILES = ("table.json", "forest.png", "diversity.png")
@@ -51,8 +51,8 @@ def prepare_work(bundle: Path, work: Path) -> None:
 
 def check_bundle(cfg, bundle: Path) -> None:
     """The config must be the one the bundle was built for, in what the bundle holds (MacsError)."""
+    from macs.app.config import load_config
     from macs.bundle.evalfiles import needed_files
-    from macs.config import load_config
 
     built = load_config(bundle / "config.yaml").model_dump(mode="json")
     now = cfg.model_dump(mode="json")
@@ -78,7 +78,7 @@ class DeviceRun:
     """State of one device run: paths, budget, the config and the results so far."""
 
     def __init__(self, bundle: Path, out: Path, work: Path, budget_s, sets, t0, command: str):
-        from macs.config import load_config
+        from macs.app.config import load_config
 
         self.bundle, self.out, self.work = bundle.resolve(), out.resolve(), work.resolve()
         self.info = _read_json(self.bundle / BUNDLE_JSON)

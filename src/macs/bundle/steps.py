@@ -57,8 +57,8 @@ def _label_keys(store_dir: Path) -> dict[str, str | None]:
 
 def method_checks(cfg, pool) -> dict[str, str]:
     """{method: 'ok' or the one-line reason it cannot run}, each compare method checked on its own."""
-    from macs.errors import MacsError
-    from macs.pipeline import check_methods, matched_arm
+    from macs.app.pipeline import check_methods, matched_arm
+    from macs.core.errors import MacsError
 
     out = {}
     for m in cfg.compare.methods:
@@ -74,11 +74,11 @@ def method_checks(cfg, pool) -> dict[str, str]:
 def prepare(cfg, out_json: Path) -> dict:
     """Token shards (parallel), labels (reused when the bundle's are current), the pool's numbers
     and which compare methods pass their checks."""
-    from macs.baselines.registry import available_selectors
-    from macs.corpus.store import store_path
-    from macs.io import write_json
-    from macs.pipeline import prepare_data
-    from macs.pool import open_pool
+    from macs.app.pipeline import prepare_data
+    from macs.core.io import write_json
+    from macs.data.corpus.store import store_path
+    from macs.data.pool import open_pool
+    from macs.select.selectors.registry import available_selectors
     from macs.train.state import plan
 
     spath = store_path(cfg)
@@ -115,7 +115,7 @@ def prepare(cfg, out_json: Path) -> dict:
 
 def final_report(root: Path, method: str, baseline: str) -> dict:
     """The comparison report over every finished run under `root` (root/report)."""
-    from macs.report.build import build_report
+    from macs.app.report.build import build_report
 
     runs = sorted(p for p in root.iterdir() if (p / "DONE").exists() and (p / "eval.json").exists())
     if not runs:

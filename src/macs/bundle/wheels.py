@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from macs.bundle.image import CARRIED, missing_from_image, normalize
-from macs.errors import MacsError
+from macs.core.errors import MacsError
 
 PLATFORMS = (
     "manylinux_2_28_x86_64",

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from macs.errors import MacsError
+from macs.core.errors import MacsError
 from macs.eval.scoring import EncodedPair, model_max_length, prefix_token_id, score_encoded
 
 LN2 = math.log(2.0)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from macs.errors import MacsError
-from macs.io import write_json, write_text
-from macs.tasks import GROUPS, expand_tasks, load_requests, task_spec
+from macs.core.errors import MacsError
+from macs.core.io import write_json, write_text
+from macs.data.tasks import GROUPS, expand_tasks, load_requests, task_spec
 
 
 def lm_eval_task_name(task: str, shots: int) -> str:
@@ -167,8 +167,8 @@ def export_lm_eval(
 
 def run_lm_eval(model, tokenizer, export_dir: str | os.PathLike, batch_size: int = 16) -> dict:
     """Run lm-eval 0.4 (HFLM on the in-memory model) on an export; {lm_eval_task: {metric: value}} (acc higher = better)."""
-    from macs.errors import require
-    from macs.io import read_json
+    from macs.core.errors import require
+    from macs.core.io import read_json
 
     require("lm_eval", "lm-eval[hf]", extra="lmeval", why="running lm-evaluation-harness")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from macs.device import torch_device
-from macs.errors import MacsError
+from macs.core.device import torch_device
+from macs.core.errors import MacsError
 
 
 def resolve_model_dir(path: str | os.PathLike) -> tuple[Path, str | None, Path | None]:

@@ -31,7 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from macs.errors import MacsError
+from macs.core.errors import MacsError
+from macs.core.progress import Bar
 from macs.eval.packed import (
     EncodedPair,
     log_softmax_at,
@@ -40,7 +41,6 @@ from macs.eval.packed import (
     share_contexts,
 )
 from macs.eval.packed import forward_packed as _forward_shared
-from macs.progress import Bar
 
 LN2 = math.log(2.0)
 CPU_BATCH_TOKENS = 2048  # padded tokens per batch on CPU when max_batch_tokens is unset

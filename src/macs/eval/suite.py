@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from macs.errors import MacsError
+from macs.core.errors import MacsError
+from macs.data.tasks import GROUPS, Request, expand_tasks, load_requests, task_spec
 from macs.eval.groups import group_summary
 from macs.eval.scoring import bits_per_byte, model_device, model_max_length, score_pairs
-from macs.tasks import GROUPS, Request, expand_tasks, load_requests, task_spec
 
 
 def _stderr(p: float, n: int) -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from macs.io import write_json
+from macs.core.io import write_json
 
 
 def boundary_path(run_dir: Path, stages_done: int) -> Path:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from macs.device import unwrap
-from macs.errors import MacsError
-from macs.io import read_json, write_json
-from macs.safe_load import expected_shapes, load_state_file, load_tensors, save_tensors
+from macs.core.device import unwrap
+from macs.core.errors import MacsError
+from macs.core.io import read_json, write_json
+from macs.core.safe_load import expected_shapes, load_state_file, load_tensors, save_tensors
 
 
 def rng_state() -> dict:

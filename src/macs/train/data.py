@@ -14,11 +14,11 @@ from typing import Protocol
 
 import numpy as np
 
-from macs.errors import MacsError
+from macs.core.errors import MacsError
 
 
 class TokenSource(Protocol):
-    """What the packer needs from macs.corpus.tokens.TokenStore."""
+    """What the packer needs from macs.data.corpus.tokens.TokenStore."""
 
     lengths: np.ndarray
     eos_id: int

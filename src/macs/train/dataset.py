@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from macs.errors import MacsError
+from macs.core.errors import MacsError
 from macs.train.data import PackedStage
 from macs.train.shared_stage import SharedStage, start_of
 
@@ -63,7 +63,7 @@ class StageDataset(torch.utils.data.IterableDataset):
         world: int | None = None,
     ):
         super().__init__()
-        self.tokens = tokens  # macs.corpus.tokens.TokenStore (or pool.tokens)
+        self.tokens = tokens  # macs.data.corpus.tokens.TokenStore (or pool.tokens)
         self.seq_len = int(seq_len)
         self.seed = int(seed)
         self._rank, self._world = rank, world

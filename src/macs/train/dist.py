@@ -10,7 +10,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from macs.device import resolve_device
+from macs.core.device import resolve_device
 
 
 @dataclass

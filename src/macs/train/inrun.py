@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from macs.influence.inrun import scored_step
+from macs.select.rewards.inrun import scored_step
 
 
 class InRunHook:

@@ -20,14 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from macs.errors import MacsError
-from macs.io import append_jsonl, read_json, remove_temps, write_json, write_text
-from macs.progress import Bar
-from macs.train.boundary import boundary_eval
-from macs.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
-from macs.train.data import PackedStage
-from macs.train.dist import Dist, barrier, broadcast, init_dist, mean_over_ranks
-from macs.train.rundir import (
+from macs.core.errors import MacsError
+from macs.core.io import append_jsonl, read_json, remove_temps, write_json, write_text
+from macs.core.progress import Bar
+from macs.data.rundir import (
     check_run_format,
     check_same_config,
     manifest_path,
@@ -35,6 +31,10 @@ from macs.train.rundir import (
     write_run_meta,
     write_stage,
 )
+from macs.train.boundary import boundary_eval
+from macs.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
+from macs.train.data import PackedStage
+from macs.train.dist import Dist, barrier, broadcast, init_dist, mean_over_ranks
 from macs.train.schedule import lr_at
 from macs.train.state import MetricWindow, TrainResult, TrainState, plan
 
@@ -44,14 +44,14 @@ class Trainer:
     """The fixed parts of a run: config, pool, process, model, optimiser, selection, evaluator."""
 
     cfg: Any
-    pool: Any  # macs.pool.Pool
+    pool: Any  # macs.data.pool.Pool
     dist: Dist
     device: str
     run_dir: Path
     model: Any  # the plain model (checkpoints, rewards, evaluation)
     forward: Any  # what the step calls: the model, compiled and/or wrapped in DDP
     optimizer: Any
-    selection: Any  # macs.online.OnlineSelection (every rank builds it; rank 0 uses it)
+    selection: Any  # macs.select.online.OnlineSelection (every rank builds it; rank 0 uses it)
     evaluator: Callable[[Any, Path], dict] | None
     use_bf16: bool
     keep_steps: set[int]
@@ -166,7 +166,7 @@ def param_groups(model, weight_decay: float) -> list[dict]:
 
 def start_or_resume(tr: Trainer, p: dict) -> TrainState:
     """A fresh state (run directory prepared) or the state of the latest checkpoint (outputs truncated to it)."""
-    from macs.config import save_config
+    from macs.app.config import save_config
     from macs.train.model import n_params
 
     run_dir, dist = tr.run_dir, tr.dist
@@ -241,7 +241,7 @@ def open_stage(tr: Trainer, st: TrainState) -> PackedStage:
     """The current stage's packed data: select it (rank 0, then broadcast) or reload its manifest."""
     t, seed = tr.cfg.train, tr.cfg.run.seed
     if st.stage_ready:
-        from macs.console.manifest import manifest_docs
+        from macs.select.console.manifest import manifest_docs
 
         data = PackedStage(
             tr.pool.tokens,
@@ -284,7 +284,7 @@ def _begin_inrun(tr: Trainer, st: TrainState, step: int) -> None:
 
 
 def _online_method(cfg) -> bool:
-    from macs.baselines.registry import parse_method, selector_class
+    from macs.select.selectors.registry import parse_method, selector_class
 
     return bool(selector_class(parse_method(cfg.selection.method)[0]).online)
 

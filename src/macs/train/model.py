@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from macs.errors import MacsError
+from macs.core.errors import MacsError
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def save_model(model, tokenizer_path: str | Path, out_dir: str | Path) -> Path:
     """save_pretrained the model plus its tokenizer (HF fast tokenizer) so transformers/lm-eval load it."""
     import shutil
 
-    from macs.corpus.store import replace_dir
+    from macs.data.corpus.store import replace_dir
 
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
@@ -109,11 +109,11 @@ def save_model(model, tokenizer_path: str | Path, out_dir: str | Path) -> Path:
 
 
 def hf_tokenizer(tokenizer_path: str | Path):
-    """A transformers PreTrainedTokenizerFast for a tokenizer.json (via macs.corpus.tokenizer.to_hf)."""
+    """A transformers PreTrainedTokenizerFast for a tokenizer.json (via macs.data.corpus.tokenizer.to_hf)."""
     tokenizer_path = Path(tokenizer_path)
     if tokenizer_path.is_dir():
         tokenizer_path = tokenizer_path / "tokenizer.json"
-    from macs.corpus.tokenizer import load_tokenizer, to_hf
+    from macs.data.corpus.tokenizer import load_tokenizer, to_hf
 
     return to_hf(load_tokenizer(tokenizer_path))
 

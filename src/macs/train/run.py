@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from macs.errors import MacsError
+from macs.core.errors import MacsError
 
 
 def evaluator_for(cfg, pool):
@@ -33,8 +33,8 @@ def evaluator_for(cfg, pool):
 
 def selection_factory(cfg, pool, cache_dir: Path | None = None):
     """fn(stage_budgets) -> OnlineSelection for cfg.selection.method over `pool`."""
-    from macs.baselines.cache import default_cache_dir
-    from macs.online import OnlineSelection
+    from macs.select.online import OnlineSelection
+    from macs.select.selectors.cache import default_cache_dir
 
     def make(stage_budgets: list[int]):
         return OnlineSelection.from_config(
@@ -53,8 +53,8 @@ def train_from_config(cfg, stop_at_step: int | None = None, pool=None):
     import contextlib
     import os
 
-    from macs.corpus.store import store_path
-    from macs.lock import run_lock, store_lock
+    from macs.core.lock import run_lock, store_lock
+    from macs.data.corpus.store import store_path
 
     main = int(os.environ.get("RANK", "0")) == 0
     lock = run_lock(cfg.run.run_dir, "macs train") if main else contextlib.nullcontext()
@@ -68,7 +68,7 @@ def train_from_config(cfg, stop_at_step: int | None = None, pool=None):
 
 def _train_locked(cfg, pool, stop_at_step: int | None):
     """Open the pool (unless given), then train (run and store locks held by the caller)."""
-    from macs.pool import open_pool
+    from macs.data.pool import open_pool
     from macs.train.loop import train
 
     pool = pool if pool is not None else open_pool(cfg)
@@ -79,7 +79,7 @@ def _train_locked(cfg, pool, stop_at_step: int | None):
 def save_config_first(cfg) -> None:
     """A fresh run (no checkpoint yet) writes its resolved config.yaml before anything else,
     atomically, so a run killed at any point after the lock can be resumed with --resume."""
-    from macs.config import save_config
+    from macs.app.config import save_config
     from macs.train.checkpoint import latest_checkpoint
 
     run_dir = Path(cfg.run.run_dir)
@@ -89,7 +89,7 @@ def save_config_first(cfg) -> None:
 
 def resume_config(run_dir: Path):
     """The resolved config saved in a run directory."""
-    from macs.config import load_config
+    from macs.app.config import load_config
 
     path = Path(run_dir) / "config.yaml"
     if not path.exists():

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from macs.errors import MacsError
+from macs.core.errors import MacsError
 
 MAX_READERS = 1024  # ranks x DataLoader workers whose start positions one stage can hold
 _SEQ, _VERSION, _STAGE, _N_DOCS, _N_STARTS = range(5)

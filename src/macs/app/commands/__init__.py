@@ -1,0 +1,1 @@
+"""The CLI subcommands; each module defines `register(app)` (see `macs.app.cli`)."""

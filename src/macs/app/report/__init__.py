@@ -1,0 +1,1 @@
+"""macs.app.report"""
