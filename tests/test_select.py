@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from macs.app.cli import main
+from macs.data.manifest import read_manifest
 from macs.select.actors import Actor
-from macs.select.console.manifest import read_manifest
 
 
 class LengthActor(Actor):

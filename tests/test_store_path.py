@@ -9,7 +9,7 @@ import pytest
 
 from macs.app.cli import main
 from macs.core.io import read_json
-from macs.select.console.manifest import read_manifest
+from macs.data.manifest import read_manifest
 
 
 @pytest.mark.slow

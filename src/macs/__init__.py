@@ -12,7 +12,7 @@ The public API (imported lazily, so `import macs` stays light):
 __version__ = "0.2.0"
 
 _LAZY = {
-    "OnlineSelection": ("macs.select.online", "OnlineSelection"),
+    "OnlineSelection": ("macs.app.online", "OnlineSelection"),
     "Stage": ("macs.select.online", "Stage"),
     "StageDataset": ("macs.train.dataset", "StageDataset"),
     "SelectionCallback": ("macs.app.integrations.hf_trainer", "SelectionCallback"),

@@ -10,7 +10,7 @@ from macs.core.io import read_json
 
 @pytest.mark.slow
 def test_every_stage_boundary_is_evaluated_on_the_same_examples(tmp_path, mini_data):
-    from macs.train.run import train_from_config
+    from macs.app.training import train_from_config
 
     _, sets = mini_data
     extra = [f"run.runs_dir={tmp_path}", "run.name=b", "selection.method=random"]

@@ -46,7 +46,7 @@ def test_ddp_two_cpu_ranks_match_single_process(tmp_path, pool):
     # one selection log (rank 0 selects and broadcasts), same selections as the single process
     sel_d, sel_s = read_jsonl(ddp / "selection.jsonl"), read_jsonl(single / "selection.jsonl")
     assert len(sel_d) == len(sel_s) == 3
-    from macs.select.console.manifest import read_manifest
+    from macs.data.manifest import read_manifest
 
     for k in range(3):
         ids_d = read_manifest(ddp / "stages" / f"stage-{k}.parquet")[0].column("id").to_pylist()

@@ -11,7 +11,7 @@ def test_evaluation_examples_do_not_depend_on_the_run_seed(monkeypatch):
     import macs.eval.heldout
     import macs.eval.suite
     import macs.train.model
-    from macs.train.run import evaluator_for
+    from macs.app.training import evaluator_for
 
     calls = []
     monkeypatch.setattr(macs.train.model, "hf_tokenizer", lambda path: "tok")
@@ -28,18 +28,18 @@ def test_evaluation_examples_do_not_depend_on_the_run_seed(monkeypatch):
 def test_training_evaluates_like_macs_eval(monkeypatch):
     """The trainer's evaluator is the eval suite's evaluate_config (it once re-implemented it and
     scored held-out bpb at twice the suite's batch size), plus the n-gram gate."""
+    import macs.eval.gate
     import macs.eval.heldout
     import macs.eval.suite
-    import macs.train.gate
     import macs.train.model
+    from macs.app.training import evaluator_for
     from macs.eval.suite import evaluate_config
-    from macs.train.run import evaluator_for
 
     calls = []
     monkeypatch.setattr(macs.train.model, "hf_tokenizer", lambda path: "tok")
     monkeypatch.setattr(macs.eval.suite, "evaluate", lambda *a, **kw: calls.append(kw) or {})
     monkeypatch.setattr(macs.eval.heldout, "heldout_bpb", lambda *a, **kw: calls.append(kw) or {})
-    monkeypatch.setattr(macs.train.gate, "run_gate", lambda pool, run_dir, e, held: {"g": 1})
+    monkeypatch.setattr(macs.eval.gate, "run_gate", lambda pool, run_dir, e, held: {"g": 1})
     store = object()
     pool = SimpleNamespace(tokenizer_path="t", store=store, tokens=object())
     cfg = Config.model_validate({"eval": {"seed": 7, "limit": 20, "batch_size": 8}})

@@ -65,7 +65,7 @@ def run(cfg, pool, stop_at_step=None):
 
 
 def _manifest(d: Path, k: int):
-    from macs.select.console.manifest import read_manifest
+    from macs.data.manifest import read_manifest
 
     return read_manifest(d / "stages" / f"stage-{k}.parquet")[0]
 

@@ -90,6 +90,10 @@ class Config(BaseModel):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     compare: CompareConfig = Field(default_factory=CompareConfig)
 
+    def save(self, path: str | Path) -> None:
+        """Write the resolved config atomically (the trainer calls this without importing here)."""
+        save_config(self, path)
+
 
 def parse_overrides(sets: list[str] | None) -> dict[str, Any]:
     """Turn ['a.b=1', 'c=x'] into a nested dict {'a': {'b': 1}, 'c': 'x'} (values parsed as YAML)."""

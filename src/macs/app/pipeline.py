@@ -278,7 +278,7 @@ def _compare_locked(cfg, methods, seeds, baseline, jobs, root: Path, t_start: fl
 
 def _train_all(subs: list, jobs: int, pool) -> list[Path]:
     """Train (or reuse) every run of `subs`, in this process or `jobs` workers; run dirs in order."""
-    from macs.train.run import train_from_config
+    from macs.app.training import train_from_config
 
     if jobs > 1:
         return _train_parallel(subs, jobs)
@@ -294,7 +294,7 @@ def _train_all(subs: list, jobs: int, pool) -> list[Path]:
 def _train_one(cfg_data: dict) -> str:
     """Worker process of a parallel comparison: one run from its resolved config (one torch thread)."""
     from macs.app.config import Config
-    from macs.train.run import train_from_config
+    from macs.app.training import train_from_config
 
     cfg = Config.model_validate(cfg_data)
     return str(train_from_config(cfg).run_dir)

@@ -74,8 +74,8 @@ def run_select(
 
 def _run_select(cfg, out, tokens, jsonl, token_shards, log, export) -> dict:
     from macs.core.io import write_json
+    from macs.data.manifest import stage_table, summarize, write_manifest
     from macs.data.pool import open_pool
-    from macs.select.console.manifest import stage_table, summarize, write_manifest
     from macs.select.console.state import save_state
     from macs.select.online import OnlineSelection
 
@@ -133,7 +133,8 @@ def write_extras(
     pool, stage, extra: dict, jsonl: Path | None, token_shards: Path | None, log
 ) -> None:
     """The selected documents as JSONL and/or as token shards, when asked for."""
-    from macs.select.console.export import write_selected_jsonl, write_selected_tokens
+    from macs.app.export.jsonl import write_selected_jsonl
+    from macs.app.export.shards import write_selected_tokens
 
     if jsonl is not None:
         write_selected_jsonl(

@@ -1,6 +1,6 @@
 """What a training run writes into its run directory besides checkpoints, and the resume checks.
 
-`stages/stage-K.parquet` (the stage manifest, macs.select.console.manifest), `rewards/stage-K.parquet`
+`stages/stage-K.parquet` (the stage manifest, macs.data.manifest), `rewards/stage-K.parquet`
 (doc, id, reward: every document scored at the refresh that chose stage K), `selection.jsonl`
 (one record per stage), `metrics.jsonl`, `pool.json`, `summary.json`, `DONE`.
 """
@@ -38,7 +38,7 @@ def write_stage(
     """Write stage K's manifest, its rewards (if any were scored) and its selection.jsonl record."""
     import pyarrow as pa
 
-    from macs.select.console.manifest import stage_table, write_manifest
+    from macs.data.manifest import stage_table, write_manifest
 
     write_manifest(
         manifest_path(run_dir, stage.stage),

@@ -158,43 +158,11 @@ class OnlineSelection:
             raise MacsError("influence.source=train needs the configured reward estimator")
         return InRunScorer(model, est)
 
-    @classmethod
-    def from_objects(
-        cls,
-        pool,
-        actors: list | None = None,
-        estimator=None,
-        method: str = "multi_actor",
-        stage_budgets: list[int] | None = None,
-        seed: int = 0,
-        selection: dict | None = None,
-        log: Callable[[str], None] | None = None,
-    ) -> OnlineSelection:
-        """Build from objects: a macs.data.pool.Pool, macs.select.actors.Actor objects (default: from the pool's
-        labels), a reward estimator (macs.select.rewards.make_estimator(...); default: cfg.influence on
-        the pool's tokenizer) and `selection` settings as a dict (SelectionConfig fields)."""
-        from macs.app.config import Config
-        from macs.select.selectors.registry import build_selector
-
-        cfg = Config.model_validate(
-            {"run": {"seed": seed}, "selection": {**(selection or {}), "method": method}}
-        )
-        say = log or (lambda m: print(m, file=sys.stderr, flush=True))
-        ctx = SelectorContext(
-            pool=pool,
-            cfg=cfg,
-            seed=seed,
-            stage_budgets=list(stage_budgets or []),
-            log=say,
-            actor_objects=actors,
-        )
-        selector = build_selector(method, ctx)
-        reward_fn = None
-        if estimator is not None:
-            reward_fn = pool_rewards(pool, estimator)
-        elif selector.online:
-            reward_fn = _lazy(lambda: reward_function(cfg, pool))
-        return cls(selector, stage_budgets, reward_fn, log=say)
+    @property
+    def online(self) -> bool:
+        """Whether refreshes score rewards on the current model (the trainer then splits that work
+        over DDP ranks)."""
+        return bool(self.selector.online)
 
     def set_budgets(self, stage_budgets: list[int]) -> None:
         """The token budget of every stage (a trainer integration sets them from its own arguments)."""
@@ -281,6 +249,14 @@ class OnlineSelection:
     def counts(self) -> np.ndarray:
         """Stages that chose each document so far."""
         return self.selector.counts
+
+    def group_columns(self) -> dict:
+        """Extra group columns of the stage manifest (each actor's group of every document)."""
+        return self.selector.group_columns()
+
+    def labels_used(self) -> list[str]:
+        """The label sidecars this selection reads (their labelling cost is charged to the run)."""
+        return self.selector.labels_used()
 
     def state_dict(self) -> dict[str, Any]:
         """The selector's state and the stage counter."""

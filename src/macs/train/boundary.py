@@ -1,7 +1,7 @@
 """The data-efficiency curve: a fixed cheap evaluation at every stage boundary of a run.
 
 With eval.boundary_limit set (documents per reference task), rank 0 scores the reference tasks
-on that many examples (from eval.seed: the same for every run, seed and method) at the end of
+(the evaluator's `boundary(model)`, macs.train.protocols.Evaluator) on that many examples (from eval.seed: the same for every run, seed and method) at the end of
 every stage, before the next stage is selected (so neither the online overhead nor the training
 time counts it), and writes `boundary/stage-<k>.json` in the run dir: {stage (stages trained),
 step, tokens, seconds, tasks, groups}. A file already there is kept (a resumed run reaches the
@@ -24,15 +24,12 @@ def boundary_path(run_dir: Path, stages_done: int) -> Path:
 def boundary_eval(tr, stages_done: int, step: int, tokens: int) -> None:
     """Rank 0 at a stage boundary: the fixed reference subset on the current model (see the module doc)."""
     e = tr.cfg.eval
-    if e.boundary_limit is None or tr.evaluator is None or not tr.dist.main:
+    if e.boundary_limit is None or not hasattr(tr.evaluator, "boundary") or not tr.dist.main:
         return
     path = boundary_path(tr.run_dir, stages_done)
     if path.exists():
         return
     import torch
-
-    from macs.eval.suite import evaluate
-    from macs.train.model import hf_tokenizer
 
     t0 = time.perf_counter()
     was_training = tr.model.training
@@ -40,17 +37,7 @@ def boundary_eval(tr, stages_done: int, step: int, tokens: int) -> None:
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
     try:
         with torch.random.fork_rng(devices=devices):
-            res = evaluate(
-                tr.model,
-                hf_tokenizer(tr.pool.tokenizer_path),
-                tasks=["reference"],
-                limit=e.boundary_limit,
-                seed=e.seed,
-                batch_size=e.batch_size,
-                max_length=e.max_length,
-                split_seed=e.split_seed,
-                progress=False,
-            )
+            res = tr.evaluator.boundary(tr.model)
     finally:
         tr.model.train(was_training)
     write_json(

@@ -17,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from macs.select.rewards.inrun import scored_step
+
+def scored_step(step: int, every: int, fraction: float, seed: int) -> bool:
+    """Whether training step `step` is scored: every `every`-th step, a seeded `fraction` of those."""
+    if step % every:
+        return False
+    if fraction >= 1.0:
+        return True
+    return bool(np.random.default_rng([int(seed), 0x1A7E, int(step)]).random() < fraction)
 
 
 class InRunHook:

@@ -67,7 +67,8 @@ def train(
 ) -> TrainResult:
     """Run (or resume) the staged training of `cfg` in cfg.run.run_dir; returns totals (loss in nats/token).
 
-    `make_selection(stage_budgets)` builds the OnlineSelection (called on rank 0 only).
+    `make_selection(stage_budgets)` builds the selection (macs.train.protocols.Selection) on every
+    rank; `evaluator` is a macs.train.protocols.Evaluator (or None: no evaluation).
     """
     run_dir = Path(cfg.run.run_dir)
     done = finished_result(cfg, run_dir)
@@ -166,7 +167,6 @@ def param_groups(model, weight_decay: float) -> list[dict]:
 
 def start_or_resume(tr: Trainer, p: dict) -> TrainState:
     """A fresh state (run directory prepared) or the state of the latest checkpoint (outputs truncated to it)."""
-    from macs.app.config import save_config
     from macs.train.model import n_params
 
     run_dir, dist = tr.run_dir, tr.dist
@@ -176,7 +176,7 @@ def start_or_resume(tr: Trainer, p: dict) -> TrainState:
     if latest is None:
         if dist.main:
             run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(tr.cfg, run_dir / "config.yaml")
+            tr.cfg.save(run_dir / "config.yaml")
             write_run_meta(run_dir, tr.cfg)
             for f in ("metrics.jsonl", "selection.jsonl"):
                 (run_dir / f).unlink(missing_ok=True)
@@ -241,7 +241,7 @@ def open_stage(tr: Trainer, st: TrainState) -> PackedStage:
     """The current stage's packed data: select it (rank 0, then broadcast) or reload its manifest."""
     t, seed = tr.cfg.train, tr.cfg.run.seed
     if st.stage_ready:
-        from macs.select.console.manifest import manifest_docs
+        from macs.data.manifest import manifest_docs
 
         data = PackedStage(
             tr.pool.tokens,
@@ -261,7 +261,7 @@ def open_stage(tr: Trainer, st: TrainState) -> PackedStage:
         tr.inrun.reduce()
     if st.stage > 0:  # the data-efficiency curve (eval.boundary_limit), before the refresh
         boundary_eval(tr, st.stage, st.step, st.tokens)
-    split = tr.dist.world > 1 and st.stage > 0 and _online_method(tr.cfg)
+    split = tr.dist.world > 1 and st.stage > 0 and tr.selection.online
     if not split:
         idx = broadcast(select_stage(tr, st) if tr.dist.main else None, tr.dist)
     else:  # every rank scores a share of the refresh's reward samples (macs.train.split_rewards)
@@ -281,12 +281,6 @@ def _begin_inrun(tr: Trainer, st: TrainState, step: int) -> None:
         h = tr.inrun.local_seconds
         tr.inrun.begin(step)
         st.inrun_seconds += tr.inrun.local_seconds - h
-
-
-def _online_method(cfg) -> bool:
-    from macs.select.selectors.registry import parse_method, selector_class
-
-    return bool(selector_class(parse_method(cfg.selection.method)[0]).online)
 
 
 def _splitter(tr: Trainer, st: TrainState):
@@ -322,7 +316,7 @@ def select_stage(tr: Trainer, st: TrainState, rewards_via=None):
     stage.log["overhead_so_far"] = st.overhead
     stage.log["costs_so_far"] = st.cost_summary()  # per refresh: the difference of two records
     meta = {"method": tr.cfg.selection.method, "seed": tr.cfg.run.seed, "step": st.step}
-    write_stage(tr.run_dir, tr.pool, stage, sel.counts, meta, sel.selector.group_columns())
+    write_stage(tr.run_dir, tr.pool, stage, sel.counts, meta, sel.group_columns())
     theta = stage.log.get("theta") or {}
     tr.dist.say(
         f"[train] stage {st.stage}: selected {stage.idx.size} docs, {stage.n_tokens} tokens "
@@ -465,7 +459,7 @@ def finish(tr: Trainer, st: TrainState) -> None:
         "method": tr.cfg.selection.method,
         "world": tr.dist.world,
         "device": tr.device,
-        "labels_seconds": label_costs(tr.pool, tr.selection.selector.labels_used()),
+        "labels_seconds": label_costs(tr.pool, tr.selection.labels_used()),
     }
     write_json(run_dir / "summary.json", summary)
     write_text(run_dir / "DONE", "finished\n")

@@ -101,11 +101,3 @@ def test_missing_library_names_the_extra(
     ):
         write_export(fmt, tmp_path / "x", mini_store, np.arange(3), tokens=mini_tokens)
     assert list(tmp_path.iterdir()) == []
-
-
-def test_console_export_still_imports():
-    from macs.app.export import jsonl, shards
-    from macs.select.console.export import write_selected_jsonl, write_selected_tokens
-
-    assert write_selected_jsonl is jsonl.write_selected_jsonl
-    assert write_selected_tokens is shards.write_selected_tokens

@@ -28,7 +28,7 @@ def _cmd(sets: list[str], out: Path, *extra: str) -> list[str]:
 
 @pytest.mark.slow
 def test_hf_trainer_example_resumes_to_the_same_selections(tmp_path, mini_data):
-    from macs.select.console.manifest import read_manifest
+    from macs.data.manifest import read_manifest
 
     _, sets = mini_data
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
@@ -156,7 +156,7 @@ def test_readme_own_data_commands_run(tmp_path, mini_corpus_path):
     progress line for the BPE training, each labeller's fit and each refresh."""
     import time
 
-    from macs.select.console.manifest import read_manifest
+    from macs.data.manifest import read_manifest
 
     (tmp_path / "my.jsonl").symlink_to(mini_corpus_path)
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}

@@ -13,7 +13,7 @@ from macs.app.report.build import build_report, compare_table
 from macs.app.report.load import eval_metrics, load_run, stage_mix
 from macs.core.errors import MacsError
 from macs.core.io import append_jsonl, write_json
-from macs.select.console.manifest import write_manifest
+from macs.data.manifest import write_manifest
 
 
 def write_run(

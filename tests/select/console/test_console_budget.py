@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from macs.data.manifest import read_manifest, stage_table, summarize, write_manifest
 from macs.data.pool import LabelSet, Pool
 from macs.select.actors import Actor
 from macs.select.console import Console, doc_hash
 from macs.select.console.budget import budget_select, merge_sorted, round_rel
-from macs.select.console.manifest import read_manifest, stage_table, summarize, write_manifest
 
 
 def test_large_tie_level_uses_the_predicted_window_and_matches_brute_force():

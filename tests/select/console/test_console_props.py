@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 import macs.select.console.budget as budget_mod
 import macs.select.console.console as console_mod
+from macs.data.manifest import stage_table
 from macs.data.pool import LabelSet, Pool
 from macs.select.actors import Actor
 from macs.select.console import Console, doc_hash
 from macs.select.console.budget import round_rel
-from macs.select.console.manifest import stage_table
 from macs.select.console.sampling import least_selected_first
 
 # MACS_HYPOTHESIS_EXAMPLES=500 for a longer search (the default keeps the suite fast)

@@ -6,7 +6,8 @@ import torch
 from influence_fixtures import code_docs, make_reference, one_thread, tiny_llama  # noqa: F401
 
 from macs.select.rewards import InfluenceConfig, make_estimator
-from macs.select.rewards.inrun import InRunAccumulator, InRunScorer, scored_step
+from macs.select.rewards.inrun import InRunAccumulator, InRunScorer
+from macs.train.inrun import scored_step
 
 
 def _setup(tie=True, dtype=torch.float64):

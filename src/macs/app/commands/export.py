@@ -107,7 +107,7 @@ def resolve_source(
 
 def _recorded_store(manifest: Path) -> Path | None:
     """The store folder a manifest records (macs select and training write it), if it exists."""
-    from macs.select.console.manifest import read_manifest
+    from macs.data.manifest import read_manifest
 
     recorded = read_manifest(manifest, columns=["id"])[1].get("store")
     return Path(recorded) if recorded and Path(recorded).is_dir() else None

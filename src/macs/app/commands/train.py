@@ -21,8 +21,8 @@ def train_cmd(
     ] = None,
 ) -> None:
     """Staged pretraining with online multi-actor selection (run under torchrun for DDP)."""
+    from macs.app.training import resume_config, train_from_config
     from macs.core.errors import MacsError
-    from macs.train.run import resume_config, train_from_config
 
     if resume is not None:
         if config is not None or sets:

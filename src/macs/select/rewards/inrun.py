@@ -102,15 +102,6 @@ class InRunAccumulator:
         self.rows, self.steps, self.seconds = int(tot[2 * n]), int(tot[2 * n + 1]), float(tot[-1])
 
 
-def scored_step(step: int, every: int, fraction: float, seed: int) -> bool:
-    """Whether training step `step` is scored: every `every`-th step, a seeded `fraction` of those."""
-    if step % every:
-        return False
-    if fraction >= 1.0:
-        return True
-    return bool(np.random.default_rng([int(seed), 0x1A7E, int(step)]).random() < fraction)
-
-
 class InRunScorer:
     """Per-sequence alignment rewards of training batches from the hooks on the training backward pass."""
 

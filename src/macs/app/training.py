@@ -9,26 +9,50 @@ from pathlib import Path
 from macs.core.errors import MacsError
 
 
-def evaluator_for(cfg, pool):
-    """fn(model, run_dir) -> eval dict: `macs.eval.suite.evaluate_config` (the same suite and
-    held-out bpb as `macs eval`) plus the n-gram gate of the run's training tokens.
+class RunEvaluator:
+    """The trainer's evaluator (macs.train.protocols.Evaluator) of one run.
 
+    `evaluator(model, run_dir)`: `macs.eval.suite.evaluate_config` (the same suite and held-out
+    bpb as `macs eval`) plus the n-gram gate of the run's training tokens. `evaluator.boundary(
+    model)`: the reference tasks on eval.boundary_limit examples (the data-efficiency curve).
     The examples come from eval.seed, not run.seed: every run of a comparison is scored on the
     same ones."""
 
-    def run_eval(model, run_dir: Path) -> dict:
+    def __init__(self, cfg, pool):
+        self.cfg, self.pool = cfg, pool
+
+    def __call__(self, model, run_dir: Path) -> dict:
+        from macs.eval.gate import run_gate  # the count n-gram gate of this run's tokens
         from macs.eval.suite import evaluate_config
         from macs.train.model import hf_tokenizer
 
-        e = cfg.eval
+        e, pool = self.cfg.eval, self.pool
         out = evaluate_config(model, hf_tokenizer(pool.tokenizer_path), e, e.seed, pool.store)
         if "heldout" in out and pool.tokens is not None:
-            from macs.train.gate import run_gate  # the count n-gram gate of this run's tokens
-
             out["gate"] = run_gate(pool, run_dir, e, out["heldout"])
         return out
 
-    return run_eval
+    def boundary(self, model) -> dict:
+        from macs.eval.suite import evaluate
+        from macs.train.model import hf_tokenizer
+
+        e = self.cfg.eval
+        return evaluate(
+            model,
+            hf_tokenizer(self.pool.tokenizer_path),
+            tasks=["reference"],
+            limit=e.boundary_limit,
+            seed=e.seed,
+            batch_size=e.batch_size,
+            max_length=e.max_length,
+            split_seed=e.split_seed,
+            progress=False,
+        )
+
+
+def evaluator_for(cfg, pool) -> RunEvaluator:
+    """The evaluator of a run of `cfg` over `pool` (see RunEvaluator)."""
+    return RunEvaluator(cfg, pool)
 
 
 def selection_factory(cfg, pool, cache_dir: Path | None = None):

@@ -10,10 +10,10 @@ import numpy as np
 
 def run_gate(pool, run_dir: Path, eval_cfg, heldout: dict) -> dict:
     """The gate of the run in `run_dir` (every stage manifest's docs) on eval_cfg's held-out sample."""
+    from macs.data.manifest import manifest_docs
     from macs.data.rundir import manifest_path
     from macs.eval.heldout import _sample_heldout
     from macs.eval.ngram import ngram_gate
-    from macs.select.console.manifest import manifest_docs
 
     stages, k = [], 0
     while manifest_path(run_dir, k).exists():
