@@ -31,7 +31,7 @@ def main(run_dir: Path, docs: int | None, window: int | None, final_only: bool =
     from macs.data.rundir import manifest_path
     from macs.eval.heldout import _sample_heldout, heldout_bpb
     from macs.eval.ngram import ngram_gate
-    from macs.select.console.manifest import manifest_docs
+    from macs.data.manifest import manifest_docs
     from macs.train.checkpoint import load_checkpoint
     from macs.train.loop import param_groups
     from macs.train.model import build_model, hf_tokenizer
