@@ -30,9 +30,43 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def package_of(module: str) -> str:
+# layer of each top package under macs; `macs` itself (__init__, __main__) sits on top
+LAYERS = {"core": 0, "data": 1, "train": 2, "eval": 3, "select": 3, "app": 4, "macs": 5}
+
+
+def layer_of(module: str) -> str:
+    """`macs.data.corpus.store` -> `data`; `macs` and `macs.__main__` -> `macs`."""
     parts = module.split(".")
-    return parts[1] if len(parts) > 1 else "macs"
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else "macs"
+
+
+def package_of(module: str) -> str:
+    """The graph's node of a module (see the module doc)."""
+    parts = module.split(".")
+    if len(parts) >= 3 and (ROOT.joinpath(*parts[1:3])).is_dir():
+        return ".".join(parts[1:3])
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else "macs"
+
+
+def upward_imports() -> list[str]:
+    """`file:line: a -> b (why)` for every import that breaks the layer contract."""
+    out = []
+    for path in sorted(ROOT.rglob("*.py")):
+        me = module_name(path)
+        a = layer_of(me)
+        if me not in ("macs", "macs.__main__") and a == "macs":
+            out.append(f"{path.relative_to(ROOT.parent)}:1: {me} is in no layer (LAYERS)")
+            continue
+        if a == "macs":
+            continue
+        for target, lineno, _ in imports_of(path):
+            b = layer_of(target)
+            if target == "macs" or a == b:
+                continue
+            if b not in LAYERS or LAYERS[b] >= LAYERS[a]:
+                why = "same layer" if LAYERS.get(b) == LAYERS[a] else "upward"
+                out.append(f"{path.relative_to(ROOT.parent)}:{lineno}: {me} -> {target} ({why})")
+    return out
 
 
 def imports_of(path: Path) -> list[tuple[str, int, bool]]:
@@ -124,16 +158,32 @@ def strongly_connected(nodes: set[str], edges) -> list[list[str]]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--edges", action="store_true", help="list the source lines of every edge")
+    ap.add_argument("--check", action="store_true", help="exit 1 on a broken contract")
     args = ap.parse_args(argv)
     edges, lines, n_imports, n_local = graph()
     nodes = set(lines)
+    if args.check:
+        bad = upward_imports()
+        comps = strongly_connected(nodes, edges)
+        for b in bad:
+            print(b)
+        for comp in comps:
+            print(f"cycle: {' '.join(comp)}")
+        print(f"import contract: {len(bad)} upward imports, {len(comps)} package cycles")
+        return 1 if bad or comps else 0
+    print(
+        "layers (low to high): "
+        + " < ".join(
+            "/".join(k for k, v in LAYERS.items() if v == n) for n in sorted(set(LAYERS.values()))
+        )
+    )
     print(
         f"{len(nodes)} packages, {sum(lines.values())} lines, {n_imports} internal imports "
         f"({n_local} inside functions)"
     )
     print("\nlines per package:")
     for pkg, n in sorted(lines.items(), key=lambda kv: -kv[1]):
-        print(f"  {pkg:<14} {n:>6}")
+        print(f"  {pkg:<18} {n:>6}")
     print("\npackage edges (count of import statements):")
     for (a, b), where in sorted(edges.items()):
         print(f"  {a} -> {b} ({len(where)})")
