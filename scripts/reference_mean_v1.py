@@ -1,6 +1,6 @@
 """Print the three-task reference mean that a comparison table.json written before 2026-12-06 allows.
 
-    python scripts/reference_mean_v1.py docs/results/compare-cpu/table.json   # the 3-seed run of 2026-11-30
+    python scripts/reference_mean_v1.py docs/results/compare-cpu-v1/table.json   # the 3-seed run of 2026-11-30
 
 Those tables headline "reference mean 0shot bpb", which was LAMBADA alone (the suite scores SQuAD
 and Jeopardy at 5 shots only). The mean over the three tasks at their scored renderings
@@ -36,4 +36,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "docs/results/compare-cpu/table.json")
+    main(sys.argv[1] if len(sys.argv) > 1 else "docs/results/compare-cpu-v1/table.json")
