@@ -26,12 +26,14 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from macs.core.errors import MacsError
+from macs.core.executor import Executor
 from macs.core.formats import stamp
 from macs.core.io import read_json, remove_temps, write_json, writing
 from macs.core.progress import Bar
@@ -78,25 +80,18 @@ def _key(labeller: Labeller, store, rows_per_part: int) -> str:
 
 # --- local executor (processes) -------------------------------------------------------------
 
-_WORKER: dict[str, Any] = {}
+
+def _setup_labellers(actors: dict[str, tuple[Labeller, Path]]) -> None:
+    """Once per worker process: lazy model loading."""
+    for lab, _ in actors.values():
+        lab.setup()
 
 
-def _init_worker(actors: dict[str, tuple[Labeller, Path]], threads: int) -> None:
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    _WORKER["actors"] = actors  # {actor: (labeller, work dir)}, sent by the driver (in memory)
-    try:
-        for lab, _ in _WORKER["actors"].values():
-            lab.setup()  # lazy model loading, once per worker
-    except Exception as e:  # re-raised by the first task, so the driver gets the real error
-        _WORKER["error"] = e
-
-
-def _worker_unit(unit: Unit, actor_names: list[str], batch_size: int) -> tuple[str, int]:
-    if "error" in _WORKER:
-        raise _WORKER["error"]
-    actors = {a: _WORKER["actors"][a] for a in actor_names}
-    return unit.name, label_unit(unit, actors, batch_size)
+def _label(
+    actors: dict[str, tuple[Labeller, Path]], item: tuple[Unit, list[str]], batch_size: int
+) -> int:
+    unit, names = item
+    return label_unit(unit, {a: actors[a] for a in names}, batch_size)
 
 
 def run_local(
@@ -106,35 +101,18 @@ def run_local(
     batch_size: int,
     progress: bool,
 ) -> None:
-    """Label the units in this process (workers <= 1) or a pool of spawned processes."""
+    """Label the units in this process (workers <= 1) or on spawned processes, each of which
+    receives the labellers once (in memory) and sets them up once."""
     total = sum(u.rows for u, _ in todo)
-    with Bar(total, "labelling", progress, unit="docs") as bar:
-        if workers <= 1 or len(todo) <= 1:
-            for unit, names in todo:
-                label_unit(unit, {a: (jobs[a].labeller, jobs[a].work) for a in names}, batch_size)
-                bar.advance(unit.rows)
-            return
-        import multiprocessing as mp
-        from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-
-        payload = {a: (j.labeller, j.work) for a, j in jobs.items()}
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(
-            workers,
-            mp_context=mp.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(payload, threads),
-        ) as pool:
-            futs = {pool.submit(_worker_unit, u, names, batch_size): u for u, names in todo}
-            pending = set(futs)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for f in done:
-                    if f.exception() is not None:
-                        for p in pending:
-                            p.cancel()
-                        raise f.exception()
-                    bar.advance(futs[f].rows)
+    # {actor: (labeller, work dir)}, sent by the driver (in memory)
+    payload = {a: (j.labeller, j.work) for a, j in jobs.items()}
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    with (
+        Bar(total, "labelling", progress, unit="docs") as bar,
+        Executor(workers, payload, setup=_setup_labellers, threads=threads) as ex,
+    ):
+        for (unit, _), _rows in ex.map(partial(_label, batch_size=batch_size), todo):
+            bar.advance(unit.rows)
 
 
 # --- the job ----------------------------------------------------------------------------------

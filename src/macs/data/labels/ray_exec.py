@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from macs.core.errors import MacsError
+from macs.core.executor import RaySpec, init_ray
 from macs.core.progress import Bar
 from macs.data.labels.units import ActorJob, LabelBatchError, Unit, score_rows, write_unit
 
@@ -61,33 +62,20 @@ def ray_address(configured: str | None) -> str | None:
 
 
 def _ray_init(address: str | None, workers: int) -> Any:
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-    from macs.core.errors import require
-
-    ray = require("ray", "ray[data]", "ray", why="--executor ray")
+    """Ray (macs.core.executor.init_ray) with Ray Data set for the labelling job: order kept,
+    no progress bars, errors-only logging. A local Ray gets one CPU beyond the labelling
+    actors, so read tasks are never starved."""
     import logging
 
-    if not ray.is_initialized():
-        kw: dict[str, Any] = {
-            "include_dashboard": False,
-            "log_to_driver": False,
-            "logging_level": logging.ERROR,
-            "configure_logging": True,
-        }
-        if address:
-            try:
-                ray.init(address=address, **kw)
-            except (ConnectionError, ValueError, RuntimeError) as e:
-                raise MacsError(
-                    f"cannot connect to the Ray cluster at {address!r} (labels.ray_address or "
-                    f"RAY_ADDRESS): {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}; "
-                    "check `ray status --address ...` on the head node"
-                ) from e
-        else:
-            # one CPU beyond the labelling actors, so read tasks are never starved
-            ray.init(num_cpus=workers + 1, **kw)
+    ray, _ = init_ray(
+        RaySpec(
+            address,
+            workers + 1,
+            why="--executor ray",
+            address_from="labels.ray_address or RAY_ADDRESS",
+            log_to_driver=False,
+        )
+    )
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = False

@@ -13,7 +13,6 @@ They run in this process (workers=1), in spawned processes, or as Ray tasks.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,10 +22,14 @@ from typing import Any
 import numpy as np
 
 from macs.core.errors import MacsError
+from macs.core.executor import Executor, RaySpec
 from macs.core.io import read_json, write_json
 
 _MIX, _INIT, _DATA = 0x4E6, 0x4E7, 0x4E8  # seed salts: mixture draw, model init, data order
-_WORKER: dict[str, Any] = {}  # per spawned worker process: the job, received once
+_NO_RAY = (
+    "baselines.regmix.executor ray: Ray is not installed; run `bash scripts/setup.sh ray` "
+    "or use executor: local"
+)
 
 
 def dirichlet_mixtures(
@@ -283,15 +286,16 @@ def run_sweep(
                 if on_result is not None:
                     on_result(i, rec)
 
+            # Ray: tasks of one CPU each, the job put in the object store once; local: here
+            # when workers <= 1, else spawned processes that each receive the job once
+            ray = None
             if executor == "ray":
-                _run_ray(job, todo, workers, ray_address, record)
+                ray = RaySpec(ray_address, max(1, workers), missing=_NO_RAY)
             elif executor != "local":
                 raise MacsError(f"baselines.regmix.executor {executor!r}: use local or ray")
-            elif workers <= 1 or len(todo) == 1:
-                for i in todo:
-                    record(i, run_one(job, i))
-            else:
-                _run_processes(job, todo, workers, record)
+            with Executor(workers, job, ray=ray) as ex:
+                for i, rec in ex.map(run_one, todo):
+                    record(i, rec)
     secs = time.perf_counter() - t0
     new = [runs[i] for i in todo]
     failed = [r for r in new if not r["ok"]]
@@ -303,71 +307,3 @@ def run_sweep(
     for r in failed[:3]:
         log(f"[regmix] proxy {r['index']} failed: {r['error']}")
     return [runs[i] for i in range(n)]
-
-
-def _init_worker(job: SweepJob) -> None:
-    _WORKER["job"] = job  # sent by the driver (multiprocessing serialises it in memory)
-
-
-def _worker_run(i: int) -> dict[str, Any]:
-    return run_one(_WORKER["job"], i)
-
-
-def _run_processes(job: SweepJob, todo: list[int], workers: int, record) -> None:
-    """Proxy runs over spawned processes (each receives the job once); records as they finish."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    with ProcessPoolExecutor(
-        min(workers, len(todo)),
-        mp_context=mp.get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(job,),
-    ) as pool:
-        futs = {pool.submit(_worker_run, i): i for i in todo}
-        try:
-            for f in as_completed(futs):
-                record(futs[f], f.result())
-        except BaseException:
-            for f in futs:
-                f.cancel()
-            raise
-
-
-def _ray_run(job: SweepJob, i: int) -> dict[str, Any]:
-    return run_one(job, i)
-
-
-def _run_ray(job: SweepJob, todo: list[int], workers: int, address: str | None, record) -> None:
-    """Proxy runs as Ray tasks (one CPU each; the job goes to the object store once)."""
-    import logging
-
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-    try:
-        import ray
-    except ImportError as e:
-        raise MacsError(
-            "baselines.regmix.executor ray: Ray is not installed; run `bash scripts/setup.sh ray` "
-            "or use executor: local"
-        ) from e
-    started = not ray.is_initialized()
-    if started:
-        kw: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.ERROR}
-        if address:
-            ray.init(address=address, **kw)
-        else:
-            ray.init(num_cpus=max(1, workers), **kw)
-    task = ray.remote(num_cpus=1)(_ray_run)
-    ref = ray.put(job)
-    pending = {task.remote(ref, i): i for i in todo}
-    try:
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for r in done:
-                record(pending.pop(r), ray.get(r))
-    finally:
-        for r in pending:
-            ray.cancel(r)
-        if started:
-            ray.shutdown()
