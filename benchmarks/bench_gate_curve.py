@@ -28,25 +28,25 @@ def main(run_dir: Path, docs: int | None, window: int | None, final_only: bool =
     from macs.app.config import load_config
     from macs.core.io import read_jsonl
     from macs.data.pool import open_pool
-    from macs.data.rundir import manifest_path
+    from macs.data.rundir import RunDir
     from macs.eval.heldout import _sample_heldout, heldout_bpb
     from macs.eval.ngram import ngram_gate
-    from macs.data.manifest import manifest_docs
     from macs.train.checkpoint import load_checkpoint
     from macs.train.loop import param_groups
     from macs.train.model import build_model, hf_tokenizer
 
     torch.set_num_threads(1)
-    cfg = load_config(run_dir / "config.yaml", [])
+    rd = RunDir(run_dir)
+    cfg = load_config(rd.config, [])
     pool = open_pool(cfg)
     tok = hf_tokenizer(pool.tokenizer_path)
-    starts = [int(r["step"]) for r in read_jsonl(run_dir / "selection.jsonl")]
-    stages = [manifest_docs(manifest_path(run_dir, k)) for k in range(len(starts))]
+    starts = [int(r["step"]) for r in read_jsonl(rd.selection)]
+    stages = [rd.stage_docs(k) for k in range(len(starts))]
     e = cfg.eval
     n_docs = docs or e.heldout_docs_per_domain
     picked, _ = _sample_heldout(pool.store, n_docs, e.seed)
     held = np.concatenate([i for _, i in picked])
-    ckpts = sorted(p for p in (run_dir / "checkpoints").glob("step-*") if p.is_dir())
+    ckpts = sorted(p for p in rd.checkpoints.glob("step-*") if p.is_dir())
     print(f"run {run_dir}; load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
     print(f"held-out sample: {n_docs} docs per domain, window {window or e.max_length or 'model'}")
     print(
@@ -59,8 +59,8 @@ def main(run_dir: Path, docs: int | None, window: int | None, final_only: bool =
         done = sum(1 for s in starts if s < step)
         if not final_only and 0 < done < len(stages) and step > 0:  # last: the final model
             models.append((str(step), done, d))
-    if (run_dir / "model" / "config.json").exists():
-        models.append(("final", len(stages), run_dir / "model"))
+    if (rd.model / "config.json").exists():
+        models.append(("final", len(stages), rd.model))
     for label, done, d in models:
         if label == "final":
             from transformers import AutoModelForCausalLM

@@ -207,7 +207,7 @@ def test_a_finished_run_survives_new_config_fields_at_their_defaults(pool, tmp_p
     import yaml
 
     from macs.core.errors import MacsError
-    from macs.data.rundir import check_same_config
+    from macs.data.rundir import RunDir
 
     cfg = make_cfg(tmp_path, "old")
     d = tmp_path / "old"
@@ -216,22 +216,22 @@ def test_a_finished_run_survives_new_config_fields_at_their_defaults(pool, tmp_p
     del saved["selection"]["reward_pool"]  # as a run of an older macs wrote it
     del saved["influence"]["reference_shots"]
     (d / "config.yaml").write_text(yaml.safe_dump(saved))
-    check_same_config(cfg, d)  # no difference
+    RunDir(d).check_same_config(cfg)  # no difference
     changed = make_cfg(tmp_path, "old", **{"selection.reward_pool": "unselected"})
     with pytest.raises(MacsError, match="selection.reward_pool: 'all' -> 'unselected'"):
-        check_same_config(changed, d)
+        RunDir(d).check_same_config(changed)
 
 
 def test_settings_of_other_baselines_do_not_invalidate_a_run(pool, tmp_path):
     from macs.app.config import save_config
     from macs.core.errors import MacsError
-    from macs.data.rundir import check_same_config
+    from macs.data.rundir import RunDir
 
     cfg = make_cfg(tmp_path, "q", "quality_topk")
     (tmp_path / "q").mkdir()
     save_config(cfg, tmp_path / "q" / "config.yaml")
     other = make_cfg(tmp_path, "q", "quality_topk", **{"baselines.qurating.tau": 5.0})
-    check_same_config(other, tmp_path / "q")  # qurating's settings are not this run's
+    RunDir(tmp_path / "q").check_same_config(other)  # qurating's settings are not this run's
     own = make_cfg(tmp_path, "q", "quality_topk", **{"baselines.quality_topk.labels": "topic"})
     with pytest.raises(MacsError, match="baselines.quality_topk"):
-        check_same_config(own, tmp_path / "q")
+        RunDir(tmp_path / "q").check_same_config(own)

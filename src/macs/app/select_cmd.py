@@ -25,10 +25,12 @@ def select_budget(cfg, pool, tokens: float | None) -> int:
 def select_dir(cfg) -> Path:
     """Where `macs select` writes by default: run_dir/select when run.name is set, else
     runs_dir/<corpus name>/select (a selection of one corpus never lands in another's folder)."""
+    from macs.data.rundir import RunDir
+
     run = cfg.run
     if "name" not in run.model_fields_set:
         run = run.model_copy(update={"name": cfg.corpus.name})
-    return Path(run.run_dir) / "select"
+    return RunDir(run.run_dir).select_dir
 
 
 def selection_meta(cfg, pool, budget: int, stage, selector) -> dict:

@@ -104,21 +104,24 @@ def save_config_first(cfg) -> None:
     """A fresh run (no checkpoint yet) writes its resolved config.yaml before anything else,
     atomically, so a run killed at any point after the lock can be resumed with --resume."""
     from macs.app.config import save_config
+    from macs.data.rundir import RunDir
     from macs.train.checkpoint import latest_checkpoint
 
-    run_dir = Path(cfg.run.run_dir)
-    if latest_checkpoint(run_dir / "checkpoints") is None:
-        save_config(cfg, run_dir / "config.yaml")
+    rd = RunDir(cfg.run.run_dir)
+    if latest_checkpoint(rd.checkpoints) is None:
+        save_config(cfg, rd.config)
 
 
 def resume_config(run_dir: Path):
     """The resolved config saved in a run directory."""
     from macs.app.config import load_config
+    from macs.data.rundir import RunDir
 
-    path = Path(run_dir) / "config.yaml"
+    path = RunDir(run_dir).config
     if not path.exists():
         started = Path(run_dir).is_dir() and all(
-            f.name == ".lock" or f.name.startswith(".config.yaml.") for f in Path(run_dir).iterdir()
+            f.name == ".lock" or f.name.startswith(f".{RunDir.CONFIG}.")
+            for f in Path(run_dir).iterdir()
         )  # only what `macs train` writes before its config: killed at its start
         if started:
             raise MacsError(

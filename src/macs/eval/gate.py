@@ -10,15 +10,11 @@ import numpy as np
 
 def run_gate(pool, run_dir: Path, eval_cfg, heldout: dict) -> dict:
     """The gate of the run in `run_dir` (every stage manifest's docs) on eval_cfg's held-out sample."""
-    from macs.data.manifest import manifest_docs
-    from macs.data.rundir import manifest_path
+    from macs.data.rundir import RunDir
     from macs.eval.heldout import _sample_heldout
     from macs.eval.ngram import ngram_gate
 
-    stages, k = [], 0
-    while manifest_path(run_dir, k).exists():
-        stages.append(manifest_docs(manifest_path(run_dir, k)))
-        k += 1
+    stages = RunDir(run_dir).all_stage_docs()
     picked, _ = _sample_heldout(pool.store, eval_cfg.heldout_docs_per_domain, eval_cfg.seed)
     idx = np.concatenate([i for _, i in picked]) if picked else np.zeros(0, np.int64)
     return ngram_gate(pool, stages, idx, int(heldout["overall"]["n_bytes"]))

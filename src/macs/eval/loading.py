@@ -7,6 +7,7 @@ from pathlib import Path
 
 from macs.core.device import torch_device
 from macs.core.errors import MacsError
+from macs.data.rundir import RunDir
 
 
 def resolve_model_dir(path: str | os.PathLike) -> tuple[Path, str | None, Path | None]:
@@ -20,8 +21,8 @@ def resolve_model_dir(path: str | os.PathLike) -> tuple[Path, str | None, Path |
         if p.suffix != ".gguf":
             raise MacsError(f"{p}: a model file must be .gguf; otherwise give the model's folder")
         return p.parent, p.name, None
-    if (p / "model" / "config.json").is_file():
-        return p / "model", None, p
+    if (RunDir(p).model / "config.json").is_file():
+        return RunDir(p).model, None, p
     if (p / "config.json").is_file():
         return p, None, None
     ggufs = sorted(p.glob("*.gguf"))
@@ -31,9 +32,7 @@ def resolve_model_dir(path: str | os.PathLike) -> tuple[Path, str | None, Path |
         raise MacsError(
             f"{p} holds several .gguf files; give one of them: {', '.join(g.name for g in ggufs)}"
         )
-    hint = (
-        " (a run dir gets model/ when training finishes)" if (p / "config.yaml").is_file() else ""
-    )
+    hint = " (a run dir gets model/ when training finishes)" if RunDir(p).is_run() else ""
     raise MacsError(f"{p} has no config.json, model/ folder or .gguf file{hint}")
 
 

@@ -14,11 +14,12 @@ import time
 from pathlib import Path
 
 from macs.core.io import write_json
+from macs.data.rundir import RunDir
 
 
 def boundary_path(run_dir: Path, stages_done: int) -> Path:
     """Where the evaluation after `stages_done` stages is written."""
-    return Path(run_dir) / "boundary" / f"stage-{stages_done}.json"
+    return RunDir(run_dir).boundary(stages_done)
 
 
 def boundary_eval(tr, stages_done: int, step: int, tokens: int) -> None:

@@ -21,22 +21,15 @@ from typing import Any
 import numpy as np
 
 from macs.core.errors import MacsError
-from macs.core.io import append_jsonl, read_json, remove_temps, write_json, write_text
+from macs.core.io import remove_temps
 from macs.core.progress import Bar
-from macs.data.rundir import (
-    check_run_format,
-    check_same_config,
-    manifest_path,
-    truncate_jsonl,
-    write_run_meta,
-    write_stage,
-)
+from macs.data.rundir import RunDir
 from macs.train.boundary import boundary_eval
 from macs.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
 from macs.train.data import PackedStage
 from macs.train.dist import Dist, barrier, broadcast, init_dist, mean_over_ranks
 from macs.train.schedule import lr_at
-from macs.train.state import MetricWindow, TrainResult, TrainState, plan
+from macs.train.state import MetricWindow, Plan, TrainResult, TrainState, plan
 
 
 @dataclass
@@ -55,7 +48,13 @@ class Trainer:
     evaluator: Callable[[Any, Path], dict] | None
     use_bf16: bool
     keep_steps: set[int]
+    plan: Plan  # computed once per run (macs.train.state.plan)
     inrun: Any = None  # macs.train.inrun.InRunHook when influence.source=train
+
+    @property
+    def files(self) -> RunDir:
+        """The run directory's paths, readers and writers."""
+        return RunDir(self.run_dir)
 
 
 def train(
@@ -74,8 +73,8 @@ def train(
     done = finished_result(cfg, run_dir)
     if done is not None:
         return done
-    tr, p = setup(cfg, pool, make_selection, evaluator)
-    st = start_or_resume(tr, p)
+    tr = setup(cfg, pool, make_selection, evaluator)
+    st = start_or_resume(tr)
     fit(tr, st, stop_at_step)
     finished = st.stage >= st.n_stages
     if finished and tr.dist.main:
@@ -86,17 +85,18 @@ def train(
 
 def finished_result(cfg, run_dir: Path) -> TrainResult | None:
     """The saved result of a finished run directory (same config), else None."""
-    if not ((run_dir / "DONE").exists() and (run_dir / "summary.json").exists()):
+    rd = RunDir(run_dir)
+    if not rd.is_finished():
         return None
-    check_run_format(run_dir)
-    check_same_config(cfg, run_dir)
-    s = read_json(run_dir / "summary.json")
+    rd.check_format()
+    rd.check_same_config(cfg)
+    s = rd.read_summary()
     Dist().say(f"[train] {run_dir} is finished already (delete it to train again)")
     keys = ("steps", "tokens", "final_loss", "train_seconds", "refresh_seconds")
     return TrainResult(run_dir, *(s[k] for k in keys), True)
 
 
-def setup(cfg, pool, make_selection, evaluator) -> tuple[Trainer, dict]:
+def setup(cfg, pool, make_selection, evaluator) -> Trainer:
     """Join the process group, build the model (seeded), optimiser and, on rank 0, the selection."""
     import torch
 
@@ -129,7 +129,7 @@ def setup(cfg, pool, make_selection, evaluator) -> tuple[Trainer, dict]:
     use_bf16 = t.precision == "bf16" or (t.precision == "auto" and device.startswith("cuda"))
     # every rank builds the selection (cheap: arrays over the pool) so that all score rewards with
     # the same function; only rank 0 selects, writes and checkpoints it
-    selection = make_selection(p["stage_budgets"])
+    selection = make_selection(p.stage_budgets)
     tr = Trainer(
         cfg,
         pool,
@@ -143,12 +143,13 @@ def setup(cfg, pool, make_selection, evaluator) -> tuple[Trainer, dict]:
         evaluator,
         use_bf16,
         set(),
+        p,
     )
     if getattr(selection, "inrun", None) is not None:
         from macs.train.inrun import InRunHook
 
         tr.inrun = InRunHook(tr)
-    return tr, p
+    return tr
 
 
 def param_groups(model, weight_decay: float) -> list[dict]:
@@ -165,35 +166,30 @@ def param_groups(model, weight_decay: float) -> list[dict]:
     ]
 
 
-def start_or_resume(tr: Trainer, p: dict) -> TrainState:
+def start_or_resume(tr: Trainer) -> TrainState:
     """A fresh state (run directory prepared) or the state of the latest checkpoint (outputs truncated to it)."""
     from macs.train.model import n_params
 
-    run_dir, dist = tr.run_dir, tr.dist
+    run_dir, rd, dist, p = tr.run_dir, tr.files, tr.dist, tr.plan
     if dist.main:  # under the run lock: no other writer; drop half-done writes of a killed run
         remove_temps(run_dir, recursive=True)
-    latest = latest_checkpoint(run_dir / "checkpoints") if run_dir.exists() else None
+    latest = latest_checkpoint(rd.checkpoints) if run_dir.exists() else None
     if latest is None:
         if dist.main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            tr.cfg.save(run_dir / "config.yaml")
-            write_run_meta(run_dir, tr.cfg)
-            for f in ("metrics.jsonl", "selection.jsonl"):
-                (run_dir / f).unlink(missing_ok=True)
-            write_json(run_dir / "pool.json", tr.pool.mixes())
+            rd.prepare(tr.cfg, tr.pool.mixes())
             dist.say(
-                f"[train] {run_dir}: {n_params(tr.model) / 1e6:.2f}M params, {p['total_steps']} "
-                f"steps x {p['step_tokens']} tokens in {len(p['stage_budgets'])} stages, method "
+                f"[train] {run_dir}: {n_params(tr.model) / 1e6:.2f}M params, {p.total_steps} "
+                f"steps x {p.step_tokens} tokens in {p.n_stages} stages, method "
                 f"{tr.cfg.selection.method}, device {tr.device}"
             )
         return TrainState(plan=p)
-    check_run_format(run_dir)
-    check_same_config(tr.cfg, run_dir)
+    rd.check_format()
+    rd.check_same_config(tr.cfg)
     loaded = load_checkpoint(latest, tr.model, tr.optimizer)
-    if loaded["plan"] != p:
+    if loaded["plan"] != p.to_dict():  # the checkpoint's plan is the plain dict of its Plan
         raise MacsError(
             f"{run_dir}: the checkpoint was made with a different plan "
-            f"({loaded['plan']['total_steps']} steps) than the config gives ({p['total_steps']}); "
+            f"({loaded['plan']['total_steps']} steps) than the config gives ({p.total_steps}); "
             "resume with the run's own config.yaml"
         )
     if dist.main:
@@ -201,12 +197,10 @@ def start_or_resume(tr: Trainer, p: dict) -> TrainState:
     if tr.inrun is not None:
         tr.inrun.load_state_dict(loaded.get("inrun") or {})
     set_rng_state(loaded["rng"])
-    st = TrainState.from_dict(loaded)
-    dist.say(f"[train] resuming {run_dir} at step {st.step}/{p['total_steps']} (stage {st.stage})")
+    st = TrainState.from_dict({**loaded, "plan": p})
+    dist.say(f"[train] resuming {run_dir} at step {st.step}/{p.total_steps} (stage {st.stage})")
     if dist.main:
-        truncate_jsonl(run_dir / "metrics.jsonl", lambda r: r.get("step", 0) <= st.step)
-        last = st.stage if st.stage_ready else st.stage - 1
-        truncate_jsonl(run_dir / "selection.jsonl", lambda r: r.get("stage", 0) <= last)
+        rd.truncate_to(st.step, st.stage if st.stage_ready else st.stage - 1)
     return st
 
 
@@ -221,12 +215,12 @@ def checkpoint(tr: Trainer, st: TrainState, data_state: dict | None) -> None:
     state = {**st.to_dict(), "selector": tr.selection.state_dict()}
     if tr.inrun is not None:
         state["inrun"] = tr.inrun.state_dict()
-    save_checkpoint(tr.run_dir / "checkpoints", st.step, tr.model, tr.optimizer, state, keep)
+    save_checkpoint(tr.files.checkpoints, st.step, tr.model, tr.optimizer, state, keep)
 
 
 def fit(tr: Trainer, st: TrainState, stop_at_step: int | None = None) -> None:
     """Train stage after stage until the plan ends (or `stop_at_step`, a test's stand-in for a kill)."""
-    total = st.plan["total_steps"]
+    total = st.plan.total_steps
     bar = Bar(total, "train", enabled=tr.dist.main, unit="steps", done=st.step)
     try:
         while st.stage < st.n_stages:
@@ -241,11 +235,9 @@ def open_stage(tr: Trainer, st: TrainState) -> PackedStage:
     """The current stage's packed data: select it (rank 0, then broadcast) or reload its manifest."""
     t, seed = tr.cfg.train, tr.cfg.run.seed
     if st.stage_ready:
-        from macs.data.manifest import manifest_docs
-
         data = PackedStage(
             tr.pool.tokens,
-            manifest_docs(manifest_path(tr.run_dir, st.stage)),
+            tr.files.stage_docs(st.stage),
             t.seq_len,
             seed,
             st.stage,
@@ -254,7 +246,7 @@ def open_stage(tr: Trainer, st: TrainState) -> PackedStage:
             data.load_state_dict(st.data)
         if tr.inrun is not None:  # the directions the checkpoint saved (else the stage start's)
             h = tr.inrun.local_seconds
-            tr.inrun.resume(st.plan["bounds"][st.stage])
+            tr.inrun.resume(st.plan.bounds[st.stage])
             st.inrun_seconds += tr.inrun.local_seconds - h
         return data
     if tr.inrun is not None:
@@ -316,7 +308,7 @@ def select_stage(tr: Trainer, st: TrainState, rewards_via=None):
     stage.log["overhead_so_far"] = st.overhead
     stage.log["costs_so_far"] = st.cost_summary()  # per refresh: the difference of two records
     meta = {"method": tr.cfg.selection.method, "seed": tr.cfg.run.seed, "step": st.step}
-    write_stage(tr.run_dir, tr.pool, stage, sel.counts, meta, sel.group_columns())
+    tr.files.write_stage(tr.pool, stage, sel.counts, meta, sel.group_columns())
     theta = stage.log.get("theta") or {}
     tr.dist.say(
         f"[train] stage {st.stage}: selected {stage.idx.size} docs, {stage.n_tokens} tokens "
@@ -334,10 +326,10 @@ def run_stage(
     while st.step < end_step:
         loss, gnorm, lr, dt = train_step(tr, st, data)
         st.train_seconds += dt
-        st.tokens += st.plan["step_tokens"]
+        st.tokens += st.plan.step_tokens
         st.step += 1
         st.last_loss = loss
-        st.window.add(loss, st.plan["step_tokens"], dt)
+        st.window.add(loss, st.plan.step_tokens, dt)
         bar.update(st.step, f"stage {st.stage} loss {loss:.3f}")
         end = st.step == end_step
         if tr.dist.main and (st.step % tr.cfg.train.log_every == 0 or end):
@@ -347,7 +339,7 @@ def run_stage(
             st.stage_ready = False
             checkpoint(tr, st, None)
             tr.dist.say(
-                f"[train] step {st.step}/{st.plan['total_steps']} loss {loss:.4f} lr {lr:.2e} "
+                f"[train] step {st.step}/{st.plan.total_steps} loss {loss:.4f} lr {lr:.2e} "
                 f"({st.tokens} tokens, {st.train_seconds:.1f}s training)"
             )
         elif tr.cfg.train.checkpoint_every and st.step % tr.cfg.train.checkpoint_every == 0:
@@ -362,7 +354,7 @@ def train_step(tr: Trainer, st: TrainState, data: PackedStage) -> tuple[float, f
     import torch
 
     t = tr.cfg.train
-    total = st.plan["total_steps"]
+    total = st.plan.total_steps
     lr = lr_at(
         st.step,
         total,
@@ -412,8 +404,7 @@ def log_metrics(
 ) -> None:
     """Append one metrics.jsonl line for the steps since the last one, and reset the window."""
     w = st.window
-    append_jsonl(
-        tr.run_dir / "metrics.jsonl",
+    tr.files.append_metrics(
         {
             "step": st.step,
             "stage": st.stage,
@@ -436,17 +427,17 @@ def finish(tr: Trainer, st: TrainState) -> None:
     """Rank 0 after the last stage: save the model, evaluate it, write summary.json and DONE."""
     from macs.train.model import n_params, save_model
 
-    run_dir = tr.run_dir
+    run_dir, rd = tr.run_dir, tr.files
     if tr.pool.tokenizer_path is not None:
-        save_model(tr.model, tr.pool.tokenizer_path, run_dir / "model")
+        save_model(tr.model, tr.pool.tokenizer_path, rd.model)
     else:
-        tr.model.save_pretrained(run_dir / "model")
+        tr.model.save_pretrained(rd.model)
     boundary_eval(tr, st.n_stages, st.step, st.tokens)
     if tr.evaluator is not None and tr.cfg.train.eval_at_end:
         tr.model.eval()
         res = tr.evaluator(tr.model, run_dir)
         if res is not None:
-            write_json(run_dir / "eval.json", res)
+            rd.write_eval(res)
     summary = {
         "steps": st.step,
         "tokens": st.tokens,
@@ -461,8 +452,7 @@ def finish(tr: Trainer, st: TrainState) -> None:
         "device": tr.device,
         "labels_seconds": label_costs(tr.pool, tr.selection.labels_used()),
     }
-    write_json(run_dir / "summary.json", summary)
-    write_text(run_dir / "DONE", "finished\n")
+    rd.finish(summary)
     tr.dist.say(
         f"[train] done: {st.step} steps, {st.tokens} tokens, final loss {st.last_loss:.4f}, "
         f"online overhead {summary['overhead']:.1%}, run dir {run_dir}"

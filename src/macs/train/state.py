@@ -10,20 +10,49 @@ from typing import Any
 from macs.train.schedule import stage_bounds
 
 
-def plan(cfg, world: int) -> dict:
-    """Steps, stage bounds and token budgets implied by the config (tokens per optimiser step = all ranks)."""
+@dataclass(frozen=True)
+class Plan:
+    """Steps, stage bounds and token budgets implied by the config (tokens per optimiser step = all
+    ranks). Computed once per run (`plan`); checkpoints store `dataclasses.asdict(plan)`, a dict
+    with these keys."""
+
+    total_steps: int
+    bounds: list[int]  # first step of each stage, then total_steps
+    step_tokens: int
+    stage_budgets: list[int]  # training tokens of each stage
+
+    @property
+    def n_stages(self) -> int:
+        """Number of stages."""
+        return len(self.bounds) - 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """The checkpoint's plain data (the dict `plan` returned before it was a dataclass)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Plan:
+        """Rebuild from to_dict() (a checkpoint's `plan`)."""
+        return cls(
+            int(d["total_steps"]),
+            [int(b) for b in d["bounds"]],
+            int(d["step_tokens"]),
+            [int(b) for b in d["stage_budgets"]],
+        )
+
+
+def plan(cfg, world: int) -> Plan:
+    """The Plan of `cfg` on `world` ranks."""
     t = cfg.train
     step_tokens = t.batch_size * t.grad_accum * t.seq_len * world
     total = max(t.stages, math.ceil(t.tokens / step_tokens))
     bounds = stage_bounds(total, t.stages)
-    return {
-        "total_steps": total,
-        "bounds": bounds,
-        "step_tokens": step_tokens,
-        "stage_budgets": [
-            (bounds[k + 1] - bounds[k]) * step_tokens for k in range(len(bounds) - 1)
-        ],
-    }
+    return Plan(
+        total_steps=total,
+        bounds=bounds,
+        step_tokens=step_tokens,
+        stage_budgets=[(bounds[k + 1] - bounds[k]) * step_tokens for k in range(len(bounds) - 1)],
+    )
 
 
 @dataclass
@@ -47,7 +76,7 @@ class MetricWindow:
 class TrainState:
     """Counters of a run: where it is (step, stage), what it has spent, and the data position."""
 
-    plan: dict
+    plan: Plan
     step: int = 0
     stage: int = 0
     stage_ready: bool = False  # the current stage's documents are selected (manifest written)
@@ -65,12 +94,12 @@ class TrainState:
     @property
     def n_stages(self) -> int:
         """Number of stages of the plan."""
-        return len(self.plan["bounds"]) - 1
+        return self.plan.n_stages
 
     @property
     def stage_end(self) -> int:
         """First step of the next stage."""
-        return self.plan["bounds"][self.stage + 1]
+        return self.plan.bounds[self.stage + 1]
 
     @property
     def overhead(self) -> float:
@@ -97,13 +126,15 @@ class TrainState:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for the checkpoint."""
+        """Plain data for the checkpoint (the plan as its dict)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainState:
         """Rebuild from to_dict() (also reads the pre-dataclass checkpoint layout with `acc`)."""
         d = dict(d)
+        if isinstance(d.get("plan"), dict):
+            d["plan"] = Plan.from_dict(d["plan"])
         if "acc" in d:  # macs 0.1 checkpoints
             loss, n, tok, s = d.pop("acc")
             d["window"] = {"loss": loss, "steps": n, "tokens": tok, "seconds": s}

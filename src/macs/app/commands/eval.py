@@ -173,6 +173,7 @@ def _evaluate_and_report(
     from rich.console import Console
 
     from macs.core.io import write_json
+    from macs.data.rundir import RunDir
     from macs.eval.loading import load_model
     from macs.eval.suite import evaluate_config
     from macs.eval.table import heldout_table, results_table
@@ -184,7 +185,7 @@ def _evaluate_and_report(
     res = evaluate_config(lm, tok, ec, seed=seed, store=store)
     res["model"] = str(model)
     res["config"] = ec.model_dump()
-    path = out or ((run_dir or Path(".")) / "eval.json")
+    path = out or (RunDir(run_dir).eval if run_dir else Path(RunDir.EVAL))
     write_json(path, res)
     console = Console()
     console.print(results_table(res, title=f"macs eval: {model}"))
@@ -199,11 +200,11 @@ def _evaluate_and_report(
 
 def _run_config(model: Path | None) -> Path | None:
     """A run dir's resolved config.yaml, when `model` is a run dir."""
-    if model is not None and model.is_dir() and (model / "config.yaml").is_file():
-        from macs.data.rundir import check_run_format
+    from macs.data.rundir import RunDir
 
-        check_run_format(model)
-        return model / "config.yaml"
+    if model is not None and model.is_dir() and RunDir(model).is_run():
+        RunDir(model).check_format()
+        return RunDir(model).config
     return None
 
 

@@ -79,10 +79,11 @@ def resolve_source(
     from macs.app.export.manifests import read_selection, stage_manifests
     from macs.core.errors import MacsError
     from macs.data.corpus.store import CorpusStore, store_path
+    from macs.data.rundir import RunDir
 
     if source.is_dir():
         paths = stage_manifests(source, stage)
-        run_cfg = source / "config.yaml"
+        run_cfg = RunDir(source).config
         cfg_from_run = run_cfg.is_file()
         cfg = load(config or (run_cfg if cfg_from_run else None), sets)
         what = f"{source} (stage {stage})"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -10,27 +9,21 @@ import numpy as np
 
 from macs.core.errors import MacsError
 
-STAGE_RE = re.compile(r"^stage-(\d+)\.parquet$")
-
 
 def stage_manifests(run_dir: str | Path, stage: str | int = "all") -> list[Path]:
     """The stage manifests of a run directory: one stage (`stage` = K) or every stage in order."""
+    from macs.data.rundir import RunDir
+
     run_dir = Path(run_dir)
-    sdir = run_dir / "stages"
-    if not sdir.is_dir() and (run_dir / "macs" / "stages").is_dir():
-        sdir = run_dir / "macs" / "stages"  # a Trainer's output_dir (SelectionCallback's log)
-    found = sorted(
-        (
-            (int(m.group(1)), p)
-            for p in sdir.glob("stage-*.parquet")
-            if (m := STAGE_RE.match(p.name))
-        ),
-    )
+    rd = RunDir(run_dir)
+    if not rd.stages_dir.is_dir() and RunDir.of_trainer_output(run_dir).stages_dir.is_dir():
+        rd = RunDir.of_trainer_output(run_dir)  # a Trainer's output_dir (SelectionCallback's log)
+    found = sorted(rd.stage_files().items())
     if not found:
         raise MacsError(
-            f"{run_dir} has no stage manifests ({sdir}/stage-K.parquet); pass a run directory "
-            "that `macs train` wrote (or a Trainer's output_dir with macs/stages), or a manifest "
-            "file"
+            f"{run_dir} has no stage manifests ({rd.stages_dir}/stage-K.parquet); pass a "
+            "run directory that `macs train` wrote (or a Trainer's output_dir with macs/stages), "
+            "or a manifest file"
         )
     if str(stage) == "all":
         return [p for _, p in found]
@@ -50,16 +43,11 @@ def read_selection(paths: list[Path], store) -> tuple[np.ndarray, dict[str, list
     Several manifests are concatenated in the given order (a `stage` column tells them apart).
     Each manifest's ids are checked against the store, so a manifest of another store fails.
     """
-    import pyarrow.parquet as pq
-
     idx_parts: list[np.ndarray] = []
     columns: dict[str, list[Any]] = {}
     n = 0
     for k, path in enumerate(paths):
-        try:
-            table = pq.read_table(path)
-        except Exception as e:
-            raise MacsError(f"{path}: not a readable Parquet manifest ({e})") from e
+        table = _read(path)
         if "id" not in table.column_names:
             raise MacsError(f"{path}: no `id` column (columns: {table.column_names})")
         ids = table.column("id").to_pylist()
@@ -81,9 +69,22 @@ def read_selection(paths: list[Path], store) -> tuple[np.ndarray, dict[str, list
     return np.concatenate(idx_parts), columns
 
 
+def _read(path: Path):
+    """A manifest's table through the schema check (macs.data.manifest); a run's stage manifest
+    (stages/stage-K.parquet) also through the run directory's check (macs.data.rundir)."""
+    from macs.data.manifest import read_manifest
+    from macs.data.rundir import RunDir, read_stage_manifest
+
+    if path.parent.name == RunDir.STAGES and RunDir.stage_number(path) is not None:
+        return read_stage_manifest(path)[0]
+    return read_manifest(path)[0]
+
+
 def _stage_of(path: Path, k: int) -> int:
-    m = STAGE_RE.match(path.name)
-    return int(m.group(1)) if m else k
+    from macs.data.rundir import RunDir
+
+    n = RunDir.stage_number(path)
+    return k if n is None else n
 
 
 def _docs_of_ids(ids: list[str], store, path: Path) -> np.ndarray:

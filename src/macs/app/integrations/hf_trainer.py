@@ -96,16 +96,18 @@ class SelectionCallback(TrainerCallback):
         bounds = list(range(0, total, self.refresh_every)) + [total]
         return [(b - a) * step_tokens for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
-    def _out(self, args) -> Path:
-        return self.log_dir or Path(args.output_dir) / "macs"
+    def _out(self, args):
+        from macs.data.rundir import RunDir
+
+        if self.log_dir is not None:
+            return RunDir(self.log_dir)
+        return RunDir.of_trainer_output(args.output_dir)
 
     def _record(self, args, stage) -> None:
-        from macs.data.rundir import write_stage
-
         if not self._is_main(args):
             return
         meta = {"method": self.selection.selector.name, "trainer": "transformers"}
-        write_stage(self._out(args), self.selection.pool, stage, self.selection.counts, meta)
+        self._out(args).write_stage(self.selection.pool, stage, self.selection.counts, meta)
 
     def _say(self, args, msg: str) -> None:
         """A progress line on stderr (main process only): a refresh takes seconds to minutes."""

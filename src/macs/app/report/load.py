@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from macs.core.errors import MacsError
-from macs.core.io import read_json, read_jsonl
 from macs.eval.groups import group_label, group_summary
 
 
@@ -41,35 +40,33 @@ class Run:
 
 
 def load_run(path: str | Path) -> Run:
-    """Load a run directory written by `macs train`; MacsError if it is not one."""
-    import pyarrow.parquet as pq
-    import yaml
+    """Load a run directory written by `macs train`; MacsError if it is not one.
 
-    path = Path(path)
-    cfg_path = path / "config.yaml"
-    if not cfg_path.exists():
+    Stage manifests are read through the run directory's checks (macs.data.rundir.RunDir)."""
+    from macs.data.rundir import RunDir
+
+    rd = RunDir(path)
+    if not rd.is_run():
         raise MacsError(
-            f"{path} is not a macs run directory (no config.yaml); give folders made by `macs train`"
+            f"{rd.path} is not a macs run directory (no {RunDir.CONFIG}); give folders made by "
+            "`macs train`"
         )
-    from macs.data.rundir import check_run_format
-
-    check_run_format(path)
-    config = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
-    metrics = read_jsonl(path / "metrics.jsonl") if (path / "metrics.jsonl").exists() else []
-    selection = read_jsonl(path / "selection.jsonl") if (path / "selection.jsonl").exists() else []
-    pool = read_json(path / "pool.json") if (path / "pool.json").exists() else {}
-    stages = []
-    k = 0
-    while (path / "stages" / f"stage-{k}.parquet").exists():
-        stages.append(_stage_columns(pq.read_table(path / "stages" / f"stage-{k}.parquet")))
-        k += 1
-    ev = read_json(path / "eval.json") if (path / "eval.json").exists() else None
-    summary = read_json(path / "summary.json") if (path / "summary.json").exists() else None
-    run = Run(path, config, metrics, selection, pool, stages, ev, summary)
+    rd.check_format()
+    stages = [_stage_columns(rd.read_stage(k)[0]) for k in range(rd.stage_count())]
+    run = Run(
+        rd.path,
+        rd.read_config(),
+        rd.read_metrics(),
+        rd.read_selection(),
+        rd.read_pool(),
+        stages,
+        rd.read_eval(),
+        rd.read_summary(),
+    )
     run.label = f"{run.mode} (seed {run.seed})"
-    if (path / "boundary").is_dir():  # the data-efficiency curve (macs.train.boundary)
-        recs = [read_json(p) for p in (path / "boundary").glob("stage-*.json")]
-        run.extra["boundary"] = sorted(recs, key=lambda r: r["stage"])
+    boundary = rd.read_boundary()  # the data-efficiency curve (macs.train.boundary)
+    if boundary is not None:
+        run.extra["boundary"] = boundary
     return run
 
 
