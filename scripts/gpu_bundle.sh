@@ -6,9 +6,10 @@
 #   bash scripts/gpu_bundle.sh --out DIR --max-mb-per-domain 10
 #   bash scripts/gpu_bundle.sh --profile tiny --pool-jsonl tests/fixtures/mini_corpus.jsonl \
 #        --python-version 3.11 --out /tmp/tiny-bundle     # the CPU emulation test's bundle
-# Options: PYTHONPATH=src python -m macs.bundle build --help. PYTHON picks the interpreter.
+# Options: bash scripts/gpu_bundle.sh --help. The code is tools/macs_bundle (outside the macs
+# package): PYTHONPATH=tools:src python -m macs_bundle build. PYTHON picks the interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
 [ -x "$PY" ] || PY=python3
-PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" exec "$PY" -m macs.bundle build "$@"
+PYTHONPATH="$PWD/tools:$PWD/src${PYTHONPATH:+:$PYTHONPATH}" exec "$PY" -m macs_bundle build "$@"

@@ -3,10 +3,11 @@
 # carried source tree, in at most 9 minutes of wall time:
 #   bash scripts/gpu_run.sh [BUNDLE_DIR] [--set KEY=VALUE ...]     # BUNDLE_DIR default .gpu_bundle
 # 1. installs the bundle's wheels with no index into $MACS_SITE (default /tmp/macs-site);
-# 2. python -m macs.bundle run: the reward-engine benchmark, the training-throughput benchmark and
-#    macs compare (configs/compare-gpu.yaml: random, multi_actor and the A/A arm x 5 seeds, then the
+# 2. python -m macs_bundle run (tools/macs_bundle; tools and src go on PYTHONPATH): the
+#    reward-engine benchmark, the training-throughput benchmark and macs compare
+#    (configs/compare-gpu.yaml: random, multi_actor and the A/A arm x 5 seeds, then the
 #    compute-matched arm random@multi_actor after multi_actor's runs, then fixed_theta and ma_eps;
-#    macs.bundle.phases), each guarded, inside one time budget;
+#    macs_bundle.phases), each guarded, inside one time budget;
 # 3. writes results.md, results.json, table.json, forest.png, diversity.png, bench_influence.txt,
 #    bench_train.txt and log.txt to $OUT (default ./gpu-results).
 # Environment: OUT, PYTHON (default python3), MACS_SITE, MACS_WORK (scratch, default
@@ -34,8 +35,8 @@ if ! "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --
   exit 1
 fi
 rm -f "$OUTDIR/pip.log"
-export PYTHONPATH="$PWD/src:$SITE${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$PWD/tools:$PWD/src:$SITE${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
 budget=()
 [ -n "${MACS_BUDGET_S:-}" ] && budget=(--budget-s "$MACS_BUDGET_S")
-exec "$PY" -m macs.bundle run --bundle "$BUNDLE" --out "$OUTDIR" --work "$WORK" "${budget[@]}" "$@"
+exec "$PY" -m macs_bundle run --bundle "$BUNDLE" --out "$OUTDIR" --work "$WORK" "${budget[@]}" "$@"

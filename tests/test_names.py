@@ -168,20 +168,13 @@ def test_actor_with_a_slash_is_one_line(tmp_path, mini_store, capsys):
         assert code == 2 and err.count("\n") == 1 and want in err, err
 
 
-def test_one_run_folder_rule_for_compare_and_the_gpu_bundle(tmp_path):
-    """`macs compare` and the GPU bundle's phases name a (method, seed) run by the one rule in
-    macs.core.names (issue 21: it was copied into bundle/phases.py)."""
-    from pathlib import Path
-
+def test_one_run_folder_rule_for_compare():
+    """`macs compare` names a (method, seed) run by the one rule in macs.core.names; the GPU
+    bundle's phases (tools/macs_bundle) use it too: tests/tools/test_gpu_bundle.py checks that."""
     from macs.app.pipeline import run_dir_name
-    from macs.bundle import phases
     from macs.core.names import method_run_name
 
     assert method_run_name("multi_actor:quality+domain", 3) == "multi_actor-quality+domain-s3"
     assert method_run_name("pkg/mod:Class", 0) == "pkg_mod-Class-s0"
     for m in ("random", "random@multi_actor", "multi_actor:quality+domain", "pkg/mod:Class"):
-        leaf = method_run_name(m, 7)
-        assert run_dir_name("job", m, 7) == f"job/{leaf}"
-        assert phases.run_dir(tmp_path, m, 7) == tmp_path / leaf
-    source = Path(phases.__file__).read_text(encoding="utf-8")
-    assert ".replace(" not in source  # the bundle keeps no copy of the rule
+        assert run_dir_name("job", m, 7) == f"job/{method_run_name(m, 7)}"

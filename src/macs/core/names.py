@@ -54,7 +54,7 @@ def method_label(spec: str) -> str:
 def method_run_name(method: str, seed: int) -> str:
     """The folder of one (method, seed) run of a comparison, under its root: <label>-s<seed>.
     The one rule: `macs compare` (macs.app.pipeline.run_dir_name) and the GPU bundle's phases
-    (macs.bundle.phases.run_dir) both name runs with it."""
+    (macs_bundle.phases.run_dir in tools/, outside macs) both name runs with it."""
     return f"{method_label(method)}-s{seed}"
 
 

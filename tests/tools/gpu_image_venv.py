@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from macs.bundle.image import IMAGE_VERSIONS, image_packages, normalize
+from macs_bundle.image import IMAGE_VERSIONS, image_packages, normalize
 
 # what macs imports (directly or through transformers/matplotlib/...) of the image's packages
 PACKAGES = (

@@ -15,8 +15,8 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from macs.bundle.image import CARRIED, missing_from_image, normalize
 from macs.core.errors import MacsError
+from macs_bundle.image import CARRIED, missing_from_image, normalize
 
 PLATFORMS = (
     "manylinux_2_28_x86_64",
@@ -97,7 +97,7 @@ def fetch_wheels(out: Path, python_version: str = "3.12", log=None) -> list[dict
         if missing:
             raise MacsError(
                 f"{f.name} requires {', '.join(missing)}, which neither the GPU image nor the "
-                "bundle carries; add it to macs.bundle.image.CARRIED"
+                "bundle carries; add it to macs_bundle.image.CARRIED"
             )
         data = f.read_bytes()
         rows.append(

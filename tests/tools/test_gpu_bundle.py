@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from gpu_image_venv import image_venv
+
 from macs.core.io import read_json
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 OUT_FILES = {
     "results.md",
@@ -34,15 +34,16 @@ ARMS = CORE + ["random@multi_actor", "fixed_theta", "ma_eps"]
 
 
 def _tree_copy(dest: Path) -> Path:
-    """What the device call carries of the repository (tracked source), at another path."""
-    for part in ("src", "scripts", "benchmarks", "configs"):
+    """What the device call carries of the repository (tracked source), at another path: the
+    bundle's code (tools/macs_bundle) comes with it, as on the GPU machine."""
+    for part in ("src", "tools", "scripts", "benchmarks", "configs"):
         shutil.copytree(REPO / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 
 
 def test_bundle_parts_are_what_the_image_lacks():
     """The carried wheels are exactly the distributions macs needs that the image's list lacks."""
-    from macs.bundle.image import carried_packages, image_packages, missing_from_image
+    from macs_bundle.image import carried_packages, image_packages, missing_from_image
 
     have = image_packages()
     assert {"torch", "transformers", "numpy", "pyarrow", "typer"} <= have
@@ -55,8 +56,8 @@ def test_eval_files_are_only_the_needed_ones():
     """The GPU config reads the 3 reference tasks from 3 request files (SQuAD and Jeopardy at 5 shots);
     MMLU (Arrow) is refused with a fix."""
     from macs.app.config import load_config
-    from macs.bundle.evalfiles import needed_files
     from macs.core.errors import MacsError
+    from macs_bundle.evalfiles import needed_files
 
     cfg = load_config(REPO / "configs" / "compare-gpu.yaml")
     gz = [f for f in needed_files(cfg) if f.endswith(".gz")]
@@ -70,7 +71,7 @@ def test_eval_files_are_only_the_needed_ones():
 
 def _fake_compare(root: Path):
     """A stand-in `macs compare` command line: writes each (method, seed) run's DONE marker."""
-    from macs.bundle.phases import run_dir
+    from macs_bundle.phases import run_dir
 
     def cmd(methods: list[str], seeds: list[int]) -> list[str]:
         dirs = [str(run_dir(root, m, s)) for m in methods for s in seeds]
@@ -101,8 +102,8 @@ def test_gpu_config_is_the_comparison_design():
 def test_phases_run_what_fits_and_skip_the_rest(tmp_path):
     """Core first; the compute-matched arm after its target's runs (with the target on its command
     line); the other arms trimmed to the waves that fit; a wave too long for the rest skips it."""
-    from macs.bundle.guard import Clock
-    from macs.bundle.phases import (
+    from macs_bundle.guard import Clock
+    from macs_bundle.phases import (
         fit_methods,
         pending,
         plan_phases,
@@ -163,7 +164,7 @@ def test_phases_run_what_fits_and_skip_the_rest(tmp_path):
 
 def test_guarded_ends_the_whole_process_group_at_its_deadline(tmp_path):
     """A command and the worker it started are both gone when its time is up."""
-    from macs.bundle.guard import guarded
+    from macs_bundle.guard import guarded
 
     pid_file = tmp_path / "child.pid"
     code = (
@@ -190,6 +191,69 @@ def test_guarded_ends_the_whole_process_group_at_its_deadline(tmp_path):
     assert guarded([sys.executable, "-c", "pass"], 0.5, tmp_path / "log")["note"].startswith(
         "not started"
     )
+
+
+def test_phases_name_runs_by_the_macs_rule(tmp_path):
+    """The bundle's phases find `macs compare`'s run folders by the one rule in macs.core.names
+    (issue 21: it was copied into the bundle's phases.py)."""
+    from macs.app.pipeline import run_dir_name
+    from macs.core.names import method_run_name
+    from macs_bundle import phases
+
+    for m in ("random", "random@multi_actor", "multi_actor:quality+domain", "pkg/mod:Class"):
+        leaf = method_run_name(m, 7)
+        assert run_dir_name("job", m, 7) == f"job/{leaf}"
+        assert phases.run_dir(tmp_path, m, 7) == tmp_path / leaf
+    source = Path(phases.__file__).read_text(encoding="utf-8")
+    assert ".replace(" not in source  # the bundle keeps no copy of the rule
+
+
+def test_the_bundle_is_tooling_outside_macs():
+    """macs_bundle lives in tools/ with its image list; no module of macs imports it (tools sit
+    above macs.app), and no bundle package is left under src/macs."""
+    import ast
+
+    import macs_bundle
+    from macs_bundle.image import image_packages
+
+    assert Path(macs_bundle.__file__).resolve().parent == REPO / "tools" / "macs_bundle"
+    assert {"torch", "transformers", "numpy"} <= image_packages()
+    assert not (REPO / "src" / "macs" / "bundle").exists()
+    assert not (REPO / "src" / "macs" / "data" / "gpu-image-packages.txt").exists()
+    bad = []
+    for path in sorted((REPO / "src" / "macs").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            bad += [f"{path}:{node.lineno}" for n in names if n.split(".")[0] == "macs_bundle"]
+    assert bad == []
+
+
+def test_device_stages_find_the_bundle_code():
+    """The run's stages (`python -m macs_bundle STEP`) get tools/ on PYTHONPATH, once."""
+    from macs_bundle.run import TOOLS, _with_tools
+
+    assert TOOLS == REPO / "tools"
+    assert _with_tools(None) == str(TOOLS)
+    assert _with_tools(f"/x{os.pathsep}/y") == os.pathsep.join([str(TOOLS), "/x", "/y"])
+    already = os.pathsep.join(["/x", str(TOOLS)])
+    assert _with_tools(already) == already
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = _with_tools(str(REPO / "src"))
+    res = subprocess.run(
+        [sys.executable, "-m", "macs_bundle", "env", "--help"],
+        cwd=REPO / "configs",  # not the tools folder: the path must come from PYTHONPATH
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0 and "--json" in res.stdout, res.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")

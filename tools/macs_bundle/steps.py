@@ -1,4 +1,4 @@
-"""The device run's steps that run in their own processes (`python -m macs.bundle STEP`): the
+"""The device run's steps that run in their own processes (`python -m macs_bundle STEP`): the
 environment probe, the data preparation and the final report over the finished runs."""
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def prepare(cfg, out_json: Path) -> dict:
         "n_docs": int(pool.n_docs),
         "eligible_docs": int(pool.eligible.sum()),
         "eligible_tokens": eligible_tokens,
-        "train_tokens": int(sum(plan(cfg, 1)["stage_budgets"])),
+        "train_tokens": int(sum(plan(cfg, 1).stage_budgets)),
         "labels_reused": sorted(set(after) - set(relabelled)),
         "relabelled": relabelled,
         "selectors": available_selectors(),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from importlib import resources
+from pathlib import Path
 
 # versions of the image that matter to macs (KINDS.md's pip list, read 2026-11)
 IMAGE_PYTHON = "3.12"
+IMAGE_LIST = "gpu-image-packages.txt"  # beside this module: the image's distributions
 IMAGE_VERSIONS = {
     "torch": "2.11.0",
     "transformers": "5.17.0",
@@ -39,8 +40,8 @@ def normalize(name: str) -> str:
 
 
 def image_packages() -> set[str]:
-    """Normalised names of the Python distributions the GPU image holds (packaged list)."""
-    text = (resources.files("macs") / "data" / "gpu-image-packages.txt").read_text("utf-8")
+    """Normalised names of the Python distributions the GPU image holds (IMAGE_LIST)."""
+    text = (Path(__file__).parent / IMAGE_LIST).read_text("utf-8")
     return {normalize(x) for x in text.splitlines() if x.strip() and not x.startswith("#")}
 
 

@@ -26,7 +26,7 @@ class Profile:
     bench_influence: tuple[str, ...]
     bench_train: tuple[str, ...]
     # the first phase's arms: the primary contrasts' baseline and method and the A/A arm; then the
-    # compute-matched arm of the method, then the others (macs.bundle.phases.plan_phases)
+    # compute-matched arm of the method, then the others (macs_bundle.phases.plan_phases)
     core_methods: tuple[str, ...] = ("random", "multi_actor", "random_aa")
     first_seeds: int = 5  # seeds of the first phases; the rest come last, if time is left
 

@@ -1,6 +1,6 @@
 """Build the GPU bundle on this machine: pool, tokenizer, labels, selector caches, eval files, wheels.
 
-`build_bundle` writes the folder described in macs.bundle, checks its size against the limit and
+`build_bundle` writes the folder described in macs_bundle, checks its size against the limit and
 returns its bundle.json. Every step reuses what a previous build of the same settings finished.
 """
 
@@ -14,9 +14,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from macs.bundle import BUNDLE_JSON, CALL_LIMIT_MB, LIMIT_MB
-from macs.bundle.profiles import Profile
 from macs.core.errors import MacsError
+from macs_bundle import BUNDLE_JSON, CALL_LIMIT_MB, LIMIT_MB
+from macs_bundle.profiles import Profile
+
+REPO = Path(__file__).resolve().parents[2]  # tools/macs_bundle/build.py -> the repository root
 
 
 def _say(msg: str) -> None:
@@ -134,12 +136,11 @@ def labels_and_caches(cfg, store, precompute: list[str]) -> dict:
 
 def _repo_relative(path: Path) -> str:
     """`path` relative to the repository root (the device run finds it in the carried tree)."""
-    repo = Path(__file__).resolve().parents[3]
     try:
-        return str(Path(path).resolve().relative_to(repo))
+        return str(Path(path).resolve().relative_to(REPO))
     except ValueError as e:
         raise MacsError(
-            f"config {path} is outside the repository {repo}; the GPU machine only gets the "
+            f"config {path} is outside the repository {REPO}; the GPU machine only gets the "
             "repository, so put the config under configs/"
         ) from e
 
@@ -204,9 +205,9 @@ def build_bundle(
 ) -> dict:
     """Build (or update) the bundle in `out` for `config` under `profile`; returns bundle.json's content."""
     from macs.app.config import config_to_yaml
-    from macs.bundle.evalfiles import copy_eval_files
-    from macs.bundle.wheels import fetch_wheels
     from macs.core.io import write_json, write_text
+    from macs_bundle.evalfiles import copy_eval_files
+    from macs_bundle.wheels import fetch_wheels
 
     t0 = time.perf_counter()
     out = Path(out).resolve()
@@ -230,7 +231,7 @@ def build_bundle(
         "sets": [*profile.sets, *sets],
         "config_sha256": hashlib.sha256(config_to_yaml(cfg).encode()).hexdigest()[:16],
         "python_version": python_version,
-        "commit": git_commit(Path(__file__).resolve().parents[3]),
+        "commit": git_commit(REPO),
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "pool": {**pool_summary(store), "max_mb_per_domain": None if pool_jsonl else mb},
         "pool_source": [str(p) for p in pool_jsonl] if pool_jsonl else "demo corpus",
@@ -245,7 +246,7 @@ def build_bundle(
     write_json(out / BUNDLE_JSON, info)
     total = dir_bytes(out)
     info["bytes"]["total"] = total
-    info["bytes"]["source_tree"] = tree_bytes(Path(__file__).resolve().parents[3])
+    info["bytes"]["source_tree"] = tree_bytes(REPO)
     write_json(out / BUNDLE_JSON, info)
     if total > limit_mb * 2**20:
         raise MacsError(

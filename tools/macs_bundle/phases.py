@@ -11,8 +11,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from macs.bundle.guard import Clock, guarded
 from macs.core.names import method_run_name
+from macs_bundle.guard import Clock, guarded
 
 
 @dataclass

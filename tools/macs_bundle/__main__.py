@@ -1,7 +1,7 @@
-"""`python -m macs.bundle build|run|prepare|report|env`: the GPU bundle's commands.
+"""`python -m macs_bundle build|run|prepare|report|env`: the GPU bundle's commands.
 
-    python -m macs.bundle build [--out .gpu_bundle] [--config configs/compare-gpu.yaml]   # here
-    python -m macs.bundle run --bundle .gpu_bundle --out $OUT                             # there
+    python -m macs_bundle build [--out .gpu_bundle] [--config configs/compare-gpu.yaml]   # here
+    python -m macs_bundle run --bundle .gpu_bundle --out $OUT                             # there
 (prepare, report and env are the run's steps, each started in its own process by `run`.)
 """
 
@@ -12,11 +12,11 @@ import shlex
 import sys
 from pathlib import Path
 
-from macs.bundle import DEFAULT_DIR, LIMIT_MB
+from macs_bundle import DEFAULT_DIR, LIMIT_MB
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m macs.bundle", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m macs_bundle", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build the bundle folder on this machine (needs PyPI)")
     b.add_argument("--out", type=Path, default=Path(DEFAULT_DIR), help="bundle folder")
@@ -50,8 +50,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _dispatch(args) -> int:
     if args.cmd == "build":
-        from macs.bundle.build import build_bundle, summary
-        from macs.bundle.profiles import get_profile
+        from macs_bundle.build import build_bundle, summary
+        from macs_bundle.profiles import get_profile
 
         info = build_bundle(
             args.out,
@@ -66,9 +66,9 @@ def _dispatch(args) -> int:
         )
         print(summary(info, args.out))
     elif args.cmd == "run":
-        from macs.bundle.run import run_device
+        from macs_bundle.run import run_device
 
-        cmd = "python -m macs.bundle " + shlex.join(sys.argv[1:])
+        cmd = "python -m macs_bundle " + shlex.join(sys.argv[1:])
         data = run_device(args.bundle, args.out, args.work, args.budget_s, args.sets, command=cmd)
         bad = [
             n
@@ -83,18 +83,18 @@ def _dispatch(args) -> int:
             return 3
     elif args.cmd == "prepare":
         from macs.app.config import load_config
-        from macs.bundle.steps import prepare
+        from macs_bundle.steps import prepare
 
         prepare(load_config(args.config, args.sets), args.json)
     elif args.cmd == "report":
-        from macs.bundle.steps import final_report
+        from macs_bundle.steps import final_report
 
         final_report(args.root, args.method, args.baseline)
     elif args.cmd == "env":
         import json
 
-        from macs.bundle.steps import environment
         from macs.core.io import write_json
+        from macs_bundle.steps import environment
 
         env = environment()
         write_json(args.json, env)
