@@ -8,11 +8,11 @@ This is the only module that imports `macs.app.report`.
 from __future__ import annotations
 
 import sys
-import time
 from importlib import resources
 from pathlib import Path
 
 from macs.core.errors import MacsError
+from macs.core.timing import Stopwatch
 
 
 def demo_config_path() -> Path:
@@ -39,7 +39,7 @@ def prepare_data(cfg) -> None:
     from macs.data.labels.job import run_labels
 
     spath = store_path(cfg)
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     c = cfg.corpus
     if c.name.startswith("demo") and cfg.labels.store is None:  # built if missing, else reused
         from macs.data.corpus.demo import build_demo_corpus
@@ -64,7 +64,7 @@ def prepare_data(cfg) -> None:
     run_labels(
         store, cfg.labels, seed=cfg.labels.seed if cfg.labels.seed is not None else cfg.run.seed
     )
-    _say(f"data ready in {time.perf_counter() - t0:.1f}s: {store.n_docs} docs at {spath}")
+    _say(f"data ready in {clock.seconds:.1f}s: {store.n_docs} docs at {spath}")
 
 
 def run_dir_name(root: str, method: str, seed: int) -> str:
@@ -224,7 +224,7 @@ def run_compare(
     Finished runs are reused and interrupted ones resume, so rerunning after a kill picks up
     where it stopped. Methods default to compare.methods, seeds to compare.seeds.
     """
-    t_start = time.perf_counter()
+    clock = Stopwatch()
     cfg = cfg if cfg is not None else demo_config()
     check_method_names(
         methods or cfg.compare.methods, "--methods" if methods else "compare.methods"
@@ -241,10 +241,10 @@ def run_compare(
 
     root = Path(cfg.run.runs_dir) / cfg.run.name
     with run_lock(root, "macs compare"):
-        return _compare_locked(cfg, methods, seeds, baseline, jobs, root, t_start)
+        return _compare_locked(cfg, methods, seeds, baseline, jobs, root, clock)
 
 
-def _compare_locked(cfg, methods, seeds, baseline, jobs, root: Path, t_start: float) -> Path:
+def _compare_locked(cfg, methods, seeds, baseline, jobs, root: Path, clock: Stopwatch) -> Path:
     """run_compare's work while it holds the lock of the job's root folder."""
     from macs.app.report.build import build_report
     from macs.data.pool import open_pool
@@ -272,7 +272,7 @@ def _compare_locked(cfg, methods, seeds, baseline, jobs, root: Path, t_start: fl
     if matched:
         run_dirs += _train_all(matched, jobs, pool)
     report = build_report(run_dirs, root / "report", method=methods[0], baseline=baseline)
-    _say(f"done in {time.perf_counter() - t_start:.0f}s: {len(run_dirs)} runs; report {report}")
+    _say(f"done in {clock.seconds:.0f}s: {len(run_dirs)} runs; report {report}")
     return report
 
 

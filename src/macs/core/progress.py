@@ -1,16 +1,15 @@
-"""One progress bar and one timer for every long job (import-light: rich is imported on use).
+"""One progress bar for every long job (import-light: rich is imported on use).
 
 `Bar` draws a rich progress bar on an interactive stderr; elsewhere (CI, logs, pipes) it
 prints a plain line at most every `every_s` seconds, so long work shows progress either way.
-`Timer` accumulates named wall-clock spans (`with timer("reward"): ...`) into a dict.
+Timing (stopwatches, named spans) lives in `macs.core.timing`.
 """
 
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+
+from macs.core.timing import Stopwatch
 
 
 class Bar:
@@ -32,8 +31,8 @@ class Bar:
         self.every_s = float(every_s)
         self.n = int(done)
         self.text = ""
-        self._t0 = time.perf_counter()
-        self._last = self._t0
+        self._clock = Stopwatch()
+        self._last = 0.0
         self._p = None
         self._plain = bool(enabled) and not sys.stderr.isatty() and every_s > 0
         if enabled and sys.stderr.isatty():
@@ -76,13 +75,13 @@ class Bar:
         if self._p is not None:
             self._p.update(self._task, completed=self.n, description=self.text)
         elif self._plain:
-            now = time.perf_counter()
+            now = self._clock.seconds
             if now - self._last >= self.every_s:
                 self._last = now
                 print(f"[{self.what}] {self._count()} {self.text}".rstrip(), file=sys.stderr)
 
     def _count(self) -> str:
-        rate = self.n / max(time.perf_counter() - self._t0, 1e-9)
+        rate = self.n / max(self._clock.seconds, 1e-9)
         of = f"/{self.total:,}" if self.total else ""
         return f"{self.n:,}{of} {self.unit}".rstrip() + f" ({rate:,.1f}/s)"
 
@@ -98,26 +97,3 @@ class Bar:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-class Timer:
-    """Named wall-clock spans in seconds: `with t("reward"): ...`; `t.seconds` holds the totals."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(name, time.perf_counter() - t0)
-
-    def add(self, name: str, seconds: float) -> None:
-        """Add `seconds` to the span `name`."""
-        self.seconds[name] = self.seconds.get(name, 0.0) + float(seconds)
-
-    def total(self) -> float:
-        """Sum of all spans (seconds)."""
-        return float(sum(self.seconds.values()))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 
 import numpy as np
 
 from macs.core.errors import MacsError
+from macs.core.timing import Stopwatch
 from macs.eval.scoring import EncodedPair, model_max_length, prefix_token_id, score_encoded
 
 LN2 = math.log(2.0)
@@ -57,7 +57,7 @@ def heldout_bpb(
     window = min(max_length or min(limit, DEFAULT_WINDOW), limit)
     prefix = prefix_token_id(tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else prefix
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     domains: dict[str, dict] = {}
     for code, idx in picked:
         texts = [t for t in store.texts(idx) if t]
@@ -74,7 +74,7 @@ def heldout_bpb(
             desc=f"held-out {names[code]}",
         )
     overall = _overall(domains)
-    seconds = time.perf_counter() - t0
+    seconds = clock.seconds
     result = {
         "domains": domains,
         "overall": overall,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from macs.core.errors import MacsError
+from macs.core.timing import Stopwatch
 from macs.data.tasks import GROUPS, Request, expand_tasks, load_requests, task_spec
 from macs.eval.groups import group_summary
 from macs.eval.scoring import bits_per_byte, model_device, model_max_length, score_pairs
@@ -106,14 +106,14 @@ def evaluate(
     if not shot_list or any(s not in (0, 5) for s in shot_list):
         raise MacsError(f"shots must be 0 and/or 5, got {shot_list}")
     window = max_length or model_max_length(model, tokenizer)
-    t_start = time.perf_counter()
+    clock = Stopwatch()
     opts = _TaskOpts(limit, seed, split_seed, root, batch_size, window, progress)
     out_tasks: dict[str, dict] = {}
     total_requests = 0
     for name in names:
         out_tasks[name], n_reqs = _evaluate_task(model, tokenizer, name, shot_list, opts)
         total_requests += n_reqs
-    seconds = time.perf_counter() - t_start
+    seconds = clock.seconds
     return {
         "tasks": out_tasks,
         "groups": group_summary(out_tasks),
@@ -163,7 +163,7 @@ def _evaluate_task(
     }
     total_requests = 0
     for s in task_shots:
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         kind = "bpb" if spec.kind == "bpb" else "rc"
         reqs = load_requests(
             name,
@@ -190,7 +190,7 @@ def _evaluate_task(
         else:
             m = rc_metrics(reqs, lps)
         m["n_truncated"] = sum(sc.truncated for sc in scores)
-        m["seconds"] = time.perf_counter() - t0
+        m["seconds"] = clock.seconds
         m["requests_per_s"] = len(reqs) / max(m["seconds"], 1e-9)
         entry[f"{s}shot"] = m
         total_requests += len(reqs)

@@ -10,10 +10,10 @@ same model state there), and the torch generators are left as they were.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from macs.core.io import write_json
+from macs.core.timing import Stopwatch
 from macs.data.rundir import RunDir
 
 
@@ -32,7 +32,7 @@ def boundary_eval(tr, stages_done: int, step: int, tokens: int) -> None:
         return
     import torch
 
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     was_training = tr.model.training
     tr.model.eval()
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
@@ -47,7 +47,7 @@ def boundary_eval(tr, stages_done: int, step: int, tokens: int) -> None:
             "stage": stages_done,
             "step": int(step),
             "tokens": int(tokens),
-            "seconds": time.perf_counter() - t0,
+            "seconds": clock.seconds,
             "tasks": res["tasks"],
             "groups": res["groups"],
         },

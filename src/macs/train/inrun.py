@@ -12,10 +12,11 @@ from zero), before every checkpoint and every selection.
 from __future__ import annotations
 
 import contextlib
-import time
 from typing import Any
 
 import numpy as np
+
+from macs.core.timing import timed
 
 
 def scored_step(step: int, every: int, fraction: float, seed: int) -> bool:
@@ -43,9 +44,9 @@ class InRunHook:
     def begin(self, step: int) -> None:
         """Reference directions at the stage start (kept if restored from the checkpoint at `step`);
         the time counts as in-run reward work."""
-        t0 = time.perf_counter()
-        self.scorer.begin(step)
-        dt = time.perf_counter() - t0
+        with timed() as sw:
+            self.scorer.begin(step)
+        dt = sw.seconds
         self.acc.seconds += dt if self.dist.main else 0.0
         self.local_seconds += dt
 

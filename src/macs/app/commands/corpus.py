@@ -278,8 +278,7 @@ def tokenizer_train_cmd(
     sets: SetOpt = None,
 ) -> None:
     """Create a tokenizer: train a byte-level BPE on the corpus, or fetch GPT-2 / GPT-NeoX, or bytes."""
-    import time
-
+    from macs.core.timing import Stopwatch
     from macs.data.corpus.store import CorpusStore, store_path
     from macs.data.corpus.tokenizer import (
         build_configured_tokenizer,
@@ -301,12 +300,12 @@ def tokenizer_train_cmd(
     )
     t = cfg.tokenizer
     s = CorpusStore.open(store or store_path(cfg)) if t.kind == "bpe" else None
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     path = build_configured_tokenizer(cfg, out or tokenizer_dir(cfg), s)
     info = describe(load_tokenizer(path))
     typer.echo(
         f"{t.kind} tokenizer: vocab {info['vocab_size']}, eos {info['eos_id']}, "
-        f"{time.perf_counter() - t0:.1f} s -> {path}"
+        f"{clock.seconds:.1f} s -> {path}"
     )
 
 

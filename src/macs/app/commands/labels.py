@@ -86,8 +86,7 @@ def label(
     """
     if ctx.invoked_subcommand is not None:
         return
-    import time
-
+    from macs.core.timing import Stopwatch
     from macs.data.labels.job import run_labels
 
     cfg = load(config, sets)
@@ -95,7 +94,7 @@ def label(
         cfg.labels.ray_address = ray_address
     st = _open_store(cfg, store)
     names = _actor_names(actors)
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     out = run_labels(
         st,
         cfg.labels,
@@ -106,7 +105,7 @@ def label(
         force=force,
         log=lambda s: typer.echo(s, err=True),
     )
-    dt = time.perf_counter() - t0
+    dt = clock.seconds
     if not out:
         typer.echo(
             f"all sidecars up to date in {Path(st.path) / 'labels'} (use --force to relabel)"

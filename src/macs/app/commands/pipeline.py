@@ -134,16 +134,16 @@ def select_cmd(
     For the multi-actor method every eligible (not held-out) document scores S = sum over actors of theta_A * w_A(group) with the initial weights, higher = chosen first; baselines (random, quality_topk, ...) choose their own way. Documents are taken until the token budget is met; writes the manifest (Parquet: doc, id, tokens, each label's group, score), a summary JSON and the selector state beside it.
     """
     import sys
-    import time
 
     from macs.app.select_cmd import print_summary, run_select
     from macs.core.errors import MacsError
+    from macs.core.timing import Stopwatch
 
     if (fmt is None) != (export is None):
         raise MacsError("give --format and --export together (e.g. --format hf --export out/hf)")
     cfg = load(config, sets)
     _check_show(show, cfg)
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     result = run_select(
         cfg,
         out=out,
@@ -158,7 +158,7 @@ def select_cmd(
     typer.echo(
         f"selected {s['n_selected']:,} docs, {s['selected_tokens']:,} training tokens (one EOS "
         f"per doc counted; {100 * s['selected_fraction']:.1f}% of {s['pool_tokens']:,} eligible) in "
-        f"{time.perf_counter() - t0:.1f} s; manifest -> {result['manifest']}",
+        f"{clock.seconds:.1f} s; manifest -> {result['manifest']}",
         err=True,
     )
     sys.stderr.flush()

@@ -57,12 +57,11 @@ def rewards(
     sets: SetOpt = None,
 ) -> None:
     """Score documents with the configured reward estimator (higher = more helpful); for debugging."""
-    import time
-
     import numpy as np
     import torch
 
     from macs.core.errors import MacsError
+    from macs.core.timing import timed
     from macs.data.corpus.tokenizer import load_tokenizer
     from macs.select.rewards import make_estimator, reference_for_config
     from macs.select.rewards.reference import encoder
@@ -83,9 +82,9 @@ def rewards(
     toks = [np.asarray(encode(t), dtype=np.int64) for t in texts]
     ref = reference_for_config(tok, icfg, seed=cfg.run.seed)
     est = make_estimator(icfg, ref)
-    t0 = time.perf_counter()
-    r = _score(est, lm, toks, icfg)
-    dt = time.perf_counter() - t0
+    with timed() as sw:
+        r = _score(est, lm, toks, icfg)
+    dt = sw.seconds
     _write_rewards(out, ids, r, toks, icfg, ref)
     ok = ~np.isnan(r)
     typer.echo(

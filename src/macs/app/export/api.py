@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import numpy as np
 
 from macs.app.export.base import Selection, output_dir, tree_bytes
 from macs.core.errors import MacsError
+from macs.core.timing import Stopwatch
 
 FORMATS = ("hf", "litdata", "mds", "flat", "jsonl")
 TOKEN_FORMATS = ("litdata", "flat")  # need token shards; hf and mds add input_ids when given
@@ -67,7 +67,7 @@ def write_export(
             )
     sel = Selection.make(store, idx, tokens)
     out = Path(out)
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     if fmt == "jsonl":
         if out.is_dir():
             raise MacsError(
@@ -83,7 +83,7 @@ def write_export(
         "docs": sel.n_docs,
         "tokens": res.get("tokens"),
         "bytes": tree_bytes(out),
-        "seconds": round(time.perf_counter() - t0, 3),
+        "seconds": round(clock.seconds, 3),
     }
     if log is not None:
         tok = (

@@ -22,13 +22,13 @@ output, where macs removes it before the model sees the batch).
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from transformers import TrainerCallback
 
 from macs.core.errors import MacsError
+from macs.core.timing import Stopwatch
 
 STATE_FILE = "macs_selection.npz"
 
@@ -152,13 +152,13 @@ class SelectionCallback(TrainerCallback):
         if self.selection.stage + 1 >= self.selection.n_stages:
             return
         k, n = self.selection.stage + 1, self.selection.n_stages
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         self._say(args, f"[macs] step {step}: refresh {k} of {n - 1}, rewards on the current model")
         self.stage = self.selection.refresh(model, step=step, optimizer=optimizer)
         self._say(
             args,
             f"[macs] stage {k}: {len(self.stage.idx):,} docs, {self.stage.n_tokens:,} tokens "
-            f"(selected in {time.perf_counter() - t0:.1f} s)",
+            f"(selected in {clock.seconds:.1f} s)",
         )
         self.stage.log["step"] = step
         self.dataset.set_stage(self.stage.idx, self.stage.stage)

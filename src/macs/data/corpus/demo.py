@@ -19,7 +19,6 @@ import subprocess
 import sys
 import sysconfig
 import tarfile
-import time
 import urllib.parse
 import zipfile
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from typing import Any
 
 from macs.core.errors import MacsError
 from macs.core.io import file_sha256
-from macs.core.progress import Timer
+from macs.core.timing import Stopwatch, Timer
 from macs.data.corpus.extract import (
     dictd_entries,
     email_to_text,
@@ -646,7 +645,7 @@ def build_demo_corpus(
     if old is not None:
         log(f"{out_dir} is up to date ({old.n_docs} docs); reusing it")
         return old
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     fetcher = Fetcher(cache_dir, log)
     sources = sources or SOURCES
     budgets = _budgets(max_mb_per_domain, sources)
@@ -676,7 +675,7 @@ def build_demo_corpus(
         builder.abort()
         raise
     store = CorpusStore.open(out_dir)
-    secs = time.perf_counter() - t0
+    secs = clock.seconds
     miss = (
         f", {len(missing)} sources missing ({', '.join(m['name'] for m in missing)})"
         if missing
@@ -718,7 +717,7 @@ def _add_sources(
     missing: list[dict[str, str]] = []
     timer = Timer()
     for src in sources:
-        ts = time.perf_counter()
+        clock = Stopwatch()
         try:
             rec, docs = _fetch_source(src, fetcher, budgets, seed, timer)
         except _SOURCE_ERRORS as e:
@@ -731,7 +730,7 @@ def _add_sources(
             n_bytes += sum(len(t.encode("utf-8")) for _, t in part)
             builder.add([i for i, _ in part], [t for _, t in part], src.domain, src.name)
         rec.update(records=len(docs), docs=stats.docs_written - before, bytes=n_bytes)
-        rec["seconds"] = round(time.perf_counter() - ts, 2)
+        rec["seconds"] = round(clock.seconds, 2)
         records.append(rec)
         log(
             f"{src.domain:<13} {src.name:<18} {len(docs):>7} records {n_bytes / 1e6:7.2f} MB ({rec['seconds']} s)"

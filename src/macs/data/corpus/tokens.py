@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from itertools import chain
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 from macs.core.errors import MacsError
 from macs.core.formats import check_format, stamp
 from macs.core.progress import Bar
+from macs.core.timing import Stopwatch
 
 UNIT_BYTES = 16 << 20  # text bytes per work unit / token file
 
@@ -116,7 +116,7 @@ def _encode_unit(args: tuple) -> tuple[int, np.ndarray, float]:
     import pyarrow.parquet as pq
     from tokenizers import Tokenizer
 
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     tok = Tokenizer.from_file(tok_path)
     tok.encode_special_tokens = True  # a literal "<|endoftext|>" in a text is text, not EOS
     eos = tok.token_to_id("<|endoftext|>")
@@ -144,7 +144,7 @@ def _encode_unit(args: tuple) -> tuple[int, np.ndarray, float]:
                 f.write(flat.tobytes())
                 lengths.append(lens)
     out = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
-    return 0, out, time.perf_counter() - t0
+    return 0, out, clock.seconds
 
 
 def _units(store, unit_bytes: int) -> list[tuple[Path, list[int], int, int]]:
@@ -233,14 +233,14 @@ def _tokenize_store(
                 return ts
         except MacsError:
             pass
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     units = _units(store, int(unit_mb * (1 << 20)))
     # few cores: one process, Rust threads inside encode_batch; many: one process per unit
     default = 1 if (os.cpu_count() or 1) <= 4 else (os.cpu_count() or 1)
     workers = max(1, min(workers or default, len(units) or 1))
     clean_stale(out)
     with writing(out, f"the previous token shards in {out} (if any) are unchanged"):
-        meta = _tokenize_into(out, store, units, tok_info, workers, batch_docs, progress, t0)
+        meta = _tokenize_into(out, store, units, tok_info, workers, batch_docs, progress, clock)
     ts = TokenStore.open(out)
     if progress:
         secs = meta["seconds"]
@@ -253,7 +253,9 @@ def _tokenize_store(
     return ts
 
 
-def _tokenize_into(out: Path, store, units, tok_info, workers, batch_docs, progress, t0) -> dict:
+def _tokenize_into(
+    out: Path, store, units, tok_info, workers, batch_docs, progress, clock: Stopwatch
+) -> dict:
     """Write the token files, index.npy and meta.json in a temp folder, then swap it into
     `out` (a kill or an error leaves the previous shards); returns the meta."""
     import shutil
@@ -282,7 +284,7 @@ def _tokenize_into(out: Path, store, units, tok_info, workers, batch_docs, progr
         run_info = {
             "workers": workers,
             "rust_threads": ((os.cpu_count() or 1) if rust_parallel else 1) if threads else 0,
-            "seconds": round(time.perf_counter() - t0, 2),
+            "seconds": round(clock.seconds, 2),
         }
         meta = _meta(store, tok_info, index, dict(zip(files, file_tokens, strict=True)), run_info)
         write_json(tmp / "meta.json", meta)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from macs.core.errors import MacsError
+from macs.core.timing import Stopwatch, timed
 from macs.data.labels.base import id_unit, read_text_file_docs
 from macs.data.labels.config import QualityConfig
 from macs.data.labels.qmodel import (
@@ -187,14 +187,13 @@ def train_quality_model(
     log = log or (lambda s: None)
     c = cfg.classifier
     pos_files, neg_files = _training_files(cfg, store, positive_files, negative_files)
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     data = _training_data(store, cfg, seed, pos_files, neg_files)
     n_pos = int(sum(data.y))
     log(f"training on {n_pos:,} positive and {len(data.y) - n_pos:,} negative docs")
-    t1 = time.perf_counter()
-    clf = TextClassifier(c, seed).fit(data.texts, ["pos" if y else "neg" for y in data.y])
-    coef, b = clf._coef[0].copy(), float(clf._intercept[0])
-    fit_s = time.perf_counter() - t1
+    with timed() as fit:
+        clf = TextClassifier(c, seed).fit(data.texts, ["pos" if y else "neg" for y in data.y])
+        coef, b = clf._coef[0].copy(), float(clf._intercept[0])
     before = _evaluate(data, coef, b, cfg)
     after = _evaluate(data, dequantise(quantise(coef, weights)), b, cfg)
     _describe(data, n_pos, c, store is not None)
@@ -206,8 +205,8 @@ def train_quality_model(
     report = {
         "n_train_pos": n_pos,
         "n_train_neg": len(data.y) - n_pos,
-        "fit_seconds": round(fit_s, 2),
-        "seconds": round(time.perf_counter() - t0, 2),
+        "fit_seconds": round(fit.seconds, 2),
+        "seconds": round(clock.seconds, 2),
         "bytes": size,
         "eval": meta["eval"],
         "path": str(out),

@@ -6,7 +6,6 @@ folder.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 
 from macs.core.errors import MacsError
 from macs.core.io import write_json, write_parquet
+from macs.core.timing import Stopwatch
 from macs.data.labels.base import Batch, Labeller
 
 
@@ -144,7 +144,7 @@ def label_unit(unit: Unit, actors: dict[str, tuple[Labeller, Path]], batch_size:
     domains = [d or "" for d in table.column("domain").to_pylist()]
     extra_cols = [c for c in cols if c not in ("id", "text", "domain")]
     for actor, (lab, work) in actors.items():
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         parts: list[dict[str, np.ndarray]] = []
         for b, a in enumerate(range(0, len(ids), batch_size)):
             z = slice(a, a + batch_size)
@@ -157,5 +157,5 @@ def label_unit(unit: Unit, actors: dict[str, tuple[Labeller, Path]], batch_size:
             for k in ("score", "group", "empty", "truncated")
         }
         out["group"] = out["group"].astype(np.int32)
-        write_unit(work, unit, ids, out, lab.n_groups, time.perf_counter() - t0)
+        write_unit(work, unit, ids, out, lab.n_groups, clock.seconds)
     return unit.rows

@@ -11,12 +11,12 @@ ablation). Baselines that ignore the actors (random, quality top-k, ...) are sel
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 
 from macs.core.errors import MacsError
+from macs.core.timing import Stopwatch
 from macs.select.actors.base import Actor
 from macs.select.console.budget import CHUNK, BudgetResult, budget_select, doc_hash, hash_bits
 from macs.select.console.controls import Bound, Controls, controlled_select
@@ -243,7 +243,7 @@ class Console:
         eligible = self._check_mask(eligible)
         if not np.isfinite(budget) or budget < 0:
             raise MacsError(f"token budget must be a finite number >= 0, not {budget}")
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         hash_key = int(self.rng.integers(0, 2**63 - 1))  # drawn always: the stream stays put
         if self.controls.plain_topk:
             keys, key_score = self._key_plan(eligible, n_tokens)
@@ -276,7 +276,7 @@ class Console:
             "stage": self.n_selects,
             "mode": self.mode,
             "theta": self.theta_dict(),
-            "seconds": round(time.perf_counter() - t0, 4),
+            "seconds": round(clock.seconds, 4),
         }
         return (idx, scores) if return_scores else idx
 

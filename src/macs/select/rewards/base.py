@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from macs.core.device import unwrap
+from macs.core.timing import Stopwatch
 from macs.select.rewards.batching import Unit, chunks, collate, doc_units
 from macs.select.rewards.config import InfluenceConfig
 from macs.select.rewards.reference import ReferenceSet
@@ -74,13 +74,13 @@ class RewardEstimator:
 
     def refresh(self, model, step: int | None = None) -> None:
         """Recompute the reference-side quantities for the current model weights (at training step `step`)."""
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         model = unwrap(model)
         with scoring_mode(model):
             self._refresh(model)
         self._step = step
         self.stats["refreshes"] += 1
-        self.stats["refresh_seconds"] += time.perf_counter() - t0
+        self.stats["refresh_seconds"] += clock.seconds
 
     def rewards(
         self, model, docs: Sequence[np.ndarray], step: int | None = None, **kw
@@ -100,7 +100,7 @@ class RewardEstimator:
         )
         if units and (step is None or step != self._step):
             self.refresh(model, step)
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         with scoring_mode(model):
             r_units = self._unit_rewards(model, units, **kw) if units else np.zeros(0)
         out = np.full(len(docs), np.nan)
@@ -113,7 +113,7 @@ class RewardEstimator:
         self.stats["skipped_short"] += int(short.sum())
         self.stats["windows"] += len(units)
         self.stats["nan_windows"] += int((~ok).sum())
-        self.stats["seconds"] += time.perf_counter() - t0
+        self.stats["seconds"] += clock.seconds
         return out
 
     def _batches(self, units: Sequence[Unit], device, size: int | None = None):

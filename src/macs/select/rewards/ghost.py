@@ -12,12 +12,12 @@ embeddings and LM head) are summed per example before use. A sink consumes the r
 from __future__ import annotations
 
 import contextlib
-import time
 from collections import defaultdict
 
 import torch
 from torch import nn
 
+from macs.core.timing import Stopwatch
 from macs.select.rewards.batching import autocast, call_lm, logits_of, per_example_loss
 
 
@@ -145,11 +145,11 @@ class HookEngine:
             raise Unsupported("a shared parameter did not receive gradients from all its uses")
 
     def _timed(self, mod, kind, saved, D, sink, cdt, state) -> None:
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         try:
             self._backward(mod, kind, saved, D, sink, cdt, state)
         finally:
-            self.seconds += time.perf_counter() - t0
+            self.seconds += clock.seconds
 
     def _backward(self, mod, kind, saved, D, sink, cdt, state) -> None:
         args, kwargs, out_dtype = saved

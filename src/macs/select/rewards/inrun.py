@@ -20,12 +20,12 @@ documents as in the refresh pass: group means over documents.
 from __future__ import annotations
 
 import contextlib
-import time
 from typing import Any
 
 import numpy as np
 
 from macs.core.errors import MacsError
+from macs.core.timing import Stopwatch
 
 
 class InRunAccumulator:
@@ -151,8 +151,8 @@ class InRunScorer:
                 f"influence.source=train cannot hook this model's training pass ({e}); "
                 "use influence.source=refresh"
             ) from e
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         r = (sink.dots / sink.sq.sqrt()[:, None]).mean(1).double().cpu().numpy()
         r[~np.isfinite(r)] = np.nan
         out["rewards"] = r
-        out["seconds"] = self.engine.seconds - t_hooks + time.perf_counter() - t0
+        out["seconds"] = self.engine.seconds - t_hooks + clock.seconds

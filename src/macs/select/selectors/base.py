@@ -12,7 +12,6 @@ Selectors are registered by name (`macs.select.selectors.registry`) and built fr
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from macs.core.errors import MacsError
+from macs.core.timing import Stopwatch
 
 RewardFn = Callable[[np.ndarray], np.ndarray]
 """Rewards (float64, higher = more helpful, nan = skipped) of doc indices under the current model."""
@@ -141,16 +141,17 @@ class Selector(ABC):
         stage: int,
         budget: int,
         idx: np.ndarray,
-        t0: float,
+        clock: Stopwatch,
         scores: np.ndarray | None = None,
         **extra: Any,
     ) -> Choice:
-        """A Choice with the standard log fields; bumps the selection counts of idx."""
+        """A Choice with the standard log fields (seconds.total: `clock`, started when the stage's
+        selection began, unless `seconds` has one); bumps the selection counts of idx."""
         idx = np.unique(np.asarray(idx, dtype=np.int64))
         self._bump(idx)
         tok = int(self.pool.n_tokens[idx].sum())
         secs = extra.pop("seconds", None) or {}
-        secs.setdefault("total", time.perf_counter() - t0)
+        secs.setdefault("total", clock.seconds)
         log = {
             "stage": int(stage),
             "method": self.name,

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -45,6 +44,7 @@ import numpy as np
 
 from macs.core.errors import MacsError, require
 from macs.core.progress import Bar
+from macs.core.timing import timed
 from macs.select.console.sampling import gumbel_keys, top_by_priority
 from macs.select.selectors.base import SelectorContext
 from macs.select.selectors.cache import (
@@ -187,9 +187,9 @@ def importance_weights(ctx: SelectorContext) -> tuple[np.ndarray, np.ndarray, di
     got = read_doc_scores(folder, pool, ["log_weight", "n_words"])
     if got is not None:
         return got["log_weight"], got["n_words"], {**info, "cache_hit": True}
-    t0 = time.perf_counter()
-    lw, words = _with_package(ds, pool, texts, c, folder.parent)
-    secs = time.perf_counter() - t0
+    with timed() as sw:
+        lw, words = _with_package(ds, pool, texts, c, folder.parent)
+    secs = sw.seconds
     write_doc_scores(
         folder,
         pool,

@@ -33,12 +33,12 @@ optimiser), so it is not saved; features are recomputed (or read from the disk c
 
 from __future__ import annotations
 
-import time
 from typing import Any, ClassVar
 
 import numpy as np
 
 from macs.core.errors import MacsError
+from macs.core.timing import Stopwatch, timed
 from macs.select.console.sampling import gumbel_keys, top_by_priority, uniform_key
 from macs.select.selectors.base import Choice, Online, Selector, SelectorContext
 from macs.select.selectors.costs import compute_record
@@ -115,13 +115,15 @@ class MatesSelector(Selector):
     # ------------------------------------------------------------------ stages
     def initial(self, budget: int) -> Choice:
         """Stage 0: a uniform random sample of the eligible pool reaching the budget (no model yet)."""
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         self.rng.integers(0, 2**63 - 1)  # drawn as before: the oracle's stream stays put
         key = uniform_key(self.ctx.seed, 0)  # random's stage-0 draw (common random numbers)
         idx, info = least_selected_first(
             self.counts, self.pool.n_tokens, self.pool.eligible, budget, key
         )
-        return self._choice(0, budget, idx, t0, select_info=info, note="uniform random (no model)")
+        return self._choice(
+            0, budget, idx, clock, select_info=info, note="uniform random (no model)"
+        )
 
     def oracle_sample(self, key: int) -> np.ndarray:
         """A seeded uniform sample (sorted doc indices) of eligible docs long enough to probe."""
@@ -135,16 +137,15 @@ class MatesSelector(Selector):
         """Probe a sample on the current model, refit the influence model, Gumbel-top-k a fresh slice."""
         if online is None:
             raise MacsError(f"{self.name} needs the current model at every refresh")
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         k_oracle, k_split, k_cand, k_gumbel = (int(v) for v in self.rng.integers(0, 2**63 - 1, 4))
         self.refreshes += 1
         secs: dict[str, float] = {}
         o_idx = self.oracle_sample(k_oracle)
         est = self.oracle().estimator
         tok0 = (est.forward_tokens, est.backward_tokens)
-        t = time.perf_counter()
-        r = np.asarray(self.oracle()(online.model, o_idx, online.step, online.optimizer), float)
-        secs["oracle"] = time.perf_counter() - t
+        with timed(secs, "oracle"):
+            r = np.asarray(self.oracle()(online.model, o_idx, online.step, online.optimizer), float)
         oracle_cost = compute_record(
             "mates oracle",
             secs["oracle"],
@@ -154,25 +155,22 @@ class MatesSelector(Selector):
         )
         feat0 = self.features.stats["seconds"]
         model, report = self._fit(stage, o_idx, r, k_split, secs)
-        t = time.perf_counter()
-        want = float(self.mcfg.candidate_ratio) * budget
-        cand, _ = least_selected_first(
-            self.counts, self.pool.n_tokens, self.pool.eligible, want, k_cand
-        )
-        secs["candidates"] = time.perf_counter() - t
+        with timed(secs, "candidates"):
+            want = float(self.mcfg.candidate_ratio) * budget
+            cand, _ = least_selected_first(
+                self.counts, self.pool.n_tokens, self.pool.eligible, want, k_cand
+            )
         x_c = self.features.rows(cand) if model is not None else None
         secs["features"] = self.features.stats["seconds"] - feat0
-        t = time.perf_counter()
-        pred = model.predict(x_c) if model is not None else np.zeros(cand.size)
-        secs["predict"] = time.perf_counter() - t
-        t = time.perf_counter()
-        idx = self._gumbel_top(cand, pred, budget, k_gumbel)
-        secs["select"] = time.perf_counter() - t
+        with timed(secs, "predict"):
+            pred = model.predict(x_c) if model is not None else np.zeros(cand.size)
+        with timed(secs, "select"):
+            idx = self._gumbel_top(cand, pred, budget, k_gumbel)
         choice = self._choice(
             stage,
             budget,
             idx,
-            t0,
+            clock,
             scores=pred[np.searchsorted(cand, idx)],
             seconds=secs,
             compute=oracle_cost,
@@ -195,9 +193,8 @@ class MatesSelector(Selector):
             secs["fit"] = 0.0
             return None, {"heldout_spearman": None, "note": note}
         x_o = self.features.rows(o_idx[ok])
-        t = time.perf_counter()
-        model, report = fit_with_holdout(self.mcfg, x_o, r[ok], key)
-        secs["fit"] = time.perf_counter() - t
+        with timed(secs, "fit"):
+            model, report = fit_with_holdout(self.mcfg, x_o, r[ok], key)
         return model, report
 
     def _gumbel_top(self, cand: np.ndarray, pred: np.ndarray, budget: int, key: int) -> np.ndarray:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from macs.core.errors import MacsError
 from macs.core.io import atomic_path
+from macs.core.timing import Stopwatch
 
 
 class HashingFeaturizer:
@@ -164,11 +164,11 @@ class FeatureCache:
         idx = np.asarray(idx, dtype=np.int64)
         missing = np.unique(idx[self.pos[idx] < 0])
         if missing.size:
-            t0 = time.perf_counter()
+            clock = Stopwatch()
             block = self.featurizer(self.pool.texts(missing))
             self._append(missing, block)
             if self.folder is not None:
                 self._save_disk(missing, block)
             self.stats["computed"] += int(missing.size)
-            self.stats["seconds"] += time.perf_counter() - t0
+            self.stats["seconds"] += clock.seconds
         return self.mat[self.pos[idx]]

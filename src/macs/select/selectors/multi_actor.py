@@ -8,12 +8,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, ClassVar
 
 import numpy as np
 
 from macs.core.errors import MacsError
+from macs.core.timing import Stopwatch, timed
 from macs.data.labels.registry import ACTOR_KINDS, unknown_actor
 from macs.select.actors.base import Actor
 from macs.select.console.console import Console
@@ -171,18 +171,19 @@ class MultiActorSelector(Selector):
         if hasattr(self, "console"):
             self.console.counts = value
 
-    def _select(self, stage: int, budget: int, t0: float, secs: dict, **extra: Any) -> Choice:
-        t1 = time.perf_counter()
+    def _select(
+        self, stage: int, budget: int, clock: Stopwatch, secs: dict, **extra: Any
+    ) -> Choice:
         pool = self.pool
-        idx, scores = self.console.select(
-            pool.n_tokens,
-            budget,
-            pool.eligible,
-            return_scores=True,
-            uniform_key=uniform_key(self.ctx.seed, stage),  # common random numbers with random
-        )
-        secs["select"] = time.perf_counter() - t1
-        secs["total"] = time.perf_counter() - t0
+        with timed(secs, "select"):
+            idx, scores = self.console.select(
+                pool.n_tokens,
+                budget,
+                pool.eligible,
+                return_scores=True,
+                uniform_key=uniform_key(self.ctx.seed, stage),  # common random numbers with random
+            )
+        secs["total"] = clock.seconds
         info = {k: v for k, v in self.console.last_select.items() if k not in ("theta", "seconds")}
         actors = extra.pop("actors", {})
         for a in self.console.actors:
@@ -207,14 +208,14 @@ class MultiActorSelector(Selector):
         """Stage 0: top of the initial scores (ties, e.g. uniform weights, broken by the seeded hash);
         its record carries the one-off cost of `init: regmix` sweeps (`compute`)."""
         extra = {} if self.init_compute is None else {"compute": self.init_compute}
-        return self._select(0, budget, time.perf_counter(), {"sample": 0.0, "reward": 0.0}, **extra)
+        return self._select(0, budget, Stopwatch(), {"sample": 0.0, "reward": 0.0}, **extra)
 
     def refresh(self, stage: int, budget: int, online: Online | None) -> Choice:
         """Group-mean rewards on the current model (a sample of m docs per group, or the stage's
         in-run rewards topped up by a small sample), update actors and theta, select."""
         if online is None:
             raise MacsError(f"{self.name} needs the current model at every refresh")
-        t0 = time.perf_counter()
+        clock = Stopwatch()  # laps: sample, reward, update
         pool_mask = self.pool.eligible
         if self.ctx.cfg.selection.reward_pool == "unselected":
             pool_mask = pool_mask & (self.console.counts == 0)
@@ -228,9 +229,9 @@ class MultiActorSelector(Selector):
         union = (
             np.unique(np.concatenate(parts)).astype(np.int64) if parts else np.zeros(0, np.int64)
         )
-        t1 = time.perf_counter()
+        secs = {"sample": clock.lap()}
         r = np.asarray(online.rewards(union), dtype=np.float64) if union.size else np.zeros(0)
-        t2 = time.perf_counter()
+        secs["reward"] = clock.lap()
         all_idx = np.concatenate([in_idx.astype(np.int64), union])
         all_r = np.concatenate([in_r.astype(np.float64), r])
         order = np.argsort(all_idx, kind="stable")
@@ -248,7 +249,7 @@ class MultiActorSelector(Selector):
         shrink = bool(getattr(self.ctx.cfg.selection, "shrink", False))
         R = {n: (st.shrunk if shrink else st.mean) for n, st in stats.items()}
         ulog = self.console.update(R)
-        t3 = time.perf_counter()
+        secs["update"] = clock.lap()
         actors = {}
         for name, st in stats.items():
             actors[name] = {
@@ -265,24 +266,22 @@ class MultiActorSelector(Selector):
                 actors[name]["n_inrun_j"] = np.bincount(
                     a.groups[in_idx], minlength=a.n_groups
                 ).tolist()
-        secs = {"sample": t1 - t0, "reward": t2 - t1, "update": t3 - t2}
         extra = {}
         if online.inrun is not None:
             extra = {"reward_source": "train", "n_inrun_docs": int(in_idx.size)}
             if bool(getattr(self.ctx.cfg.influence, "train_check", False)):
-                t4 = time.perf_counter()
-                extra["inrun_vs_refresh"] = self._check(stage, in_idx, in_r, pool_mask, online)
-                secs["check"] = time.perf_counter() - t4
+                with timed(secs, "check"):
+                    extra["inrun_vs_refresh"] = self._check(stage, in_idx, in_r, pool_mask, online)
         choice = self._select(
             stage,
             budget,
-            t0,
+            clock,
             secs,
             actors=actors,
             R_bar=ulog["R_bar"],
             n_reward_docs=int(union.size),
             n_reward_nan=int((~np.isfinite(r)).sum()),
-            reward_docs_per_s=union.size / max(t2 - t1, 1e-9),
+            reward_docs_per_s=union.size / max(secs["reward"], 1e-9),
             **extra,
         )
         choice.rewards = (all_idx, all_r)

@@ -27,7 +27,6 @@ the model's identity), so it is computed once per (pool, model, max_tokens).
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,6 +35,7 @@ import numpy as np
 from macs.core.errors import MacsError, require
 from macs.core.io import atomic_path, read_json
 from macs.core.progress import Bar
+from macs.core.timing import Stopwatch
 from macs.select.console.sampling import top_by_priority
 from macs.select.selectors.base import SelectorContext
 from macs.select.selectors.cache import (
@@ -158,7 +158,7 @@ def perplexity_scores(ctx: SelectorContext) -> tuple[np.ndarray, dict[str, Any]]
         )
         info = {**info, "cache_hit": True}
         return got["log_ppl"].astype(np.float64), {**info, "compute": _cost(train_cost, score)}
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     todo = np.flatnonzero(pool.n_tokens > 0)
     parts_dir = out / f"parts-{c.part_docs}"
     scorer, reused = None, 0
@@ -186,7 +186,7 @@ def perplexity_scores(ctx: SelectorContext) -> tuple[np.ndarray, dict[str, Any]]
                 reused += idx.size
                 bar.advance(idx.size)
             vals[idx] = np.load(pf)
-    secs = time.perf_counter() - t0
+    secs = clock.seconds
     fwd = 0 if scorer is None else scorer.tokens_scored
     if reused:  # the killed run's finished parts: their tokens, at this run's tokens per doc
         fwd = round(fwd * todo.size / max(todo.size - reused, 1)) if fwd else 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from macs.core.errors import MacsError
 from macs.core.io import read_json, write_json
+from macs.core.timing import Stopwatch
 from macs.select.console.sampling import top_by_priority, uniform01
 from macs.select.selectors.base import SelectorContext
 from macs.select.selectors.cache import cache_root, digest, pool_fingerprint, seed_key
@@ -68,11 +68,11 @@ def proxy_model(ctx: SelectorContext, device: str) -> tuple[Path, dict[str, Any]
         return out, {**ident, "train_cost": {**cost, "cached": True}}
     from macs.train.model import save_model
 
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     model = train_proxy(ctx, device)
     c = ctx.cfg.baselines.perplexity.proxy
     steps = max(1, math.ceil(c.tokens / (c.seq_len * c.batch_size)))
-    cost = {"seconds": time.perf_counter() - t0, "tokens": steps * c.seq_len * c.batch_size}
+    cost = {"seconds": clock.seconds, "tokens": steps * c.seq_len * c.batch_size}
     write_json(cost_file, cost)  # before the folder: a folder without its cost is an old cache
     save_model(model, ctx.pool.tokenizer_path, out)
     return out, {**ident, "train_cost": {**cost, "cached": False}}
@@ -103,7 +103,7 @@ def train_proxy(ctx: SelectorContext, device: str):
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * (1.0 - 0.9 * s / steps)
     )
-    t0, loss = time.perf_counter(), float("nan")
+    clock, loss = Stopwatch(), float("nan")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(c.seed)
         for _ in range(steps):
@@ -115,7 +115,7 @@ def train_proxy(ctx: SelectorContext, device: str):
             opt.step()
             sched.step()
             loss = float(out.loss.detach())
-    secs = time.perf_counter() - t0
+    secs = clock.seconds
     ctx.log(
         f"[perplexity] proxy model trained: {steps} steps on {idx.size:,} random docs "
         f"({steps * c.seq_len * c.batch_size:,} tokens) in {secs:.1f}s, final loss {loss:.3f} nats"

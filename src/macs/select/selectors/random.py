@@ -7,11 +7,11 @@ that needs less than the pool sees each document at most once.
 
 from __future__ import annotations
 
-import time
 from typing import Any, ClassVar
 
 import numpy as np
 
+from macs.core.timing import Stopwatch
 from macs.select.console.sampling import least_selected_first, uniform_key
 from macs.select.selectors.base import Choice, Online, Selector, SelectorContext
 from macs.select.selectors.registry import register_selector
@@ -28,13 +28,13 @@ class RandomSelector(Selector):
         self.rng = np.random.Generator(np.random.PCG64([ctx.seed, 0x52A4D]))
 
     def _pick(self, stage: int, budget: int) -> Choice:
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         self.rng.integers(0, 2**63 - 1)  # drawn as before, so resumed states stay in step
         key = uniform_key(self.ctx.seed, stage)  # the draw every method shares at this stage
         idx, info = least_selected_first(
             self.counts, self.pool.n_tokens, self.pool.eligible, budget, key
         )
-        return self._choice(stage, budget, idx, t0, select_info=info)
+        return self._choice(stage, budget, idx, clock, select_info=info)
 
     def initial(self, budget: int) -> Choice:
         """Stage 0: a uniform random sample of the eligible pool reaching the budget."""

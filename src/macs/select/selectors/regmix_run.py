@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 
 from macs.core.errors import MacsError
 from macs.core.io import read_json, write_json
+from macs.core.timing import Stopwatch
 from macs.select.selectors.base import SelectorContext
 from macs.select.selectors.cache import cache_root
 
@@ -204,7 +204,7 @@ def regmix_result(
         ctx.log(f"[regmix] {labels}: cached mixture from {cached.path}")
         return cached
     lightgbm()  # fail before the sweep, not after it
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     write_json(plan.sweep_dir / "sweep.json", plan.sweep_key)
     ts = ctx.pool.tokens
     job = SweepJob(
@@ -237,7 +237,7 @@ def regmix_result(
     mixture = np.zeros(len(plan.names))
     mixture[plan.active] = mix_active
     BUILT_HERE.add(str(plan.fit_dir))
-    return _save(ctx, plan, labels, runs, fit, mixture, search, time.perf_counter() - t0)
+    return _save(ctx, plan, labels, runs, fit, mixture, search, clock.seconds)
 
 
 def _target(ctx: SelectorContext, plan: _Plan) -> dict[str, list]:

@@ -11,12 +11,12 @@ budget with less than one document over, and no stage is a "best first" curricul
 
 from __future__ import annotations
 
-import time
 from abc import abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
 
+from macs.core.timing import Stopwatch
 from macs.select.selectors.base import Choice, Online, Selector, SelectorContext
 
 
@@ -42,12 +42,12 @@ class StaticSelector(Selector):
 
     def _ensure_order(self) -> np.ndarray:
         if self._order is None:
-            t0 = time.perf_counter()
+            clock = Stopwatch()
             idx, score = self.choose(self.ctx.total_budget)
             idx = np.unique(np.asarray(idx, dtype=np.int64))
             self._order = self.deal_order(idx)
             self._score = score
-            self.info.setdefault("choose_seconds", time.perf_counter() - t0)
+            self.info.setdefault("choose_seconds", clock.seconds)
             self.info["chosen_docs"] = int(idx.size)
             self.info["chosen_tokens"] = int(self.pool.n_tokens[idx].sum())
         return self._order
@@ -58,7 +58,7 @@ class StaticSelector(Selector):
         return idx[rng.permutation(idx.size)]
 
     def _deal(self, stage: int, budget: int) -> Choice:
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         order = self._ensure_order()
         tok = self.pool.n_tokens
         taken: list[int] = []
@@ -80,7 +80,7 @@ class StaticSelector(Selector):
             stage,
             budget,
             idx,
-            t0,
+            clock,
             scores,
             select_info={**self.info, "dealt": int(self.pos), "set_smaller_than_stage": wrapped},
             **extra,
