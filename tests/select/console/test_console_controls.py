@@ -134,3 +134,21 @@ def test_bad_controls_are_clear_errors():
         Controls(operator="sample", temperature=0)
     with pytest.raises(MacsError, match="not actors"):
         Console(actors, controls=Controls(max_share={"topic": 0.5}))
+
+
+@pytest.mark.parametrize(
+    ("setting", "match"),
+    [
+        ("selection.temperature=0", "temperature must be > 0"),
+        ("selection.epsilon=1.5", "epsilon must be in"),
+        ("selection.max_repeats=-1", "max_repeats must be >= 0"),
+        ("selection.max_share={quality: 1.5}", "max_share: shares must be in"),
+    ],
+)
+def test_the_config_checks_controls_where_they_are_defined(setting, match):
+    """One check of each control (Controls), run at config load: a bad share is refused there
+    too (it used to pass the config and fail at the first selection)."""
+    from macs.app.config import load_config
+
+    with pytest.raises(MacsError, match=match):
+        load_config(None, [setting])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class ActorSpec(BaseModel):
@@ -60,17 +60,15 @@ class SelectionConfig(BaseModel):
         "topk",
         description="topk (the paper: top scores, whole cells) or sample (Gumbel-top-k, p ~ exp(S/temperature))",
     )
+    # the operator and its controls are checked in one place, Controls (see _controls_valid)
     temperature: float = Field(
-        0.25, gt=0.0, description="sample operator: temperature of exp(S(x)/temperature)"
+        0.25, description="sample operator: temperature of exp(S(x)/temperature) (> 0)"
     )
     epsilon: float = Field(
-        0.0,
-        ge=0.0,
-        le=1.0,
-        description="share of each stage drawn uniformly from the pool (0 = off)",
+        0.0, description="share of each stage drawn uniformly from the pool, in [0, 1] (0 = off)"
     )
     max_repeats: int = Field(
-        0, ge=0, description="a document chosen this many times is not chosen again (0 = no cap)"
+        0, description="a document chosen this many times is not chosen again (0 = no cap)"
     )
     min_share: dict[str, float] = Field(
         default_factory=dict,
@@ -130,6 +128,17 @@ class SelectionConfig(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError(f"actor names must be unique, got {names}")
         return v
+
+    @model_validator(mode="after")
+    def _controls_valid(self):
+        """The controls are valid where they are defined (Controls), checked at config load."""
+        from macs.core.errors import MacsError
+
+        try:
+            self.controls()
+        except MacsError as e:
+            raise ValueError(str(e)) from None
+        return self
 
     def controls(self):
         """The console's operator and stability controls (macs.select.console.controls.Controls)."""
