@@ -10,11 +10,11 @@ import hashlib
 import shutil
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from macs.core.errors import MacsError
+from macs.core.timing import Stopwatch, timed
 from macs_bundle import BUNDLE_JSON, CALL_LIMIT_MB, LIMIT_MB
 from macs_bundle.profiles import Profile
 
@@ -103,31 +103,31 @@ def labels_and_caches(cfg, store, precompute: list[str]) -> dict:
     from macs.data.corpus.tokenizer import ensure_tokenizer
     from macs.data.labels.job import LABELS_DIR, MODELS_DIR, WORK_DIR, run_labels
 
-    t0 = time.perf_counter()
-    tok = ensure_tokenizer(cfg, store=store)
-    seed = cfg.labels.seed if cfg.labels.seed is not None else cfg.run.seed
-    run_labels(store, cfg.labels, seed=seed, log=_say)
-    for d in (MODELS_DIR, WORK_DIR):
-        shutil.rmtree(Path(store.path) / LABELS_DIR / d, ignore_errors=True)
-    out = {"tokenizer": str(tok), "labels_seconds": round(time.perf_counter() - t0, 1)}
+    with timed() as sw:
+        tok = ensure_tokenizer(cfg, store=store)
+        seed = cfg.labels.seed if cfg.labels.seed is not None else cfg.run.seed
+        run_labels(store, cfg.labels, seed=seed, log=_say)
+        for d in (MODELS_DIR, WORK_DIR):
+            shutil.rmtree(Path(store.path) / LABELS_DIR / d, ignore_errors=True)
+    out = {"tokenizer": str(tok), "labels_seconds": round(sw.seconds, 1)}
     if "dsir" in precompute and "dsir" in cfg.compare.methods:  # only for a compared dsir
         from macs.data.pool import open_pool
         from macs.select.selectors.base import SelectorContext
         from macs.select.selectors.cache import default_cache_dir
         from macs.select.selectors.dsir import importance_weights
 
-        t1 = time.perf_counter()
-        pool = open_pool(cfg, need_tokens=False)
-        ctx = SelectorContext(
-            pool=pool,
-            cfg=cfg,
-            seed=cfg.run.seed,
-            stage_budgets=[],
-            cache_dir=default_cache_dir(cfg),
-            log=_say,
-        )
-        _, _, info = importance_weights(ctx)
-        out["dsir_seconds"] = round(time.perf_counter() - t1, 1)
+        with timed() as sw:
+            pool = open_pool(cfg, need_tokens=False)
+            ctx = SelectorContext(
+                pool=pool,
+                cfg=cfg,
+                seed=cfg.run.seed,
+                stage_budgets=[],
+                cache_dir=default_cache_dir(cfg),
+                log=_say,
+            )
+            _, _, info = importance_weights(ctx)
+        out["dsir_seconds"] = round(sw.seconds, 1)
         out["dsir_cache"] = str(Path(info["cache"]).relative_to(store.path))
     for tmp in (Path(store.path) / "selectors").glob("*/.tmp-*"):
         shutil.rmtree(tmp, ignore_errors=True)
@@ -209,7 +209,7 @@ def build_bundle(
     from macs_bundle.evalfiles import copy_eval_files
     from macs_bundle.wheels import fetch_wheels
 
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     out = Path(out).resolve()
     sets = list(sets or [])
     cfg = bundle_config(config, profile, sets, out / "data")
@@ -241,7 +241,7 @@ def build_bundle(
         "eval_files": evals,
         "bytes": {**parts, "total": sum(parts.values())},
         "limit_mb": limit_mb,
-        "build_seconds": round(time.perf_counter() - t0, 1),
+        "build_seconds": round(clock.seconds, 1),
     }
     write_json(out / BUNDLE_JSON, info)
     total = dir_bytes(out)

@@ -8,7 +8,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 
@@ -76,6 +75,7 @@ def prepare(cfg, out_json: Path) -> dict:
     and which compare methods pass their checks."""
     from macs.app.pipeline import prepare_data
     from macs.core.io import write_json
+    from macs.core.timing import timed
     from macs.data.corpus.store import store_path
     from macs.data.pool import open_pool
     from macs.select.selectors.registry import available_selectors
@@ -84,9 +84,9 @@ def prepare(cfg, out_json: Path) -> dict:
     spath = store_path(cfg)
     before = _label_keys(spath)
     mtimes = {a: (spath / "labels" / a / "manifest.json").stat().st_mtime_ns for a in before}
-    t0 = time.perf_counter()
-    prepare_data(cfg)
-    seconds = time.perf_counter() - t0
+    with timed() as sw:
+        prepare_data(cfg)
+    seconds = sw.seconds
     after = _label_keys(spath)
     relabelled = sorted(
         a

@@ -291,27 +291,24 @@ def _train_all(subs: list, jobs: int, pool) -> list[Path]:
     return out
 
 
-def _train_one(cfg_data: dict) -> str:
-    """Worker process of a parallel comparison: one run from its resolved config (one torch thread)."""
+def _train_one(configs: list[dict], i: int) -> str:
+    """One run of a parallel comparison, from its resolved config `configs[i]` (a worker)."""
     from macs.app.config import Config
     from macs.app.training import train_from_config
 
-    cfg = Config.model_validate(cfg_data)
+    cfg = Config.model_validate(configs[i])
     return str(train_from_config(cfg).run_dir)
 
 
 def _train_parallel(subs: list, jobs: int) -> list[Path]:
     """Run the (method, seed) runs in `jobs` worker processes; results in the given order."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from macs.core.executor import Executor
 
     out: dict[int, Path] = {}
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as ex:
-        futs = {ex.submit(_train_one, s.model_dump(mode="json")): i for i, s in enumerate(subs)}
-        for f in as_completed(futs):
-            i = futs[f]
-            out[i] = Path(f.result())
+    configs = [s.model_dump(mode="json") for s in subs]
+    with Executor(jobs, configs) as ex:
+        for i, run_dir in ex.map(_train_one, range(len(subs))):
+            out[i] = Path(run_dir)
             _say(f"[{len(out)}/{len(subs)}] finished {subs[i].run.name}")
     return [out[i] for i in range(len(subs))]
 

@@ -12,7 +12,6 @@ killed run resumes to the same selections, weights and (on CPU) the same final l
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 from macs.core.errors import MacsError
 from macs.core.io import remove_temps
 from macs.core.progress import Bar
+from macs.core.timing import Stopwatch, timed
 from macs.data.rundir import RunDir
 from macs.train.boundary import boundary_eval
 from macs.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
@@ -292,12 +292,12 @@ def _splitter(tr: Trainer, st: TrainState):
 def select_stage(tr: Trainer, st: TrainState, rewards_via=None):
     """Rank 0: choose the stage's documents (initial or refresh on the current model) and write them."""
     sel = tr.selection
-    t0 = time.perf_counter()
-    if st.stage == 0:
-        stage = sel.initial()
-    else:
-        stage = sel.refresh(tr.model, st.step, tr.optimizer, rewards_via=rewards_via)
-    dt = time.perf_counter() - t0
+    with timed() as sw:
+        if st.stage == 0:
+            stage = sel.initial()
+        else:
+            stage = sel.refresh(tr.model, st.step, tr.optimizer, rewards_via=rewards_via)
+    dt = sw.seconds
     if st.stage > 0:
         st.refresh_seconds += dt
         for k, v in (stage.log.get("seconds") or {}).items():
@@ -366,7 +366,7 @@ def train_step(tr: Trainer, st: TrainState, data: PackedStage) -> tuple[float, f
     )
     for g in tr.optimizer.param_groups:
         g["lr"] = lr
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     dev_type = "cuda" if tr.device.startswith("cuda") else "cpu"
     loss_sum = 0.0
     hook0 = tr.inrun.local_seconds if tr.inrun is not None else 0.0
@@ -396,7 +396,7 @@ def train_step(tr: Trainer, st: TrainState, data: PackedStage) -> tuple[float, f
         torch.cuda.synchronize()
     if tr.inrun is not None:
         st.inrun_seconds += tr.inrun.local_seconds - hook0
-    return loss_sum, gnorm, lr, time.perf_counter() - t0
+    return loss_sum, gnorm, lr, clock.seconds
 
 
 def log_metrics(

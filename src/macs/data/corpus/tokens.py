@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from macs.core.errors import MacsError
+from macs.core.executor import Executor
 from macs.core.formats import check_format, stamp
 from macs.core.progress import Bar
 from macs.core.timing import Stopwatch
@@ -302,31 +302,28 @@ def _encode_all(
 ) -> list:
     """Token lengths (np.int64 per doc) of every unit: in this process (batches on the Rust
     thread pool when a second core is free; serially on a busy machine, where idle pool
-    threads only burn the session's CPU share), or one spawned process per unit."""
+    threads only burn the session's CPU share), or on `workers` spawned processes of the
+    executor (macs.core.executor), one unit at a time each."""
     lengths: list[np.ndarray | None] = [None] * len(jobs)
-    if workers == 1:
-        env = os.environ.get("TOKENIZERS_PARALLELISM")
-        if not rust_parallel:
-            os.environ["TOKENIZERS_PARALLELISM"] = "false"
-        try:
-            for k, job in enumerate(jobs):
-                lengths[k] = _encode_unit(job)[1]
+    env = os.environ.get("TOKENIZERS_PARALLELISM")
+    if workers == 1 and not rust_parallel:
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    try:
+        with Executor(workers, jobs) as ex:
+            for k, (_, lens, _) in ex.map(_encode_job, range(len(jobs))):
+                lengths[k] = lens
                 bar.advance(unit_docs[k])
-        finally:
-            if env is None:
-                os.environ.pop("TOKENIZERS_PARALLELISM", None)
-            else:
-                os.environ["TOKENIZERS_PARALLELISM"] = env
-        return lengths
-    import multiprocessing as mp
-
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-        futs = {ex.submit(_encode_unit, job): k for k, job in enumerate(jobs)}
-        for fut in as_completed(futs):
-            k = futs[fut]
-            lengths[k] = fut.result()[1]
-            bar.advance(unit_docs[k])
+    finally:
+        if env is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = env
     return lengths
+
+
+def _encode_job(jobs: list, k: int) -> tuple[int, np.ndarray, float]:
+    """Unit `k` of `jobs` (see `_encode_unit`), here or in a worker process."""
+    return _encode_unit(jobs[k])
 
 
 def _meta(store, tok_info: dict, index: np.ndarray, files: dict[str, int], run_info: dict) -> dict:

@@ -37,6 +37,7 @@ from macs.core.executor import Executor
 from macs.core.formats import stamp
 from macs.core.io import read_json, remove_temps, write_json, writing
 from macs.core.progress import Bar
+from macs.core.timing import timed
 from macs.data.corpus.store import clean_stale, replace_dir
 from macs.data.labels.base import Labeller
 from macs.data.labels.config import LabelsConfig
@@ -180,16 +181,16 @@ def prepare_actor(
     (work / ".labeller.pkl").unlink(missing_ok=True)
     fit_file = work / ".fit.json"
     before = _read_fit(fit_file)
-    t0 = time.perf_counter()
-    if labeller.needs_fit:
-        ids = store.read_column("id")
-        domains = store.read_column("domain")
-        idx = labeller.select_fit_sample(ids, domains)
-        texts = store.texts(idx) if len(idx) else []
-        meta = {"id": [ids[i] for i in idx], "domain": [domains[i] for i in idx]}
-        log(f"{actor}: fitting {labeller.kind}/{labeller.method} on a {len(idx):,}-doc sample")
-        labeller.fit([t or "" for t in texts], meta)
-    seconds = time.perf_counter() - t0
+    with timed() as sw:
+        if labeller.needs_fit:
+            ids = store.read_column("id")
+            domains = store.read_column("domain")
+            idx = labeller.select_fit_sample(ids, domains)
+            texts = store.texts(idx) if len(idx) else []
+            meta = {"id": [ids[i] for i in idx], "domain": [domains[i] for i in idx]}
+            log(f"{actor}: fitting {labeller.kind}/{labeller.method} on a {len(idx):,}-doc sample")
+            labeller.fit([t or "" for t in texts], meta)
+    seconds = sw.seconds
     # a resumed quality job may reuse the classifier its first fit cached (no fit now): the
     # probe still shows that it scores the same
     probe = _probe_digest(
@@ -361,18 +362,18 @@ def _run_labels(
         skipped = len(units) * len(jobs) - sum(len(n) for _, n in todo)
         if skipped:
             log(f"skipping {skipped} finished unit(s) of {len(units) * len(jobs)}")
-        t0 = time.perf_counter()
         info = None
-        if todo:
-            if executor == "ray":
-                from macs.data.labels.ray_exec import run_ray
+        with timed() as sw:
+            if todo:
+                if executor == "ray":
+                    from macs.data.labels.ray_exec import run_ray
 
-                info = run_ray(todo, jobs, n_workers, cfg.batch_size, progress, address)
-            elif executor == "local":
-                run_local(todo, jobs, n_workers, cfg.batch_size, progress)
-            else:
-                raise MacsError(f"unknown executor {executor!r}; use local or ray")
-        seconds = time.perf_counter() - t0
+                    info = run_ray(todo, jobs, n_workers, cfg.batch_size, progress, address)
+                elif executor == "local":
+                    run_local(todo, jobs, n_workers, cfg.batch_size, progress)
+                else:
+                    raise MacsError(f"unknown executor {executor!r}; use local or ray")
+        seconds = sw.seconds
         published = {a: publish(store, j, units, executor, seconds, info) for a, j in jobs.items()}
     for a, m in published.items():
         if m["degenerate"]:

@@ -6,7 +6,6 @@ labels.ray_address / $RAY_ADDRESS). Labels equal the local executor's.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import numpy as np
 from macs.core.errors import MacsError
 from macs.core.executor import RaySpec, init_ray
 from macs.core.progress import Bar
+from macs.core.timing import Stopwatch
 from macs.data.labels.units import ActorJob, LabelBatchError, Unit, score_rows, write_unit
 
 
@@ -164,7 +164,7 @@ def _write_parts(ds, todo, jobs: dict[str, ActorJob], bar: Bar) -> None:
     by_name = {Path(s).name: s for s in shards}
     buf: dict[str, list] = {s: [] for s in shards}
     seen: dict[str, int] = dict.fromkeys(shards, 0)
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
         paths = batch.column("path").to_pylist()
         # split into runs of one path (order within a shard is preserved)
@@ -173,7 +173,7 @@ def _write_parts(ds, todo, jobs: dict[str, ActorJob], bar: Bar) -> None:
             shard = by_name[Path(paths[a]).name]
             buf[shard].append(batch.slice(a, b - a))
             seen[shard] += b - a
-            _flush_ray_units(shard, buf, seen[shard], units_by_shard, wanted, jobs, t0)
+            _flush_ray_units(shard, buf, seen[shard], units_by_shard, wanted, jobs, clock)
         bar.advance(batch.num_rows)
     for s, us in units_by_shard.items():
         if us:
@@ -193,7 +193,7 @@ def _ray_failure(e: Exception) -> MacsError:
     return MacsError(f"the Ray labelling job failed: {type(e).__name__}: {msg[-2000:]}")
 
 
-def _flush_ray_units(shard, buf, seen_rows, units_by_shard, wanted, jobs, t0) -> None:
+def _flush_ray_units(shard, buf, seen_rows, units_by_shard, wanted, jobs, clock) -> None:
     import pyarrow as pa
 
     pending = units_by_shard[shard]
@@ -216,7 +216,7 @@ def _flush_ray_units(shard, buf, seen_rows, units_by_shard, wanted, jobs, t0) ->
                 ids,
                 out,
                 jobs[actor].labeller.n_groups,
-                time.perf_counter() - t0,
+                clock.seconds,
             )
     if not pending:
         buf[shard] = []

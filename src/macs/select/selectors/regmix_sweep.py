@@ -13,7 +13,6 @@ They run in this process (workers=1), in spawned processes, or as Ray tasks.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 from macs.core.errors import MacsError
 from macs.core.executor import Executor, RaySpec
 from macs.core.io import read_json, write_json
+from macs.core.timing import Stopwatch
 
 _MIX, _INIT, _DATA = 0x4E6, 0x4E7, 0x4E8  # seed salts: mixture draw, model init, data order
 _NO_RAY = (
@@ -163,7 +163,7 @@ def train_proxy(job: SweepJob, i: int) -> dict[str, Any]:
     from macs.train.config import ModelConfig
     from macs.train.model import build_model
 
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     s = job.settings
     seqs, counts = proxy_sequences(job, i)
     dev = resolve_device(s["device"])
@@ -210,7 +210,7 @@ def train_proxy(job: SweepJob, i: int) -> dict[str, Any]:
         "train_loss": float(np.mean(losses[-max(1, steps // 10) :])),
         "steps": int(steps),
         "tokens": int(seqs.size),
-        "seconds": time.perf_counter() - t0,
+        "seconds": clock.seconds,
     }
 
 
@@ -273,7 +273,7 @@ def run_sweep(
         if rec is not None:
             runs[i] = rec
     todo = [i for i in range(n) if i not in runs]
-    reused, t0 = len(runs), time.perf_counter()
+    reused, clock = len(runs), Stopwatch()
     if todo:
         job.target = make_target()
         with Bar(n, "regmix proxies", enabled=progress, unit="runs", done=reused) as bar:
@@ -296,7 +296,7 @@ def run_sweep(
             with Executor(workers, job, ray=ray) as ex:
                 for i, rec in ex.map(run_one, todo):
                     record(i, rec)
-    secs = time.perf_counter() - t0
+    secs = clock.seconds
     new = [runs[i] for i in todo]
     failed = [r for r in new if not r["ok"]]
     log(
