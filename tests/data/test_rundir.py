@@ -194,7 +194,7 @@ def test_the_checkpoint_holds_the_plan_as_its_plain_dict(real_run):
 
     from macs.train.state import plan
 
-    p = plan(real_run["cfg"], 1)
+    p = plan(real_run["cfg"].train, 1)
     held = real_run["ckpt_plan"]
     assert type(held) is dict and held == dataclasses.asdict(p) == p.to_dict()
     assert list(held) == ["total_steps", "bounds", "step_tokens", "stage_budgets"]

@@ -18,17 +18,17 @@ def _cfg(**sets):
 
 
 def test_plan_of_a_config():
-    p = plan(_cfg(), 1)
+    p = plan(_cfg().train, 1)
     assert p == Plan(60, [0, 20, 40, 60], 128, [2560, 2560, 2560])
     assert p.n_stages == 3
-    two = plan(_cfg(), 2)  # tokens per step are all ranks'
+    two = plan(_cfg().train, 2)  # tokens per step are all ranks'
     assert two.step_tokens == 256 and two.total_steps == 30 and sum(two.stage_budgets) == 7680
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.total_steps = 1  # type: ignore[misc]
 
 
 def test_the_checkpoint_form_is_the_dict_plan_returned_before():
-    p = plan(_cfg(**{"train.tokens": 7000, "train.stages": 4}), 1)
+    p = plan(_cfg(**{"train.tokens": 7000, "train.stages": 4}).train, 1)
     # what macs.train.state.plan returned (and checkpoints stored) before Plan existed
     old = {
         "total_steps": 55,

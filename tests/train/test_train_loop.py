@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from macs.app.config import load_config
+from macs.app.training import train_job
 from macs.core.io import read_json, read_jsonl
 from macs.select.online import OnlineSelection
 from macs.select.rewards import make_estimator
@@ -61,7 +62,7 @@ def run(cfg, pool, stop_at_step=None):
     def make_selection(budgets):
         return OnlineSelection.from_config(cfg, budgets, pool=pool, reward_fn=rewards)
 
-    return train(cfg, pool, make_selection, None, stop_at_step=stop_at_step)
+    return train(train_job(cfg), pool, make_selection, None, stop_at_step=stop_at_step)
 
 
 def _manifest(d: Path, k: int):

@@ -101,7 +101,7 @@ def prepare(cfg, out_json: Path) -> dict:
         "n_docs": int(pool.n_docs),
         "eligible_docs": int(pool.eligible.sum()),
         "eligible_tokens": eligible_tokens,
-        "train_tokens": int(sum(plan(cfg, 1).stage_budgets)),
+        "train_tokens": int(sum(plan(cfg.train, 1).stage_budgets)),
         "labels_reused": sorted(set(after) - set(relabelled)),
         "relabelled": relabelled,
         "selectors": available_selectors(),

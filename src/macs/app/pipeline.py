@@ -155,7 +155,7 @@ def check_methods(cfg, methods: list[str], pool) -> None:
     from macs.select.selectors.registry import check_method
     from macs.train.state import plan
 
-    budgets = plan(cfg, 1).stage_budgets
+    budgets = plan(cfg.train, 1).stage_budgets
     for m in methods:
         arm = matched_arm(cfg, m)
         if arm is not None:
@@ -193,7 +193,7 @@ def prepare_methods(cfg, methods: list[str], seeds: list[int], pool) -> None:
     from macs.select.selectors.registry import parse_method, selector_class
     from macs.train.state import plan
 
-    budgets = plan(cfg, 1).stage_budgets
+    budgets = plan(cfg.train, 1).stage_budgets
     for seed in seeds:
         for m in methods:
             if matched_arm(cfg, m) is not None:

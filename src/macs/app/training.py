@@ -68,6 +68,31 @@ def selection_factory(cfg, pool, cache_dir: Path | None = None):
     return make
 
 
+def train_job(cfg):
+    """The macs.train.job.TrainJob of a run of the root config `cfg`: the sections and values the
+    trainer reads, and `cfg` itself as the record it writes (config.yaml) and checks on a resume."""
+    from macs.train.job import InRunSchedule, TrainJob
+
+    i = cfg.influence
+    inrun = (
+        InRunSchedule(i.train_every, i.train_fraction, i.train_dirs_every)
+        if i.source == "train"
+        else None
+    )
+    return TrainJob(
+        run_dir=Path(cfg.run.run_dir),
+        seed=cfg.run.seed,
+        device=cfg.run.device,
+        train=cfg.train,
+        model=cfg.model,
+        method=cfg.selection.method,
+        method_label=cfg.selection.label or cfg.selection.method,
+        boundary_limit=cfg.eval.boundary_limit,
+        inrun=inrun,
+        config=cfg,
+    )
+
+
 def train_from_config(cfg, stop_at_step: int | None = None, pool=None):
     """Open the pool for cfg and run or resume the staged training in cfg.run.run_dir.
 
@@ -97,7 +122,8 @@ def _train_locked(cfg, pool, stop_at_step: int | None):
 
     pool = pool if pool is not None else open_pool(cfg)
     evaluator = evaluator_for(cfg, pool) if cfg.train.eval_at_end else None
-    return train(cfg, pool, selection_factory(cfg, pool), evaluator, stop_at_step=stop_at_step)
+    job = train_job(cfg)
+    return train(job, pool, selection_factory(cfg, pool), evaluator, stop_at_step=stop_at_step)
 
 
 def save_config_first(cfg) -> None:

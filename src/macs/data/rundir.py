@@ -219,17 +219,17 @@ class RunDir:
         return sorted(recs, key=lambda r: r["stage"])
 
     # ------------------------------------------------------------------ writers
-    def prepare(self, cfg, pool_mixes: dict) -> None:
-        """A fresh run: config.yaml, run.json and pool.json; metrics and selections of an
-        unfinished earlier start (no checkpoint) dropped."""
+    def prepare(self, config, method_label: str, pool_mixes: dict) -> None:
+        """A fresh run: config.yaml (`config.save(path)`), run.json (with the method's label) and
+        pool.json; metrics and selections of an unfinished earlier start (no checkpoint) dropped."""
         self.path.mkdir(parents=True, exist_ok=True)
-        cfg.save(self.config)
-        self.write_meta(cfg)
+        config.save(self.config)
+        self.write_meta(method_label)
         for f in (self.metrics, self.selection):
             f.unlink(missing_ok=True)
         write_json(self.pool, pool_mixes)
 
-    def write_meta(self, cfg) -> None:
+    def write_meta(self, method_label: str) -> None:
         """run.json: the run directory's format and macs version (readers refuse other formats)."""
         import time
 
@@ -239,7 +239,7 @@ class RunDir:
             self.meta,
             {
                 **stamp("run"),
-                "method": cfg.selection.label or cfg.selection.method,
+                "method": method_label,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },
         )

@@ -24,8 +24,7 @@ def boundary_path(run_dir: Path, stages_done: int) -> Path:
 
 def boundary_eval(tr, stages_done: int, step: int, tokens: int) -> None:
     """Rank 0 at a stage boundary: the fixed reference subset on the current model (see the module doc)."""
-    e = tr.cfg.eval
-    if e.boundary_limit is None or not hasattr(tr.evaluator, "boundary") or not tr.dist.main:
+    if tr.job.boundary_limit is None or not hasattr(tr.evaluator, "boundary") or not tr.dist.main:
         return
     path = boundary_path(tr.run_dir, stages_done)
     if path.exists():

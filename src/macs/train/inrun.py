@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from macs.core.errors import MacsError
 from macs.core.timing import timed
 
 
@@ -32,11 +33,16 @@ class InRunHook:
     """Schedules, captures and attributes the in-run rewards of a training run."""
 
     def __init__(self, tr):
-        i = tr.cfg.influence
+        i = tr.job.inrun  # macs.train.job.InRunSchedule
+        if i is None:
+            raise MacsError(
+                "the selection takes in-run rewards but the run has no in-run schedule "
+                "(influence.source is not train)"
+            )
         self.acc = tr.selection.inrun
         self.scorer = tr.selection.inrun_scorer(tr.model)
-        self.every, self.fraction, self.seed = i.train_every, i.train_fraction, tr.cfg.run.seed
-        self.dirs_every = i.train_dirs_every
+        self.every, self.fraction, self.seed = i.every, i.fraction, tr.job.seed
+        self.dirs_every = i.dirs_every
         self.dist, self.device = tr.dist, tr.device
         self.local_seconds = 0.0  # this process's hook time (not checkpointed: cost accounting)
         self._counted = -1

@@ -28,15 +28,16 @@ from macs.train.boundary import boundary_eval
 from macs.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
 from macs.train.data import PackedStage
 from macs.train.dist import Dist, barrier, broadcast, init_dist, mean_over_ranks
+from macs.train.job import SavedConfig, TrainJob
 from macs.train.schedule import lr_at
 from macs.train.state import MetricWindow, Plan, TrainResult, TrainState, plan
 
 
 @dataclass
 class Trainer:
-    """The fixed parts of a run: config, pool, process, model, optimiser, selection, evaluator."""
+    """The fixed parts of a run: job, pool, process, model, optimiser, selection, evaluator."""
 
-    cfg: Any
+    job: TrainJob
     pool: Any  # macs.data.pool.Pool
     dist: Dist
     device: str
@@ -58,22 +59,22 @@ class Trainer:
 
 
 def train(
-    cfg,
+    job: TrainJob,
     pool,
     make_selection: Callable[[list[int]], Any],
     evaluator: Callable[[Any, Path], dict] | None = None,
     stop_at_step: int | None = None,
 ) -> TrainResult:
-    """Run (or resume) the staged training of `cfg` in cfg.run.run_dir; returns totals (loss in nats/token).
+    """Run (or resume) the staged training of `job` in job.run_dir; returns totals (loss in nats/token).
 
     `make_selection(stage_budgets)` builds the selection (macs.train.protocols.Selection) on every
     rank; `evaluator` is a macs.train.protocols.Evaluator (or None: no evaluation).
     """
-    run_dir = Path(cfg.run.run_dir)
-    done = finished_result(cfg, run_dir)
+    run_dir = Path(job.run_dir)
+    done = finished_result(job.config, run_dir)
     if done is not None:
         return done
-    tr = setup(cfg, pool, make_selection, evaluator)
+    tr = setup(job, pool, make_selection, evaluator)
     st = start_or_resume(tr)
     fit(tr, st, stop_at_step)
     finished = st.stage >= st.n_stages
@@ -83,34 +84,34 @@ def train(
     return TrainResult.of(run_dir, st, finished)
 
 
-def finished_result(cfg, run_dir: Path) -> TrainResult | None:
+def finished_result(config: SavedConfig, run_dir: Path) -> TrainResult | None:
     """The saved result of a finished run directory (same config), else None."""
     rd = RunDir(run_dir)
     if not rd.is_finished():
         return None
     rd.check_format()
-    rd.check_same_config(cfg)
+    rd.check_same_config(config)
     s = rd.read_summary()
     Dist().say(f"[train] {run_dir} is finished already (delete it to train again)")
     keys = ("steps", "tokens", "final_loss", "train_seconds", "refresh_seconds")
     return TrainResult(run_dir, *(s[k] for k in keys), True)
 
 
-def setup(cfg, pool, make_selection, evaluator) -> Trainer:
+def setup(job: TrainJob, pool, make_selection, evaluator) -> Trainer:
     """Join the process group, build the model (seeded), optimiser and, on rank 0, the selection."""
     import torch
 
     from macs.train.model import build_model
 
-    t = cfg.train
-    dist, device = init_dist(cfg.run.device)
+    t = job.train
+    dist, device = init_dist(job.device)
     if t.threads > 0:
         torch.set_num_threads(t.threads)
-    p = plan(cfg, dist.world)
-    torch.manual_seed(cfg.run.seed)
-    np.random.seed(cfg.run.seed % 2**32)
+    p = plan(t, dist.world)
+    torch.manual_seed(job.seed)
+    np.random.seed(job.seed % 2**32)
     model = build_model(
-        cfg.model, int(pool.tokens.vocab_size), t.seq_len, int(pool.tokens.eos_id), cfg.run.seed
+        job.model, int(pool.tokens.vocab_size), t.seq_len, int(pool.tokens.eos_id), job.seed
     )
     model.to(device)
     optimizer = torch.optim.AdamW(
@@ -131,11 +132,11 @@ def setup(cfg, pool, make_selection, evaluator) -> Trainer:
     # the same function; only rank 0 selects, writes and checkpoints it
     selection = make_selection(p.stage_budgets)
     tr = Trainer(
-        cfg,
+        job,
         pool,
         dist,
         device,
-        Path(cfg.run.run_dir),
+        Path(job.run_dir),
         model,
         forward,
         optimizer,
@@ -176,15 +177,15 @@ def start_or_resume(tr: Trainer) -> TrainState:
     latest = latest_checkpoint(rd.checkpoints) if run_dir.exists() else None
     if latest is None:
         if dist.main:
-            rd.prepare(tr.cfg, tr.pool.mixes())
+            rd.prepare(tr.job.config, tr.job.method_label, tr.pool.mixes())
             dist.say(
                 f"[train] {run_dir}: {n_params(tr.model) / 1e6:.2f}M params, {p.total_steps} "
                 f"steps x {p.step_tokens} tokens in {p.n_stages} stages, method "
-                f"{tr.cfg.selection.method}, device {tr.device}"
+                f"{tr.job.method}, device {tr.device}"
             )
         return TrainState(plan=p)
     rd.check_format()
-    rd.check_same_config(tr.cfg)
+    rd.check_same_config(tr.job.config)
     loaded = load_checkpoint(latest, tr.model, tr.optimizer)
     if loaded["plan"] != p.to_dict():  # the checkpoint's plan is the plain dict of its Plan
         raise MacsError(
@@ -211,7 +212,7 @@ def checkpoint(tr: Trainer, st: TrainState, data_state: dict | None) -> None:
     if not tr.dist.main:
         return
     st.data = data_state
-    keep = tr.keep_steps if tr.cfg.train.keep_stage_checkpoints else set()
+    keep = tr.keep_steps if tr.job.train.keep_stage_checkpoints else set()
     state = {**st.to_dict(), "selector": tr.selection.state_dict()}
     if tr.inrun is not None:
         state["inrun"] = tr.inrun.state_dict()
@@ -233,7 +234,7 @@ def fit(tr: Trainer, st: TrainState, stop_at_step: int | None = None) -> None:
 
 def open_stage(tr: Trainer, st: TrainState) -> PackedStage:
     """The current stage's packed data: select it (rank 0, then broadcast) or reload its manifest."""
-    t, seed = tr.cfg.train, tr.cfg.run.seed
+    t, seed = tr.job.train, tr.job.seed
     if st.stage_ready:
         data = PackedStage(
             tr.pool.tokens,
@@ -307,7 +308,7 @@ def select_stage(tr: Trainer, st: TrainState, rewards_via=None):
     stage.log.setdefault("seconds", {})["wall"] = dt
     stage.log["overhead_so_far"] = st.overhead
     stage.log["costs_so_far"] = st.cost_summary()  # per refresh: the difference of two records
-    meta = {"method": tr.cfg.selection.method, "seed": tr.cfg.run.seed, "step": st.step}
+    meta = {"method": tr.job.method, "seed": tr.job.seed, "step": st.step}
     tr.files.write_stage(tr.pool, stage, sel.counts, meta, sel.group_columns())
     theta = stage.log.get("theta") or {}
     tr.dist.say(
@@ -332,7 +333,7 @@ def run_stage(
         st.window.add(loss, st.plan.step_tokens, dt)
         bar.update(st.step, f"stage {st.stage} loss {loss:.3f}")
         end = st.step == end_step
-        if tr.dist.main and (st.step % tr.cfg.train.log_every == 0 or end):
+        if tr.dist.main and (st.step % tr.job.train.log_every == 0 or end):
             log_metrics(tr, st, data, lr, gnorm, loss)
         if end:
             st.stage += 1
@@ -342,7 +343,7 @@ def run_stage(
                 f"[train] step {st.step}/{st.plan.total_steps} loss {loss:.4f} lr {lr:.2e} "
                 f"({st.tokens} tokens, {st.train_seconds:.1f}s training)"
             )
-        elif tr.cfg.train.checkpoint_every and st.step % tr.cfg.train.checkpoint_every == 0:
+        elif tr.job.train.checkpoint_every and st.step % tr.job.train.checkpoint_every == 0:
             checkpoint(tr, st, data.state_dict())
         if stop_at is not None and st.step >= stop_at:
             return False
@@ -353,7 +354,7 @@ def train_step(tr: Trainer, st: TrainState, data: PackedStage) -> tuple[float, f
     """One optimiser step (with gradient accumulation): (mean loss over ranks, grad norm, lr, seconds)."""
     import torch
 
-    t = tr.cfg.train
+    t = tr.job.train
     total = st.plan.total_steps
     lr = lr_at(
         st.step,
@@ -433,7 +434,7 @@ def finish(tr: Trainer, st: TrainState) -> None:
     else:
         tr.model.save_pretrained(rd.model)
     boundary_eval(tr, st.n_stages, st.step, st.tokens)
-    if tr.evaluator is not None and tr.cfg.train.eval_at_end:
+    if tr.evaluator is not None and tr.job.train.eval_at_end:
         tr.model.eval()
         res = tr.evaluator(tr.model, run_dir)
         if res is not None:
@@ -447,7 +448,7 @@ def finish(tr: Trainer, st: TrainState) -> None:
         "overhead": st.overhead,
         "costs": st.cost_summary(),
         "n_params": n_params(tr.model),
-        "method": tr.cfg.selection.method,
+        "method": tr.job.method,
         "world": tr.dist.world,
         "device": tr.device,
         "labels_seconds": label_costs(tr.pool, tr.selection.labels_used()),

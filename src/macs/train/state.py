@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from macs.train.config import TrainConfig
 from macs.train.schedule import stage_bounds
 
 
@@ -41,9 +42,8 @@ class Plan:
         )
 
 
-def plan(cfg, world: int) -> Plan:
-    """The Plan of `cfg` on `world` ranks."""
-    t = cfg.train
+def plan(t: TrainConfig, world: int) -> Plan:
+    """The Plan of the train section `t` (macs.train.config.TrainConfig) on `world` ranks."""
     step_tokens = t.batch_size * t.grad_accum * t.seq_len * world
     total = max(t.stages, math.ceil(t.tokens / step_tokens))
     bounds = stage_bounds(total, t.stages)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from macs.app.config import load_config
+from macs.app.training import train_job
 from macs.core.errors import MacsError
 from macs.core.io import read_jsonl
 from macs.select.online import OnlineSelection
@@ -204,7 +205,7 @@ def _train(cfg, pool, stop_at_step=None):
     def make_selection(budgets):
         return OnlineSelection.from_config(cfg, budgets, pool=pool, log=lambda m: None)
 
-    return train(cfg, pool, make_selection, None, stop_at_step=stop_at_step)
+    return train(train_job(cfg), pool, make_selection, None, stop_at_step=stop_at_step)
 
 
 def test_train_run_logs_spearman_per_refresh_and_resumes_to_the_same_stages(
