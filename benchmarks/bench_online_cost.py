@@ -89,8 +89,8 @@ def reliability(run_dir: Path) -> dict[str, dict[str, float | None]]:
 
 def run_arm(base_sets: list[str], arm: str, args) -> dict:
     from macs.app.config import load_config
-    from macs.core.io import read_json, read_jsonl
     from macs.app.training import train_from_config
+    from macs.core.io import read_json, read_jsonl
 
     source, _, every = arm.partition(":")  # train:K = in-run, every K-th step scored
     over = dict(ARMS[source])
