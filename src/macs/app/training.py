@@ -4,6 +4,7 @@ loop (macs.train.loop.train) -> evaluation."""
 from __future__ import annotations
 
 import sys
+from functools import cached_property
 from pathlib import Path
 
 from macs.core.errors import MacsError
@@ -21,25 +22,30 @@ class RunEvaluator:
     def __init__(self, cfg, pool):
         self.cfg, self.pool = cfg, pool
 
+    @cached_property
+    def tokenizer(self):
+        """The run's tokenizer, loaded once (boundary() runs at every stage boundary)."""
+        from macs.train.model import hf_tokenizer
+
+        return hf_tokenizer(self.pool.tokenizer_path)
+
     def __call__(self, model, run_dir: Path) -> dict:
         from macs.eval.gate import run_gate  # the count n-gram gate of this run's tokens
         from macs.eval.suite import evaluate_config
-        from macs.train.model import hf_tokenizer
 
         e, pool = self.cfg.eval, self.pool
-        out = evaluate_config(model, hf_tokenizer(pool.tokenizer_path), e, e.seed, pool.store)
+        out = evaluate_config(model, self.tokenizer, e, e.seed, pool.store)
         if "heldout" in out and pool.tokens is not None:
             out["gate"] = run_gate(pool, run_dir, e, out["heldout"])
         return out
 
     def boundary(self, model) -> dict:
         from macs.eval.suite import evaluate
-        from macs.train.model import hf_tokenizer
 
         e = self.cfg.eval
         return evaluate(
             model,
-            hf_tokenizer(self.pool.tokenizer_path),
+            self.tokenizer,
             tasks=["reference"],
             limit=e.boundary_limit,
             seed=e.seed,
